@@ -1,0 +1,394 @@
+"""From tables to findings: name attribution, grouping, scoring, intel evidence, allowlist, ranking.
+
+Works on an `Extraction` (numpy connection table + event lists) only, so it runs the same on
+a capture, a sensor window or tables read back from Parquet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from netdetect.addr import from_text, to_text
+from netdetect.flows import hash_columns
+from netdetect.model import Finding, IntelHit, Report, Summary
+from netdetect.pipeline import Extraction
+from netdetect.scoring import DEFAULT_THRESHOLD, interval_histogram, score_groups
+
+GROUP_BY = ("name", "addr", "port")
+CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
+DNS_CLOCK_SLACK_S = 1.0  # an answer logged a hair after the SYN (capture clock skew) still counts
+PLOT_DETAIL_TOP = 50  # findings that carry per-connection times for plots and `show`
+
+
+@dataclass
+class AnalysisOptions:
+    threshold: float = DEFAULT_THRESHOLD
+    min_score: float | None = None  # None: report beacons at or above the threshold
+    group_by: str = "name"
+    include_benign_intel: bool = True
+    show_allowlisted: bool = False
+    top: int | None = None
+
+
+@dataclass
+class Groups:
+    """Connections assigned to groups, with each group's identity."""
+
+    index: np.ndarray  # group id per connection
+    client: list[str]
+    name: list[str | None]
+    server: list[str | None]  # when grouped by address
+    port: list[int | None]  # when grouped by port
+    names: list[str]  # name table, name_id -> name
+    name_id: np.ndarray  # per connection, -1 when unknown
+    extra: dict = field(default_factory=dict)
+
+
+def _split(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pairs = np.ascontiguousarray(col).view(">u8").reshape(-1, 2).astype(np.uint64)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _text_key(*parts: str | int) -> np.uint64:
+    """Hash of text addresses and ports exactly as the vectorised conn keys are hashed."""
+    cols = []
+    for p in parts:
+        if isinstance(p, str):
+            raw = from_text(p)
+            cols += [np.array([int.from_bytes(raw[:8], "big")], np.uint64),
+                     np.array([int.from_bytes(raw[8:], "big")], np.uint64)]
+        else:
+            cols.append(np.array([p], np.uint64))
+    return hash_columns(*cols)[0]
+
+
+def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
+    """Server name per connection: the ClientHello SNI, else the HTTP Host, else the client's own
+    latest earlier DNS answer for that address. Returns (name_id per conn, names, dns chains)."""
+    conns = ex.conns
+    n = len(conns)
+    names: list[str] = []
+    ids: dict[str, int] = {}
+
+    def nid(name: str) -> int:
+        i = ids.get(name)
+        if i is None:
+            i = ids[name] = len(names)
+            names.append(name)
+        return i
+
+    name_id = np.full(n, -1, np.int64)
+    if not n:
+        return name_id, names, {}
+    c_hi, c_lo = _split(conns["client"])
+    s_hi, s_lo = _split(conns["server"])
+    conn_key = hash_columns(c_hi, c_lo, s_hi, s_lo, conns["client_port"], conns["server_port"])
+    order = np.argsort(conn_key, kind="stable")
+    sorted_key = conn_key[order]
+
+    def by_connection(events, value) -> None:
+        for ev in events:
+            v = value(ev)
+            if not v:
+                continue
+            try:
+                k = _text_key(ev.client, ev.server, ev.client_port, ev.server_port)
+            except ValueError:
+                continue
+            lo = np.searchsorted(sorted_key, k, "left")
+            hi = np.searchsorted(sorted_key, k, "right")
+            best = -1
+            for j in order[lo:hi]:  # usually one: the same 5-tuple reused is rare
+                if conns["ts"][j] <= ev.ts + DNS_CLOCK_SLACK_S:
+                    best = j
+            if best >= 0 and name_id[best] < 0:
+                name_id[best] = nid(v)
+
+    by_connection(ex.tls, lambda e: _clean_name(e.sni))
+    by_connection(ex.http, lambda e: _clean_name(_host_only(e.host)))
+
+    # DNS answers: (client, address) -> latest query name answered before the connection.
+    chains: dict[tuple[str, str], set[str]] = defaultdict(set)
+    a_key, a_ts, a_name = [], [], []
+    for ev in ex.dns:
+        if not ev.is_response or not ev.query:
+            continue
+        chain = chains[(ev.client, ev.query)]
+        for ans in ev.answers:
+            chain.add(ans.name.lower().rstrip("."))
+            if ans.rtype == "CNAME":
+                chain.add(ans.value.lower().rstrip("."))
+            if ans.rtype in ("A", "AAAA"):
+                chain.add(ans.value)
+                try:
+                    a_key.append(_text_key(ev.client, ans.value))
+                except ValueError:
+                    continue
+                a_ts.append(ev.ts)
+                a_name.append(nid(ev.query))
+    todo = np.flatnonzero(name_id < 0)
+    if a_key and len(todo):
+        ak = np.array(a_key, np.uint64)
+        at = np.array(a_ts)
+        an = np.array(a_name, np.int64)
+        srt = np.lexsort((at, ak))
+        ak, at, an = ak[srt], at[srt], an[srt]
+        ck = hash_columns(c_hi[todo], c_lo[todo], s_hi[todo], s_lo[todo])
+        uniq, grp = np.unique(ak, return_inverse=True)
+        t0 = min(float(at.min()), float(conns["ts"].min())) - 10
+        span = max(float(at.max()), float(conns["end_ts"].max())) - t0 + 10
+        combined = grp * span + (at - t0)
+        cg = np.searchsorted(uniq, ck)
+        cg_c = np.minimum(cg, len(uniq) - 1)
+        known = uniq[cg_c] == ck
+        probe = cg_c * span + (conns["ts"][todo] + DNS_CLOCK_SLACK_S - t0)
+        j = np.searchsorted(combined, probe, "right") - 1
+        ok = known & (j >= 0)
+        ok[ok] &= grp[j[ok]] == cg_c[ok]
+        name_id[todo[ok]] = an[j[ok]]
+    return name_id, names, {k: v for k, v in chains.items()}
+
+
+def _host_only(host: str | None) -> str | None:
+    if not host:
+        return None
+    host = host.strip()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host
+
+
+def _clean_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    return name.strip().rstrip(".").lower() or None
+
+
+def make_groups(ex: Extraction, name_id: np.ndarray, names: list[str], group_by: str) -> Groups:
+    conns = ex.conns
+    c_hi, c_lo = _split(conns["client"])
+    s_hi, s_lo = _split(conns["server"])
+    named = name_id >= 0 if group_by == "name" else np.zeros(len(conns), bool)
+    zero = np.zeros(len(conns), np.uint64)
+    port = conns["server_port"].astype(np.uint64) if group_by == "port" else zero
+    key = hash_columns(c_hi, c_lo, np.where(named, name_id.astype(np.uint64) + np.uint64(1), zero),
+                       np.where(named, zero, s_hi), np.where(named, zero, s_lo), port)
+    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    client = [to_text(bytes(conns["client"][i])) for i in first]
+    gname = [names[name_id[i]] if named[i] else None for i in first]
+    server = [None if named[i] else to_text(bytes(conns["server"][i])) for i in first]
+    gport = [int(conns["server_port"][i]) if group_by == "port" else None for i in first]
+    return Groups(inverse.astype(np.int64), client, gname, server, gport, names, name_id)
+
+
+def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions | None = None) -> Report:
+    opts = options or AnalysisOptions()
+    conns = ex.conns
+    name_id, names, chains = attribute_names(ex)
+    groups = make_groups(ex, name_id, names, opts.group_by)
+    n_groups = len(groups.client)
+    window = (ex.first_ts, ex.last_ts) if ex.first_ts is not None else None
+    scores = score_groups(groups.index, conns["ts"], conns["bytes_out"], conns["bytes_in"],
+                          conns["end_ts"] - conns["ts"], n_groups, window=window, threshold=opts.threshold)
+
+    hits: list[IntelHit] = []
+    if intel is not None:
+        from netdetect.intel import match_events
+
+        hits = match_events(intel, ex.dns, ex.tls, ex.http, _server_pairs(conns))
+        if not opts.include_benign_intel:
+            hits = [h for h in hits if not _hit_benign(intel, h)]
+
+    min_score = opts.threshold if opts.min_score is None else opts.min_score
+    order = np.argsort(groups.index, kind="stable")
+    bounds = np.searchsorted(groups.index[order], np.arange(n_groups + 1))
+
+    def group_rows(g: int) -> np.ndarray:
+        return order[bounds[g]:bounds[g + 1]]
+
+    # Attach intel hits to the groups they explain: same client, and the value is the group's name,
+    # a name or address in that name's DNS chain, or one of its server addresses.
+    by_client_value: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for g in range(n_groups):
+        c = groups.client[g]
+        if groups.name[g] is not None:
+            by_client_value[(c, groups.name[g])].add(g)
+            for v in chains.get((c, groups.name[g]), ()):
+                by_client_value[(c, v)].add(g)
+        else:
+            by_client_value[(c, groups.server[g])].add(g)
+    group_hits: dict[int, list[IntelHit]] = defaultdict(list)
+    orphan: dict[tuple[str, str], list[IntelHit]] = defaultdict(list)
+    need_dst: dict[str, list[IntelHit]] = defaultdict(list)
+    for hit in hits:
+        value = hit.value.lower().rstrip(".")
+        targets = by_client_value.get((hit.client, value), set())
+        if hit.field == "dst_ip" or not targets:
+            need_dst[hit.client].append(hit)
+            continue
+        for g in targets:
+            group_hits[g].append(hit)
+    if need_dst:
+        for g in range(n_groups):
+            pending = need_dst.get(groups.client[g])
+            if not pending:
+                continue
+            ips = {to_text(bytes(s)) for s in conns["server"][group_rows(g)]}
+            for hit in pending:
+                if _canon_ip(hit.value) in ips:
+                    group_hits[g].append(hit)
+    attached = {id(h) for hs in group_hits.values() for h in hs}
+    for hit in hits:
+        if id(hit) not in attached:
+            orphan[(hit.client, hit.indicator)].append(hit)
+
+    findings: list[Finding] = []
+    suppressed = 0
+    for g in range(n_groups):
+        g_hits = group_hits.get(g, [])
+        score = float(scores.score[g])
+        if not g_hits and score < min_score:
+            continue
+        f = _group_finding(g, groups, conns, group_rows(g), scores, g_hits, chains, opts.threshold, intel)
+        if allowlist is not None and not _has_threat(f):
+            entry = allowlist.match(f.src_ip, f.dst_ips, f.server_name)
+            if entry:
+                f.allowlisted = str(entry)
+                suppressed += 1
+                if not opts.show_allowlisted:
+                    continue
+        if not g_hits or _has_threat(f) or score >= min_score:
+            findings.append(f)
+    for (client, _indicator), hs in orphan.items():
+        findings.append(_orphan_finding(client, hs, intel))
+
+    findings.sort(key=_rank_key)
+    if opts.top:
+        findings = findings[: opts.top]
+    for f in findings[:PLOT_DETAIL_TOP]:
+        pass  # times/sizes were attached in _group_finding for every group finding
+    for f in findings[PLOT_DETAIL_TOP:]:
+        f.times = None
+        f.sizes = None
+
+    summary = Summary(
+        captures=list(ex.captures), packets=ex.packets, bytes=ex.bytes, first_ts=ex.first_ts, last_ts=ex.last_ts,
+        hosts=len(set(groups.client)), connections=len(conns), groups_scored=n_groups, dns_events=len(ex.dns),
+        tls_events=len(ex.tls), http_events=len(ex.http), decode_errors=dict(ex.decode_errors), allowlisted=suppressed,
+        intel_indicators=len(intel) if intel is not None else 0,
+        intel_packs=[p.name for p in getattr(intel, "packs", [])] if intel is not None else [],
+        warnings=list(ex.warnings) + [str(p) for p in getattr(intel, "problems", [])][:20],
+    )
+    return Report(summary=summary, findings=findings, threshold=opts.threshold)
+
+
+def _server_pairs(conns: np.ndarray):
+    """Unique (client, server) pairs with first/last time and count, for address matching."""
+    if not len(conns):
+        return []
+    c_hi, c_lo = _split(conns["client"])
+    s_hi, s_lo = _split(conns["server"])
+    key = hash_columns(c_hi, c_lo, s_hi, s_lo)
+    uniq, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    first_ts = np.full(len(uniq), np.inf)
+    last_ts = np.full(len(uniq), -np.inf)
+    np.minimum.at(first_ts, inverse, conns["ts"])
+    np.maximum.at(last_ts, inverse, conns["end_ts"])
+    return [(to_text(bytes(conns["client"][i])), to_text(bytes(conns["server"][i])), float(a), float(b), int(c))
+            for i, a, b, c in zip(first, first_ts, last_ts, counts, strict=True)]
+
+
+def _canon_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return value
+
+
+def _hit_benign(intel, hit: IntelHit) -> bool:
+    return bool(getattr(hit, "benign", False)) or "benign" in (hit.notes or "").lower().split()
+
+
+def _has_threat(f: Finding) -> bool:
+    return any(not _hit_is_context(h) for h in f.intel)
+
+
+def _hit_is_context(h: IntelHit) -> bool:
+    return bool(getattr(h, "benign", False))
+
+
+def _group_finding(g: int, groups: Groups, conns: np.ndarray, rows: np.ndarray, scores, hits: list[IntelHit],
+                   chains: dict, threshold: float, intel) -> Finding:
+    rows = rows[np.argsort(conns["ts"][rows], kind="stable")]
+    servers = Counter(to_text(bytes(s)) for s in conns["server"][rows])
+    ports = Counter(int(p) for p in conns["server_port"][rows])
+    dst_ips = [ip for ip, _ in servers.most_common()]
+    times = conns["ts"][rows]
+    sizes = conns["bytes_out"][rows] + conns["bytes_in"][rows]
+    period = _num(scores.period_s[g])
+    hist, edges = interval_histogram(times, period) if len(times) > 2 else ([], [])
+    name = groups.name[g]
+    dns_names = sorted(chains.get((groups.client[g], name), set()) | ({name} if name else set()),
+                       key=lambda v: (v != name, v))
+    score = float(scores.score[g])
+    hits = _merge_hits(hits)
+    return Finding(
+        kind="intel" if any(not _hit_is_context(h) for h in hits) else "beacon",
+        src_ip=groups.client[g], dst_ip=dst_ips[0] if dst_ips else None, dst_ips=dst_ips,
+        dst_port=ports.most_common(1)[0][0] if ports else None, server_name=name, score=score,
+        beacon=bool(scores.beacon[g]), period_s=period, jitter=_num(scores.jitter[g]),
+        connections=int(len(rows)), first_seen=float(times[0]), last_seen=float(conns["end_ts"][rows].max()),
+        subscores={k: round(float(v[g]), 4) for k, v in scores.subscores.items() if np.isfinite(v[g])},
+        intel=hits, missed_share=_num(scores.missed_share[g]), interval_histogram=list(hist),
+        interval_bin_edges_s=list(edges), dns_names=dns_names, times=times, sizes=sizes,
+    )
+
+
+def _orphan_finding(client: str, hits: list[IntelHit], intel) -> Finding:
+    """A lookup or sighting of listed infrastructure with no connection group to hang it on
+    (a blocked or sinkholed lookup is still an infected host)."""
+    hits = _merge_hits(hits)
+    names = sorted({h.value for h in hits})
+    first = min(h.first_seen for h in hits)
+    last = max(h.last_seen for h in hits)
+    ips = sorted({h.value for h in hits if h.field in ("dst_ip", "dns_answer")})
+    return Finding(
+        kind="intel" if any(not _hit_is_context(h) for h in hits) else "beacon", src_ip=client,
+        dst_ip=ips[0] if ips else None, dst_ips=ips, dst_port=None,
+        server_name=next((h.value for h in hits if h.field in ("dns_query", "sni", "http_host")), None),
+        score=0.0, beacon=False, period_s=None, jitter=None, connections=0, first_seen=first, last_seen=last,
+        intel=hits, dns_names=names,
+    )
+
+
+def _merge_hits(hits: Sequence[IntelHit]) -> list[IntelHit]:
+    merged: dict[tuple, IntelHit] = {}
+    for h in hits:
+        k = (h.client, h.indicator, h.pack, h.field, h.value)
+        m = merged.get(k)
+        if m is None:
+            merged[k] = IntelHit(**{f: getattr(h, f) for f in h.__slots__})
+        else:
+            m.first_seen = min(m.first_seen, h.first_seen)
+            m.last_seen = max(m.last_seen, h.last_seen)
+            m.count += h.count
+    return sorted(merged.values(), key=lambda h: (CONFIDENCE_RANK.get(str(h.confidence), 3), h.first_seen))
+
+
+def _num(v) -> float | None:
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _rank_key(f: Finding):
+    threat = _has_threat(f)
+    best_conf = min((CONFIDENCE_RANK.get(str(h.confidence), 3) for h in f.intel if not _hit_is_context(h)),
+                    default=9)
+    return (0 if threat else 1, best_conf if threat else 0, -f.score, -f.connections, f.src_ip)

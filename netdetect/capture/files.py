@@ -1,0 +1,170 @@
+"""Opening a capture: a path or "-" for stdin, compressed or not, told apart by magic bytes."""
+
+from __future__ import annotations
+
+import bz2
+import errno
+import gzip
+import lzma
+import os
+import sys
+from collections.abc import Callable
+from typing import BinaryIO
+
+from netdetect.capture.pcap import VARIANTS as PCAP_VARIANTS
+from netdetect.capture.pcap import PcapFile
+from netdetect.capture.pcapng import SHB_MAGIC, PcapngFile
+from netdetect.capture.reader import (
+    DEFAULT_CHUNK_BYTES,
+    STREAM_ERRORS,
+    CaptureFile,
+    ReadStats,
+    ReplayStream,
+)
+from netdetect.errors import CaptureError
+
+__all__ = ["CaptureFile", "ReadStats", "open_capture", "sniff", "STDIN"]
+
+STDIN = "-"
+
+
+def _zstd_reader(stream: BinaryIO) -> BinaryIO:
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)  # type: ignore[return-value]
+
+
+# Compression by the magic bytes of the stream, never by file name extension.
+COMPRESSIONS: dict[str, tuple[bytes, Callable[[BinaryIO], BinaryIO]]] = {
+    "gzip": (b"\x1f\x8b", lambda s: gzip.GzipFile(fileobj=s, mode="rb")),  # type: ignore[arg-type,return-value]
+    "bzip2": (b"BZh", lambda s: bz2.BZ2File(s, mode="rb")),  # type: ignore[return-value]
+    "xz": (b"\xfd7zXZ\x00", lambda s: lzma.LZMAFile(s, mode="rb")),  # type: ignore[return-value]
+    "zstd": (b"\x28\xb5\x2f\xfd", _zstd_reader),
+}
+
+# Formats people mistake for pcap: name them instead of printing bytes only.
+OTHER_FORMATS: dict[bytes, str] = {
+    b"snoop\x00\x00\x00": "a Sun snoop capture",
+    b"GMBU": "a Microsoft Network Monitor capture",
+    b"XCP\x00": "a NetXRay/Sniffer capture",
+    b"PK\x03\x04": "a zip archive (unzip it first)",
+    b"7z\xbc\xaf": "a 7-Zip archive (extract it first)",
+}
+CONVERT_HINT = "; convert it with `editcap -F pcapng IN OUT`"
+
+SNIFF_BYTES = 24
+
+
+def sniff(head: bytes) -> str | None:
+    """'pcap', 'pcapng' or a compression name for the first bytes of a stream; None if none fits."""
+    if head[:4] in PCAP_VARIANTS:
+        return "pcap"
+    if head[:4] == SHB_MAGIC:
+        return "pcapng"
+    for name, (magic, _) in COMPRESSIONS.items():
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def describe_bytes(head: bytes) -> str:
+    """What the first bytes looked like, for the error message (hex and printable text)."""
+    if not head:
+        return "the file is empty"
+    for magic, what in OTHER_FORMATS.items():
+        if head.startswith(magic):
+            return f"it is {what}" + ("" if "archive" in what else CONVERT_HINT)
+    shown = head[:8]
+    text = "".join(chr(b) if 32 <= b < 127 else "." for b in shown)
+    return f"it starts with {shown.hex(' ')} ({text!r})"
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    parts: list[bytes] = []
+    left = size
+    while left > 0:
+        got = stream.read(left)
+        if not got:
+            break
+        parts.append(got)
+        left -= len(got)
+    return b"".join(parts)
+
+
+def _open_raw(path: str) -> tuple[BinaryIO, int | None]:
+    if path == STDIN:
+        stream = sys.stdin.buffer
+        try:
+            size = os.fstat(stream.fileno()).st_size or None
+        except (OSError, ValueError, AttributeError):
+            size = None
+        return stream, size
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - owned by the CaptureFile, closed by it
+    except FileNotFoundError:
+        raise CaptureError("no such file", path=path) from None
+    except PermissionError:
+        raise CaptureError("permission denied", path=path) from None
+    except IsADirectoryError:
+        raise CaptureError("is a directory (give the files in it, or use a glob)", path=path) from None
+    except OSError as exc:
+        raise CaptureError(f"cannot open: {exc.strerror or exc}", path=path) from None
+    try:
+        size = os.fstat(handle.fileno()).st_size
+    except OSError:
+        size = None
+    return handle, size
+
+
+def open_capture(path: str | os.PathLike[str], *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> CaptureFile:
+    """Open a pcap or pcapng capture (optionally gzip/bzip2/xz/zstd-compressed); "-" reads stdin.
+
+    Raises CaptureError naming the file for anything that keeps it from being read as a capture.
+    """
+    name = os.fspath(path)
+    raw, size = _open_raw(name)
+    try:
+        return _open_stream(raw, name, size, chunk_bytes)
+    except BaseException:
+        if name != STDIN:
+            raw.close()
+        raise
+
+
+def _open_stream(raw: BinaryIO, name: str, size: int | None, chunk_bytes: int) -> CaptureFile:
+    try:
+        head = _read_exactly(raw, SNIFF_BYTES)
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            raise CaptureError("is a directory", path=name) from None
+        raise CaptureError(f"cannot read: {exc.strerror or exc}", path=name) from None
+    stream: BinaryIO = ReplayStream(head, raw, closes=name != STDIN)  # type: ignore[assignment]
+    kind = sniff(head)
+    compression = None
+    if kind in COMPRESSIONS:
+        compression = kind
+        stream = COMPRESSIONS[kind][1](stream)
+        try:
+            head = _read_exactly(stream, SNIFF_BYTES)
+        except STREAM_ERRORS as exc:
+            raise CaptureError(f"corrupt {compression} data: {exc}", path=name) from None
+        stream = ReplayStream(head, stream)  # type: ignore[assignment]
+        kind = sniff(head)
+        if kind in COMPRESSIONS:
+            raise CaptureError(f"{compression} data holding {kind} data: decompress the outer layer first",
+                               path=name)
+    if kind is None:
+        inside = f"{compression}-compressed data, but " if compression else ""
+        raise CaptureError(f"not a pcap or pcapng capture: {inside}{describe_bytes(head)}", path=name)
+    reader = PcapFile if kind == "pcap" else PcapngFile
+    if kind == "pcap":
+        stream.read(len(head))  # the file header is parsed from `head`; records follow it
+    return reader(
+        stream,
+        name,
+        head,
+        compression=compression,
+        total_bytes=size,
+        raw=raw if name != STDIN else None,
+        chunk_bytes=chunk_bytes,
+    )

@@ -1,0 +1,63 @@
+"""Options and steps shared by the capture-reading commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import click
+
+from netdetect.errors import UsageError
+
+
+def capture_args(f: Callable) -> Callable:
+    return click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")(f)
+
+
+def resolve_inputs(captures: tuple[str, ...]) -> list[list[str]]:
+    """Files, directories and globs -> capture sets; a rotated set (or stdin) is one stream."""
+    from netdetect.capture.inputs import expand_inputs
+
+    if "-" in captures:
+        if len(captures) > 1:
+            raise UsageError("'-' (stdin) cannot be combined with other captures")
+        return [["-"]]
+    return [[p] for p in expand_inputs(list(captures))]
+
+
+def extract(captures: tuple[str, ...], jobs: int, quiet: bool):
+    from netdetect.output.progress import Progress
+    from netdetect.pipeline import extract_files, extract_parallel
+
+    sets = resolve_inputs(captures)
+    total = _total_size(sets)
+    progress = Progress(total, enabled=not quiet and sys.stderr.isatty() and total > 0)
+    try:
+        if jobs > 1:
+            return extract_parallel(sets, jobs)
+        flat = [p for s in sets for p in s]
+        return extract_files(flat, progress.update)
+    finally:
+        progress.close()
+
+
+def _total_size(sets: list[list[str]]) -> int:
+    import os
+
+    total = 0
+    for s in sets:
+        for p in s:
+            try:
+                total += os.path.getsize(p) if p != "-" else 0
+            except OSError:
+                pass
+    return total
+
+
+def jobs_option(f: Callable) -> Callable:
+    return click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
+                        help="Capture files read in parallel (one process each).")(f)
+
+
+def quiet_option(f: Callable) -> Callable:
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(f)

@@ -1,0 +1,259 @@
+"""Application events from the few packets that carry them: DNS, TLS/QUIC ClientHellos, HTTP requests.
+
+Candidates are chosen in bulk from the decoded headers (ports and the first payload bytes);
+only those reach the Python parsers. TCP payloads are reassembled per direction from the
+stream start (by sequence number, so out-of-order and retransmitted segments are fine) until
+the ClientHello or request headers are complete; bounded buffers keep floods from growing memory.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from netdetect.addr import to_text
+from netdetect.capture.batch import PacketBatch
+from netdetect.decode import dns as dns_mod
+from netdetect.decode import http as http_mod
+from netdetect.decode import quic as quic_mod
+from netdetect.decode import tls as tls_mod
+from netdetect.decode.errors import DecodeError
+from netdetect.decode.fragments import FragmentReassembler
+from netdetect.decode.headers import Headers, addr_bytes, payload_prefix
+from netdetect.flows import hash_columns
+from netdetect.model import DnsEvent, HttpEvent, TlsEvent
+
+DNS_PORTS = (53, 5353, 5355)
+HTTP_METHODS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"CONN", b"OPTI", b"DELE", b"PATC", b"TRAC")
+_METHOD_WORDS = np.array([int.from_bytes(m, "big") for m in HTTP_METHODS], np.int64)
+QUIC_VERSIONS = (0x00000001, 0x6B3343CF)
+MAX_STREAM_BYTES = 64 * 1024  # a ClientHello with post-quantum key shares is ~2 KB; leave room, bound floods
+MAX_STREAMS = 100_000
+MAX_SEGMENTS = 64
+
+
+@dataclass
+class _Stream:
+    kind: str  # "tls" | "http" | "dns"
+    base_seq: int
+    ts: float
+    ends: tuple[str, str, int, int]  # src, dst, sport, dport of this direction
+    segments: dict[int, bytes] = field(default_factory=dict)
+
+    def add(self, seq: int, payload: bytes) -> None:
+        rel = (seq - self.base_seq) & 0xFFFFFFFF
+        if rel < MAX_STREAM_BYTES and len(self.segments) < MAX_SEGMENTS and rel not in self.segments:
+            self.segments[rel] = payload
+
+    def contiguous(self) -> bytes:
+        out = bytearray()
+        for rel in sorted(self.segments):
+            if rel > len(out):
+                break
+            out += self.segments[rel][len(out) - rel:]
+        return bytes(out)
+
+
+@dataclass
+class EventTables:
+    dns: list[DnsEvent] = field(default_factory=list)
+    tls: list[TlsEvent] = field(default_factory=list)
+    http: list[HttpEvent] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class EventExtractor:
+    def __init__(self, max_streams: int = MAX_STREAMS) -> None:
+        self.out = EventTables()
+        self.streams: OrderedDict[int, _Stream] = OrderedDict()
+        self.quic: OrderedDict[tuple, quic_mod.QuicCryptoAssembler] = OrderedDict()
+        self.quic_done: OrderedDict[tuple, None] = OrderedDict()
+        self.fragments = FragmentReassembler()
+        self.max_streams = max_streams
+
+    def error(self, reason: str, n: int = 1) -> None:
+        self.out.errors[reason] = self.out.errors.get(reason, 0) + n
+
+    # ------------------------------------------------------------------------------------
+    def process(self, batch: PacketBatch, h: Headers) -> None:
+        if not len(h):
+            return
+        has_payload = h.payload_caplen > 0
+        frag = h.fragment
+        rows = np.flatnonzero(has_payload & ~frag)
+        if len(frag) and frag.any():
+            self._fragments(batch, h, np.flatnonzero(frag))
+        if not len(rows):
+            return
+        pfx = payload_prefix(batch.data, h.payload_off[rows], h.payload_caplen[rows], 8).astype(np.int64)
+        proto = h.proto[rows]
+        sport, dport = h.sport[rows], h.dport[rows]
+        udp, tcp = proto == 17, proto == 6
+        dnsport = np.isin(sport, DNS_PORTS) | np.isin(dport, DNS_PORTS)
+
+        word = (pfx[:, 0] << 24) | (pfx[:, 1] << 16) | (pfx[:, 2] << 8) | pfx[:, 3]
+        version = (pfx[:, 1] << 24) | (pfx[:, 2] << 16) | (pfx[:, 3] << 8) | pfx[:, 4]
+        quic_initial = udp & ~dnsport & ((pfx[:, 0] & 0xC0) == 0xC0) & np.isin(version, QUIC_VERSIONS)
+        tls_start = tcp & (pfx[:, 0] == 0x16) & (pfx[:, 1] == 3) & (pfx[:, 5] == 1)
+        http_start = tcp & np.isin(word, _METHOD_WORDS)
+        dns_tcp = tcp & dnsport
+
+        dirkey = hash_columns(h.src_hi[rows], h.src_lo[rows], h.dst_hi[rows], h.dst_lo[rows], sport, dport)
+        pending = np.zeros(len(rows), bool)
+        if self.streams:
+            pending = tcp & np.isin(dirkey, np.fromiter(self.streams.keys(), np.uint64, len(self.streams)))
+        start = tls_start | http_start | dns_tcp
+        starting_keys = np.unique(dirkey[start])
+        if len(starting_keys):
+            pending |= tcp & np.isin(dirkey, starting_keys)
+
+        for i in np.flatnonzero((udp & dnsport) | quic_initial):
+            r = rows[i]
+            payload = _payload(batch, h, r)
+            if quic_initial[i]:
+                self._quic(h, r, payload)
+            else:
+                self._dns(h, r, payload, "udp")
+        todo = np.flatnonzero(pending)
+        if len(todo):
+            kind = np.where(tls_start, 1, np.where(http_start, 2, np.where(dns_tcp, 3, 0)))
+            for i in todo[np.argsort(h.ts[rows[todo]], kind="stable")]:
+                self._tcp(batch, h, rows[i], int(dirkey[i]), int(kind[i]))
+
+    # ------------------------------------------------------------------------------------
+    def _ends(self, h: Headers, r: int) -> tuple[str, str, int, int]:
+        src = to_text(bytes(addr_bytes(h.src_hi[r:r + 1], h.src_lo[r:r + 1])[0]))
+        dst = to_text(bytes(addr_bytes(h.dst_hi[r:r + 1], h.dst_lo[r:r + 1])[0]))
+        return src, dst, int(h.sport[r]), int(h.dport[r])
+
+    def _dns(self, h: Headers, r: int, payload: bytes, transport: str, ends=None, ts=None) -> None:
+        try:
+            msg = dns_mod.parse_dns(payload)
+        except DecodeError as exc:
+            self.error(exc.reason if hasattr(exc, "reason") else "dns.malformed")
+            return
+        src, dst, sp, dp = ends or self._ends(h, r)
+        client, server, cport, sport = (dst, src, dp, sp) if msg.is_response else (src, dst, sp, dp)
+        qname, qtype = msg.questions[0] if msg.questions else ("", "")
+        self.out.dns.append(DnsEvent(
+            ts=float(h.ts[r]) if ts is None else ts, client=client, server=server, client_port=cport,
+            server_port=sport, transport=transport, txid=msg.txid, query=qname, qtype=qtype,
+            is_response=msg.is_response, rcode=msg.rcode if msg.is_response else None, answers=msg.answers))
+
+    def _quic(self, h: Headers, r: int, payload: bytes) -> None:
+        ends = self._ends(h, r)
+        if ends in self.quic_done:
+            return
+        try:
+            initials = quic_mod.parse_quic_initial(payload)
+        except DecodeError as exc:
+            self.error(getattr(exc, "reason", "quic.malformed"))
+            return
+        if not initials:
+            return
+        asm = self.quic.get(ends)
+        if asm is None:
+            asm = self.quic[ends] = quic_mod.QuicCryptoAssembler()
+            _bound(self.quic, self.max_streams, self, "quic.shed")
+        try:
+            for ini in initials:
+                asm.add(ini)
+            hello = asm.client_hello()
+        except DecodeError as exc:
+            self.error(getattr(exc, "reason", "quic.malformed"))
+            self.quic.pop(ends, None)
+            return
+        if hello is not None:
+            self.quic.pop(ends, None)
+            self.quic_done[ends] = None
+            _bound(self.quic_done, self.max_streams, None, "")
+            self.out.tls.append(_tls_event(float(h.ts[r]), ends, "quic", hello, hello.ja4_for("q")))
+
+    def _tcp(self, batch: PacketBatch, h: Headers, r: int, key: int, kind: int) -> None:
+        st = self.streams.get(key)
+        seq = int(h.seq[r])
+        payload = _payload(batch, h, r)
+        if st is None:
+            if kind == 0:
+                return  # a continuation whose stream start we never saw
+            st = _Stream({1: "tls", 2: "http", 3: "dns"}[kind], seq, float(h.ts[r]), self._ends(h, r))
+            self.streams[key] = st
+            _bound(self.streams, self.max_streams, self, "tcp.streams_shed")
+        st.add(seq, payload)
+        data = st.contiguous()
+        if st.kind == "tls":
+            try:
+                hello = tls_mod.extract_client_hello(data)
+            except DecodeError as exc:
+                self.error(getattr(exc, "reason", "tls.malformed"))
+                self.streams.pop(key, None)
+                return
+            if hello is not None:
+                self.out.tls.append(_tls_event(st.ts, st.ends, "tcp", hello, hello.ja4))
+                self.streams.pop(key, None)
+            elif len(data) >= MAX_STREAM_BYTES or len(st.segments) >= MAX_SEGMENTS:
+                self.error("tls.incomplete")
+                self.streams.pop(key, None)
+        elif st.kind == "http":
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                end = data.find(b"\n\n")
+            if end < 0 and len(data) < 16384 and len(st.segments) < MAX_SEGMENTS:
+                return
+            req = http_mod.parse_http_request(data[: end + 4] if end >= 0 else data)
+            if req is None:
+                self.error("http.malformed")
+            else:
+                src, dst, sp, dp = st.ends
+                self.out.http.append(HttpEvent(st.ts, src, dst, sp, dp, req.method, req.host, req.uri,
+                                               req.user_agent))
+            self.streams.pop(key, None)
+        else:  # DNS over TCP: length-prefixed, several per segment, split across segments
+            msgs, used = dns_mod.split_tcp_dns(data)
+            for m in msgs:
+                self._dns(h, r, m, "tcp", ends=st.ends, ts=float(h.ts[r]))
+            if used:
+                rest = data[used:]
+                st.base_seq = (st.base_seq + used) & 0xFFFFFFFF
+                st.segments = {0: rest} if rest else {}
+            if len(data) - used >= MAX_STREAM_BYTES:
+                self.error("dns.tcp_oversize")
+                self.streams.pop(key, None)
+
+    def _fragments(self, batch: PacketBatch, h: Headers, rows: np.ndarray) -> None:
+        """Reassemble fragmented datagrams; hand complete UDP payloads (DNS, QUIC) to the parsers."""
+        for r in rows:
+            done = self.fragments.add(
+                key=(int(h.src_hi[r]), int(h.src_lo[r]), int(h.dst_hi[r]), int(h.dst_lo[r]), int(h.ip_id[r]),
+                     int(h.proto[r])),
+                offset=int(h.frag_off[r]), more=bool(h.more_frags[r]), data=_payload(batch, h, r),
+                ts=float(h.ts[r]))
+            if done is None or int(h.proto[r]) != 17 or len(done) < 8:
+                continue
+            sport, dport = int.from_bytes(done[0:2], "big"), int.from_bytes(done[2:4], "big")
+            src = to_text(bytes(addr_bytes(h.src_hi[r:r + 1], h.src_lo[r:r + 1])[0]))
+            dst = to_text(bytes(addr_bytes(h.dst_hi[r:r + 1], h.dst_lo[r:r + 1])[0]))
+            if sport in DNS_PORTS or dport in DNS_PORTS:
+                self._dns(h, r, done[8:], "udp", ends=(src, dst, sport, dport))
+        self.error("ip.fragments_dropped", self.fragments.take_dropped())
+
+
+def _payload(batch: PacketBatch, h: Headers, r: int) -> bytes:
+    start = int(h.payload_off[r])
+    return batch.data[start:start + int(h.payload_caplen[r])].tobytes()
+
+
+def _tls_event(ts: float, ends: tuple[str, str, int, int], transport: str, hello, ja4: str | None) -> TlsEvent:
+    src, dst, sp, dp = ends
+    return TlsEvent(ts=ts, client=src, server=dst, client_port=sp, server_port=dp, transport=transport,
+                    sni=hello.sni, alpn=list(hello.alpn), versions=list(hello.versions), ech=hello.ech,
+                    ja3=hello.ja3, ja3_hash=hello.ja3_hash, ja4=ja4)
+
+
+def _bound(cache: OrderedDict, limit: int, owner: EventExtractor | None, reason: str) -> None:
+    while len(cache) > limit:
+        cache.popitem(last=False)
+        if owner is not None:
+            owner.error(reason)

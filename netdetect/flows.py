@@ -1,0 +1,266 @@
+"""Connection tracking over packet batches, vectorised, with state that can be saved and restored.
+
+Packets are keyed by a 64-bit hash of their unordered 5-tuple. Within a batch, packets of one
+key are split into connections at idle gaps (Zeek's inactivity timeouts) and at a fresh SYN after
+a FIN/RST; completed connections leave as numpy rows (CONN_DTYPE). The last connection of each
+key stays open in a sorted state array, merged with the next batch and expired when idle, so
+memory holds only live flows and the tracker works the same on a file or on a sensor's stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from netdetect.decode.headers import Headers, addr_bytes
+from netdetect.model import CONN_DTYPE
+
+TCP_IDLE_S = 300.0  # Zeek tcp_inactivity_timeout
+UDP_IDLE_S = 60.0  # Zeek udp_inactivity_timeout
+OTHER_IDLE_S = 60.0
+
+_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+
+# Open-connection state: one row per live key, sorted by key.
+STATE_DTYPE = np.dtype(
+    [
+        ("key", "u8"),
+        ("ts", "f8"),
+        ("end_ts", "f8"),
+        ("a_hi", "u8"), ("a_lo", "u8"), ("a_port", "u2"),
+        ("b_hi", "u8"), ("b_lo", "u8"), ("b_port", "u2"),
+        ("proto", "u1"),
+        ("client_is_a", "?"),
+        ("finrst", "?"),
+        ("bytes_ab", "i8"), ("bytes_ba", "i8"),
+        ("pk_ab", "i8"), ("pk_ba", "i8"),
+    ]
+)
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a cheap, well-spread 64-bit hash step."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * _M1
+        x = x ^ (x >> np.uint64(27))
+        x = x * _M2
+        return x ^ (x >> np.uint64(31))
+
+
+def hash_columns(*cols: np.ndarray) -> np.ndarray:
+    h = np.zeros(len(cols[0]), np.uint64)
+    with np.errstate(over="ignore"):
+        for c in cols:
+            h = _mix(h ^ c.astype(np.uint64))
+    return h
+
+
+def canonical(h: Headers) -> tuple[np.ndarray, ...]:
+    """Order the two endpoints so both directions of a flow share one key; returns (key, from_b, a..., b...)."""
+    s = (h.src_hi, h.src_lo, h.sport)
+    d = (h.dst_hi, h.dst_lo, h.dport)
+    from_b = (s[0] > d[0]) | ((s[0] == d[0]) & ((s[1] > d[1]) | ((s[1] == d[1]) & (s[2] > d[2]))))
+    a = [np.where(from_b, dv, sv) for sv, dv in zip(s, d, strict=True)]
+    b = [np.where(from_b, sv, dv) for sv, dv in zip(s, d, strict=True)]
+    key = hash_columns(h.proto, a[0], a[1], a[2], b[0], b[1], b[2])
+    return key, from_b, a[0], a[1], a[2], b[0], b[1], b[2]
+
+
+def _idle(proto: np.ndarray) -> np.ndarray:
+    return np.where(proto == 6, TCP_IDLE_S, np.where(proto == 17, UDP_IDLE_S, OTHER_IDLE_S))
+
+
+@dataclass
+class TrackerStats:
+    packets: int = 0
+    connections: int = 0
+    shed: int = 0  # open flows dropped because the table was full (counted, never silent)
+
+
+class FlowTracker:
+    """Turns batches of decoded headers into connection rows; `state` may be saved and restored."""
+
+    def __init__(self, max_open: int = 2_000_000) -> None:
+        self.state = np.zeros(0, STATE_DTYPE)
+        self.max_open = max_open
+        self.stats = TrackerStats()
+        self._done: list[np.ndarray] = []
+
+    # --- public -------------------------------------------------------------------------
+    def add(self, h: Headers) -> None:
+        if not len(h):
+            return
+        self.stats.packets += len(h)
+        key, from_b, a_hi, a_lo, a_port, b_hi, b_lo, b_port = canonical(h)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        ts = h.ts[order]
+        from_b = from_b[order]
+        flags = h.tcp_flags[order]
+        proto = h.proto[order]
+        size = h.ip_len[order]
+        n = len(key)
+
+        run_start = np.ones(n, bool)
+        run_start[1:] = key[1:] != key[:-1]
+        gap = np.zeros(n)
+        gap[1:] = ts[1:] - ts[:-1]
+        split = ~run_start & (gap > _idle(proto))
+        # A fresh SYN after a FIN or RST on the same 5-tuple is a new connection (port reuse).
+        pure_syn = (proto == 6) & ((flags & (_SYN | _ACK)) == _SYN)
+        finrst = (proto == 6) & ((flags & (_FIN | _RST)) != 0)
+        if pure_syn.any() and finrst.any():
+            cum = np.concatenate(([0], np.cumsum(finrst)))
+            run_pos = np.maximum.accumulate(np.where(run_start, np.arange(n), 0))
+            syn_idx = np.flatnonzero(pure_syn & ~run_start)
+            prev_syn = np.maximum.accumulate(np.where(pure_syn, np.arange(n), 0))
+            # previous pure SYN strictly before i within the run, else the run start
+            before = np.concatenate(([0], prev_syn[:-1]))[syn_idx]
+            anchor = np.maximum(before, run_pos[syn_idx])
+            split[syn_idx] |= (cum[syn_idx] - cum[anchor]) > 0
+        seg_start_mask = run_start | split
+        starts = np.flatnonzero(seg_start_mask)
+        seg_id = np.cumsum(seg_start_mask) - 1
+        ends = np.concatenate((starts[1:], [n])) - 1
+
+        ab = ~from_b
+        segs = np.zeros(len(starts), STATE_DTYPE)
+        segs["key"] = key[starts]
+        segs["ts"] = ts[starts]
+        segs["end_ts"] = ts[ends]
+        o = order[starts]
+        fb = from_b[starts]
+        segs["a_hi"] = np.where(fb, h.dst_hi[o], h.src_hi[o])
+        segs["a_lo"] = np.where(fb, h.dst_lo[o], h.src_lo[o])
+        segs["a_port"] = np.where(fb, h.dport[o], h.sport[o])
+        segs["b_hi"] = np.where(fb, h.src_hi[o], h.dst_hi[o])
+        segs["b_lo"] = np.where(fb, h.src_lo[o], h.dst_lo[o])
+        segs["b_port"] = np.where(fb, h.sport[o], h.dport[o])
+        segs["proto"] = proto[starts]
+        segs["client_is_a"] = _client_is_sender(flags[starts], h.sport[o], h.dport[o]) ^ fb
+        nseg = len(starts)
+        segs["bytes_ab"] = np.bincount(seg_id, weights=size * ab, minlength=nseg).astype(np.int64)
+        segs["bytes_ba"] = np.bincount(seg_id, weights=size * ~ab, minlength=nseg).astype(np.int64)
+        segs["pk_ab"] = np.bincount(seg_id, weights=ab, minlength=nseg).astype(np.int64)
+        segs["pk_ba"] = np.bincount(seg_id, weights=~ab, minlength=nseg).astype(np.int64)
+        segs["finrst"] = np.bincount(seg_id, weights=finrst, minlength=nseg) > 0
+
+        first_of_run = run_start[starts]
+        last_of_run = np.ones(nseg, bool)
+        last_of_run[:-1] = first_of_run[1:]
+        first_is_syn = pure_syn[starts]
+        self._merge(segs, first_of_run, last_of_run, first_is_syn)
+        self._limit()
+
+    def expire(self, now: float) -> None:
+        """Close connections idle longer than their timeout at time `now` (sensor mode calls this on a clock)."""
+        st = self.state
+        if not len(st):
+            return
+        idle = now - st["end_ts"] > _idle(st["proto"])
+        if idle.any():
+            self._emit(st[idle])
+            self.state = st[~idle]
+
+    def flush(self) -> None:
+        """Close every open connection (end of capture)."""
+        if len(self.state):
+            self._emit(self.state)
+        self.state = np.zeros(0, STATE_DTYPE)
+
+    def take(self) -> np.ndarray:
+        """Completed connections since the last call, as CONN_DTYPE rows sorted by start time."""
+        if not self._done:
+            return np.zeros(0, CONN_DTYPE)
+        out = np.concatenate(self._done)
+        self._done = []
+        return out[np.argsort(out["ts"], kind="stable")]
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        return {"state": self.state.copy(), "stats": np.array([self.stats.packets, self.stats.connections,
+                                                               self.stats.shed], np.int64)}
+
+    def load_state(self, saved: dict[str, np.ndarray]) -> None:
+        self.state = saved["state"].astype(STATE_DTYPE)
+        p, c, s = (int(x) for x in saved["stats"])
+        self.stats = TrackerStats(p, c, s)
+
+    # --- internals ----------------------------------------------------------------------
+    def _merge(self, segs: np.ndarray, first_of_run: np.ndarray, last_of_run: np.ndarray,
+               first_is_syn: np.ndarray) -> None:
+        st = self.state
+        if len(st):
+            heads = np.flatnonzero(first_of_run)
+            pos = np.searchsorted(st["key"], segs["key"][heads])
+            pos_c = np.minimum(pos, len(st) - 1)
+            found = st["key"][pos_c] == segs["key"][heads]
+            old = st[pos_c]
+            cont = found & (segs["ts"][heads] - old["end_ts"] <= _idle(old["proto"])) & ~(
+                first_is_syn[heads] & old["finrst"])
+            # Continuing segments absorb the open connection's counters and identity.
+            ci = heads[cont]
+            oc = old[cont]
+            for col in ("bytes_ab", "bytes_ba", "pk_ab", "pk_ba"):
+                segs[col][ci] += oc[col]
+            segs["finrst"][ci] |= oc["finrst"]
+            segs["ts"][ci] = oc["ts"]
+            segs["client_is_a"][ci] = oc["client_is_a"]
+            # Open connections not continued by this batch but replaced by a new one are closed.
+            replaced = found & ~cont
+            close_old = np.zeros(len(st), bool)
+            close_old[pos_c[replaced]] = True
+            touched = np.zeros(len(st), bool)
+            touched[pos_c[found]] = True
+            self._emit(st[close_old])
+            keep_state = st[~touched]
+        else:
+            keep_state = st
+        self._emit(segs[~last_of_run])
+        new_open = segs[last_of_run]
+        merged = np.concatenate((keep_state, new_open))
+        self.state = merged[np.argsort(merged["key"], kind="stable")]
+
+    def _limit(self) -> None:
+        """Bound memory under floods: shed the longest-idle open flows past max_open (counted)."""
+        over = len(self.state) - self.max_open
+        if over > 0:
+            idx = np.argsort(self.state["end_ts"], kind="stable")[:over]
+            mask = np.zeros(len(self.state), bool)
+            mask[idx] = True
+            self._emit(self.state[mask])
+            self.state = self.state[~mask]
+            self.stats.shed += over
+
+    def _emit(self, rows: np.ndarray) -> None:
+        if not len(rows):
+            return
+        ca = rows["client_is_a"]
+        out = np.zeros(len(rows), CONN_DTYPE)
+        out["ts"] = rows["ts"]
+        out["end_ts"] = rows["end_ts"]
+        a = addr_bytes(rows["a_hi"], rows["a_lo"])
+        b = addr_bytes(rows["b_hi"], rows["b_lo"])
+        out["client"] = np.where(ca, a, b)
+        out["server"] = np.where(ca, b, a)
+        out["client_port"] = np.where(ca, rows["a_port"], rows["b_port"])
+        out["server_port"] = np.where(ca, rows["b_port"], rows["a_port"])
+        out["proto"] = rows["proto"]
+        out["bytes_out"] = np.where(ca, rows["bytes_ab"], rows["bytes_ba"])
+        out["bytes_in"] = np.where(ca, rows["bytes_ba"], rows["bytes_ab"])
+        out["packets_out"] = np.where(ca, rows["pk_ab"], rows["pk_ba"])
+        out["packets_in"] = np.where(ca, rows["pk_ba"], rows["pk_ab"])
+        self.stats.connections += len(rows)
+        self._done.append(out)
+
+
+def _client_is_sender(flags: np.ndarray, sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
+    """Who opened the connection, judged from its first packet seen (as Zeek does without a handshake)."""
+    syn = (flags & (_SYN | _ACK)) == _SYN
+    synack = (flags & (_SYN | _ACK)) == (_SYN | _ACK)
+    by_port = ~((sport < 1024) & (dport >= 1024))
+    return np.where(syn, True, np.where(synack, False, by_port))

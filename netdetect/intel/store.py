@@ -1,0 +1,354 @@
+"""IntelStore: every loaded indicator in hash tables, so a lookup costs a few dict probes, not a scan.
+
+- names: one dict from normal name to indicators; a lookup probes the name and each parent
+  (a.b.example.com, b.example.com, example.com, com), so a listed domain matches its subdomains and
+  nothing else (`notexample.com` and `example.com.evil.net` probe other keys).
+- addresses: one dict per prefix length in the 128-bit (IPv4-mapped) space, keyed by the masked
+  address; a batch of 16-byte addresses is matched with numpy (mask, searchsorted) per prefix length.
+- URLs: host -> [(path prefix, indicator)], compared on segment boundaries.
+- fingerprints: (kind, value) dict.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from netdetect.errors import IntelError
+from netdetect.intel.indicator import (
+    NAME_TYPES,
+    BadValue,
+    Indicator,
+    format_time,
+    infer_type,
+    normalize_fingerprint,
+    normalize_host,
+    normalize_name,
+    normalize_path,
+    parse_address,
+    parse_url,
+    path_has_prefix,
+    refang,
+)
+from netdetect.intel.loaders import LoadResult, PackInfo, load_path
+
+V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+_MASKS = [((1 << 128) - 1) ^ ((1 << (128 - p)) - 1) for p in range(129)]
+
+
+def bundled_signatures_dir() -> Path:
+    """The packs shipped with netdetect: inside the wheel, else the repository's signatures/."""
+    try:
+        shipped = resources.files("netdetect") / "_signatures"
+        if shipped.is_dir():
+            return Path(str(shipped))
+    except (ModuleNotFoundError, NotADirectoryError):  # pragma: no cover - odd installs
+        pass
+    return Path(__file__).resolve().parents[2] / "signatures"
+
+
+def discover(path: Path) -> list[Path]:
+    """A feed file, a pack or MISP feed directory, or a directory of those -> paths to load."""
+    if not path.exists():
+        raise IntelError("no such file or directory", path=str(path))
+    if path.is_file() or (path / "pack.toml").is_file() or (path / "manifest.json").is_file():
+        return [path]
+    found = sorted(p for p in path.iterdir()
+                   if p.is_dir() and ((p / "pack.toml").is_file() or (p / "manifest.json").is_file()))
+    if not found:
+        raise IntelError("directory holds no pack (pack.toml) or MISP feed (manifest.json)", path=str(path))
+    return found
+
+
+def address_bytes(text: str) -> bytes | None:
+    """Address text -> 16 bytes (IPv4 mapped), or None. inet_pton is ~10x faster than ipaddress."""
+    try:
+        return V4_MAPPED + socket.inet_pton(socket.AF_INET, text)
+    except OSError:
+        pass
+    try:
+        return socket.inet_pton(socket.AF_INET6, text.partition("%")[0])
+    except (OSError, ValueError):
+        return None
+
+
+def _address_key(text: str) -> tuple[int, int]:
+    """Normal address or CIDR text -> (prefix length in 128-bit space, network int)."""
+    addr, _, plen = text.partition("/")
+    raw = address_bytes(addr)
+    if raw is None:
+        raise BadValue(f"not an address: {text!r}")
+    is_v4 = raw[:12] == V4_MAPPED and "." in addr
+    prefix = 128 if not plen else int(plen) + (96 if is_v4 else 0)
+    return prefix, int.from_bytes(raw, "big") & _MASKS[prefix]
+
+
+@dataclass(slots=True)
+class Match:
+    """One indicator matched by one lookup, and why (for `intel check`)."""
+
+    indicator: Indicator
+    reason: str
+    expired: bool = False
+
+
+class IntelStore:
+    def __init__(self, *, include_expired: bool = False) -> None:
+        self.include_expired = include_expired
+        self.packs: list[PackInfo] = []
+        self.problems: list[str] = []
+        self.notices: list[str] = []
+        self.unsupported: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self.indicators: list[Indicator] = []
+        self._names: dict[str, list[Indicator]] = {}
+        self._nets: dict[int, dict[int, list[Indicator]]] = {}
+        self._urls: dict[str, list[tuple[str, Indicator]]] = {}
+        self._fingerprints: dict[tuple[str, str], list[Indicator]] = {}
+        self._context: dict[tuple[str, str], list[Indicator]] = {}
+        self._net_tables: list[tuple[int, np.ndarray, np.ndarray, list[list[Indicator]]]] | None = None
+
+    # ------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, paths: Sequence[str | Path] | None = None, *, strict: bool = False,
+             include_expired: bool = False, include_non_ids: bool = False) -> IntelStore:
+        """Load feeds and packs (None: the bundled packs). Bad lines are skipped and listed in
+        `.problems`, or raise IntelError with strict."""
+        store = cls(include_expired=include_expired)
+        roots = [bundled_signatures_dir()] if paths is None else [Path(p) for p in paths]
+        for root in roots:
+            for path in discover(root):
+                store.add_result(load_path(path, strict=strict, include_non_ids=include_non_ids))
+        return store
+
+    def add_result(self, result: LoadResult) -> None:
+        self.packs.append(result.pack)
+        self.problems.extend(result.problems)
+        self.notices.extend(result.notices)
+        self.unsupported.update(result.unsupported)
+        self.skipped.update(result.skipped)
+        self.add(result.indicators)
+
+    def add(self, indicators: Iterable[Indicator]) -> None:
+        for ind in indicators:
+            try:
+                self._index(ind)
+            except BadValue as exc:
+                self.problems.append(f"{ind.origin or ind.pack}: {exc}")
+                continue
+            self.indicators.append(ind)
+        self._net_tables = None
+
+    def _index(self, ind: Indicator) -> None:
+        t = ind.type
+        if t in NAME_TYPES:
+            if "." not in ind.value:
+                raise BadValue(f"single-label name {ind.value!r} would match a whole top-level domain")
+            self._names.setdefault(ind.value, []).append(ind)
+        elif t in ("ip", "cidr"):
+            prefix, key = _address_key(ind.value)
+            self._nets.setdefault(prefix, {}).setdefault(key, []).append(ind)
+        elif t == "url":
+            normal, url_key = parse_url(ind.value)
+            self._urls.setdefault(url_key.host, []).append((url_key.path, ind))
+            if url_key.path == "/" and "?" not in normal:
+                # A bare "https://host/" lists the host itself, so it also matches by DNS/SNI/address.
+                if address_bytes(url_key.host) is not None:
+                    prefix, key = _address_key(url_key.host)
+                    self._nets.setdefault(prefix, {}).setdefault(key, []).append(ind)
+                elif "." in url_key.host:
+                    self._names.setdefault(url_key.host, []).append(ind)
+        elif t in ("ja3", "ja4"):
+            self._fingerprints.setdefault((t, ind.value), []).append(ind)
+        else:
+            self._context.setdefault((t, ind.value.lower()), []).append(ind)
+
+    def __len__(self) -> int:
+        return len(self.indicators)
+
+    # ------------------------------------------------------------ raw lookups (no expiry filter)
+
+    def names_for(self, normal_name: str) -> list[Indicator]:
+        """Indicators listing this normal name or one of its parents."""
+        names = self._names
+        found = names.get(normal_name)
+        out = list(found) if found else []
+        dot = normal_name.find(".")
+        while dot >= 0:
+            found = names.get(normal_name[dot + 1:])
+            if found:
+                out.extend(found)
+            dot = normal_name.find(".", dot + 1)
+        return out
+
+    def addresses_for(self, raw16: bytes) -> list[Indicator]:
+        n = int.from_bytes(raw16, "big")
+        out: list[Indicator] = []
+        for prefix, table in self._nets.items():
+            found = table.get(n & _MASKS[prefix])
+            if found:
+                out.extend(found)
+        return out
+
+    def urls_for(self, host: str, path: str) -> list[Indicator]:
+        """URL indicators on exactly this (normal) host whose path is a prefix of `path` (normalised)."""
+        entries = self._urls.get(host)
+        if not entries:
+            return []
+        return [ind for prefix, ind in entries if path_has_prefix(path, prefix)]
+
+    # ------------------------------------------------------------ public lookups
+
+    def _live(self, indicators: list[Indicator], at: float | None) -> list[Indicator]:
+        if not indicators or self.include_expired:
+            return indicators
+        when = time.time() if at is None else at
+        return [i for i in indicators if i.valid_until is None or when <= i.valid_until]
+
+    def match_name(self, name: str, at: float | None = None) -> list[Indicator]:
+        """Domain/hostname indicators matching a DNS name, SNI or Host (subdomains included).
+        Expired indicators (at `at`, default now) only with include_expired."""
+        return self._live(self.names_for(normalize_name(name)), at)
+
+    def match_ip(self, ip_text: str, at: float | None = None) -> list[Indicator]:
+        raw = address_bytes(ip_text.strip().strip("[]"))
+        return self._live(self.addresses_for(raw), at) if raw is not None else []
+
+    def match_url(self, host: str, path: str, at: float | None = None) -> list[Indicator]:
+        """URL indicators for an HTTP request (host + path prefix). Over TLS only the host is known:
+        use match_name for that, so a URL under a shared host never flags the whole host."""
+        return self._live(self.urls_for(normalize_host(host), normalize_path(path)), at)
+
+    def match_fingerprint(self, kind: str, value: str, at: float | None = None) -> list[Indicator]:
+        kind = kind.lower()
+        try:
+            normal = normalize_fingerprint(kind, value)
+        except BadValue:
+            return []
+        return self._live(self._fingerprints.get((kind, normal), []), at)
+
+    # ------------------------------------------------------------ batch
+
+    def match_names(self, names: Iterable[str]) -> dict[str, list[Indicator]]:
+        """Distinct names -> matching indicators (no expiry filter); names without a match are absent."""
+        out: dict[str, list[Indicator]] = {}
+        names_for = self.names_for
+        for name in set(names):
+            normal = name.lower().rstrip(".") if name.isascii() else normalize_name(name)
+            found = names_for(normal)
+            if found:
+                out[name] = found
+        return out
+
+    def _tables(self) -> list[tuple[int, np.ndarray, np.ndarray, list[list[Indicator]]]]:
+        if self._net_tables is None:
+            tables = []
+            for prefix, table in sorted(self._nets.items()):
+                keys = sorted(table)
+                key_bytes = np.array([k.to_bytes(16, "big") for k in keys], dtype="S16")
+                mask = np.frombuffer(_MASKS[prefix].to_bytes(16, "big"), dtype=np.uint8)
+                tables.append((prefix, mask, key_bytes, [table[k] for k in keys]))
+            self._net_tables = tables
+        return self._net_tables
+
+    def match_addresses16(self, column: np.ndarray) -> list[tuple[int, list[Indicator]]]:
+        """Vectorised: 16-byte addresses (CONN_DTYPE 'client'/'server' column, S16) -> (row, indicators)
+        for rows that match (no expiry filter)."""
+        if len(column) == 0 or not self._nets:
+            return []
+        raw = np.ascontiguousarray(column, dtype="S16")
+        octets = raw.view(np.uint8).reshape(-1, 16)
+        hits: dict[int, list[Indicator]] = {}
+        for prefix, mask, keys, lists in self._tables():
+            probe = raw if prefix == 128 else np.ascontiguousarray(octets & mask).view("S16").ravel()
+            pos = np.minimum(np.searchsorted(keys, probe), len(keys) - 1)
+            for row in np.flatnonzero(keys[pos] == probe):
+                hits.setdefault(int(row), []).extend(lists[pos[row]])
+        return sorted(hits.items())
+
+    def match_ips(self, addresses: Iterable[str]) -> dict[str, list[Indicator]]:
+        """Distinct address texts -> matching indicators (no expiry filter), via the vectorised path."""
+        distinct = list(set(addresses))
+        parsed = [(text, address_bytes(text)) for text in distinct]
+        valid = [(text, raw) for text, raw in parsed if raw is not None]
+        if not valid:
+            return {}
+        column = np.array([raw for _, raw in valid], dtype="S16")
+        return {valid[row][0]: found for row, found in self.match_addresses16(column)}
+
+    # ------------------------------------------------------------ explanation (intel check)
+
+    def check(self, value: str, at: float | None = None) -> list[Match]:
+        """Everything a value matches, with the reason, including benign and expired indicators."""
+        text = refang(value)
+        kind = infer_type(text)
+        when = time.time() if at is None else at
+        found: list[tuple[Indicator, str]] = []
+        if kind == "url":
+            _, key = parse_url(text)
+            for ind in self.urls_for(key.host, key.path):
+                found.append((ind, f"URL path prefix {parse_url(ind.value)[1].path} on host {key.host}"))
+            found += self._explain_host(key.host, "URL host")
+        elif kind in ("ip", "cidr"):
+            normal = parse_address(text)[1]
+            if kind == "cidr":
+                prefix, key = _address_key(normal)
+                found += [(i, "same range listed") for i in self._nets.get(prefix, {}).get(key, [])]
+            else:
+                found += self._explain_host(normal, "address")
+        elif kind in ("domain", "hostname"):
+            found += self._explain_host(normalize_name(text.lstrip("*.")), "name")
+        elif kind in ("hash", "ja4"):
+            low = text.lower()
+            for fp_kind in ("ja3", "ja4"):
+                found += [(i, f"{fp_kind} fingerprint") for i in self._fingerprints.get((fp_kind, low), [])]
+            found += [(i, "listed as context (not matched on the wire)") for i in self._context.get(("hash", low), [])]
+        else:
+            found += [(i, "listed as context (not matched on the wire)")
+                      for (t, v), inds in self._context.items() if v == text.lower() for i in inds]
+        return [Match(ind, reason, ind.expired_at(when)) for ind, reason in found]
+
+    def _explain_host(self, host: str, what: str) -> list[tuple[Indicator, str]]:
+        raw = address_bytes(host)
+        if raw is not None:
+            out = []
+            for ind in self.addresses_for(raw):
+                reason = "address listed" if ind.type == "ip" else f"{what} inside listed range {ind.value}"
+                out.append((ind, reason))
+            return out
+        out = []
+        for ind in self.names_for(host):
+            if ind.value == host:
+                out.append((ind, f"{what} listed exactly"))
+            else:
+                out.append((ind, f"{what} is a subdomain of listed {ind.value}"))
+        return out
+
+    # ------------------------------------------------------------ summary
+
+    def describe_pack(self, pack: PackInfo) -> dict[str, object]:
+        now = time.time()
+        members = [i for i in self.indicators if i.pack == pack.name]
+        return {
+            "name": pack.name,
+            "path": pack.path,
+            "format": pack.format,
+            "description": pack.description,
+            "indicators": len(members),
+            "by_type": pack.counts,
+            "benign": sum(1 for i in members if i.benign),
+            "expired": sum(1 for i in members if i.expired_at(now)),
+            "sources": pack.sources,
+            "created": pack.created,
+            "updated": pack.updated,
+            "behaviours": len(pack.behaviours),
+            "valid_until_max": format_time(max((i.valid_until for i in members if i.valid_until), default=None)),
+        }

@@ -1,0 +1,179 @@
+"""`--format ecs`: one Elastic Common Schema document per finding (docs/schemas/ecs.schema.json).
+
+Standard ECS fields carry what Elastic/Kibana (and OpenSearch, which shares the names) already
+understand: who talked to whom, when, how bad; `threat.enrichments[]` lists every intel match in
+the shape Elastic's indicator-match rules produce. Everything specific to netdetect lives under
+`netdetect.*` with the same names as the JSONL record.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from typing import Any
+
+from netdetect.model import Finding, IntelHit, Report
+from netdetect.output.base import JsonLinesFormatter, register
+from netdetect.output.records import finding_record, live_hits, severity, verdict, why
+from netdetect.output.text import finite, iso_utc
+
+ECS_VERSION = "8.11.0"
+
+# Elastic detection-rule severity levels and their numeric values.
+SEVERITY_NUMBER = {"info": 1, "low": 21, "medium": 47, "high": 73, "critical": 99}
+
+# Where on an ECS event the matched value would sit.
+MATCHED_FIELD = {
+    "dns_query": "dns.question.name",
+    "dns_answer": "dns.answers.data",
+    "dns_cname": "dns.answers.data",
+    "sni": "tls.client.server_name",
+    "http_host": "url.domain",
+    "url": "url.full",
+    "dst_ip": "destination.ip",
+    "ja3": "tls.client.ja3",
+    "ja4": "tls.client.ja4",
+}
+
+CONFIDENCE_NAME = {"high": "High", "medium": "Medium", "low": "Low", "none": "None"}
+
+
+def ecs_confidence(confidence: str | int | None) -> str:
+    """ECS threat.indicator.confidence: Not Specified, None, Low, Medium, High (ints: STIX 0-100)."""
+    if confidence is None or isinstance(confidence, bool):
+        return "Not Specified"
+    if isinstance(confidence, int):
+        return "High" if confidence >= 70 else "Medium" if confidence >= 30 else "Low" if confidence else "None"
+    return CONFIDENCE_NAME.get(str(confidence).strip().lower(), "Not Specified")
+
+
+def _indicator_type(hit: IntelHit) -> str | None:
+    if hit.type == "domain":
+        return "domain-name"
+    if hit.type == "url":
+        return "url"
+    if hit.type in ("ip", "cidr"):
+        try:
+            network = ipaddress.ip_network(hit.indicator, strict=False)
+        except ValueError:
+            return None
+        return "ipv4-addr" if network.version == 4 else "ipv6-addr"
+    return None  # ja3/ja4 have no ECS indicator type; netdetect.intel keeps the original
+
+
+def indicator(hit: IntelHit) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "provider": hit.pack,
+        "confidence": ecs_confidence(hit.confidence),
+        "sightings": int(hit.count),
+    }
+    kind = _indicator_type(hit)
+    if kind is not None:
+        doc["type"] = kind
+    if kind == "domain-name":
+        doc["url"] = {"domain": hit.indicator}
+    elif kind == "url":
+        doc["url"] = {"full": hit.indicator}
+    elif kind in ("ipv4-addr", "ipv6-addr") and hit.type == "ip":
+        doc["ip"] = hit.indicator
+    if hit.notes:
+        doc["description"] = hit.notes
+    return doc
+
+
+def enrichment(hit: IntelHit) -> dict[str, Any]:
+    return {
+        "indicator": indicator(hit),
+        "feed": {"name": hit.pack},
+        "matched": {
+            "atomic": hit.value,
+            "field": MATCHED_FIELD.get(hit.field, hit.field),
+            "type": "indicator_match_rule",
+            "occurred": iso_utc(hit.first_seen),
+        },
+    }
+
+
+def _drop_none(doc: dict[str, Any]) -> dict[str, Any]:
+    """ECS leaves absent fields out rather than null."""
+    return {key: value for key, value in doc.items() if value is not None}
+
+
+def ecs_document(finding: Finding, rank: int) -> dict[str, Any]:
+    record = finding_record(finding, rank)
+    level = severity(finding)
+    hits = live_hits(finding)
+    category = ["network", "intrusion_detection"] + (["threat"] if hits else [])
+    event_type = ["info"] + (["indicator"] if hits else [])
+    score = finite(finding.score) or 0.0
+    alerting = verdict(finding) in ("beacon", "intel", "beacon+intel")
+    doc: dict[str, Any] = {
+        "@timestamp": record["last_seen"] or record["first_seen"],
+        "ecs": {"version": ECS_VERSION},
+        "message": why(finding),
+        "event": _drop_none(
+            {
+                "id": record["id"],
+                "kind": "alert" if alerting else "event",
+                "category": category,
+                "type": event_type,
+                "action": "beacon-detected" if finding.kind == "beacon" else "intel-match",
+                "module": "netdetect",
+                "dataset": "netdetect.findings",
+                "provider": "netdetect",
+                "severity": SEVERITY_NUMBER[level],
+                "risk_score": round(score * 100, 2),
+                "risk_score_norm": round(score * 100, 2),
+                "start": record["first_seen"],
+                "end": record["last_seen"],
+                "duration": None if record["duration_s"] is None else int(record["duration_s"] * 1e9),
+                "reason": why(finding),
+            }
+        ),
+        "source": {"ip": finding.src_ip},
+        "rule": {
+            "name": f"netdetect {finding.kind}",
+            "category": "beacon" if finding.kind == "beacon" else "threat-intel",
+            "ruleset": "netdetect",
+        },
+        "related": {
+            "ip": sorted({finding.src_ip, *finding.dst_ips, *([finding.dst_ip] if finding.dst_ip else [])}),
+            "hosts": sorted({*([finding.server_name] if finding.server_name else []), *finding.dns_names}),
+        },
+        "netdetect": record,
+    }
+    destination = _drop_none(
+        {"ip": finding.dst_ip, "port": record["dst_port"], "domain": finding.server_name}
+    )
+    if destination:
+        doc["destination"] = destination
+    if finding.proto:
+        doc["network"] = {"transport": finding.proto.lower()}
+    if not doc["related"]["hosts"]:
+        del doc["related"]["hosts"]
+    threat: dict[str, Any] = {}
+    if finding.beacon:
+        threat.update(
+            {
+                "framework": "MITRE ATT&CK",
+                "tactic": {"id": ["TA0011"], "name": ["Command and Control"]},
+                "technique": {"id": ["T1071"], "name": ["Application Layer Protocol"]},
+            }
+        )
+    if hits:
+        threat["indicator"] = indicator(hits[0])
+        threat["feed"] = {"name": hits[0].pack}
+        threat["enrichments"] = [enrichment(hit) for hit in hits]
+    if threat:
+        doc["threat"] = threat
+    return doc
+
+
+@register
+class EcsFormatter(JsonLinesFormatter):
+    name = "ecs"
+    description = "Elastic Common Schema documents, one per line (docs/schemas/ecs.schema.json)"
+
+    def records(self, report: Report) -> Iterator[dict[str, Any]]:
+        for rank, finding in enumerate(report.findings, start=1):
+            yield ecs_document(finding, rank)

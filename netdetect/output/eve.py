@@ -1,0 +1,125 @@
+"""`--format eve`: Suricata EVE-style `alert` records (docs/schemas/eve.schema.json).
+
+Pipelines that already ingest `eve.json` (Filebeat/Elastic Agent suricata module, Logstash,
+Splunk TA, EveBox, Security Onion) take these lines unchanged. Signature ids sit in Suricata's
+local-use range (1000000-1999999), one per kind of finding, so SIEM rules can key on them;
+per-finding detail is in `alert.metadata` (string lists, as Suricata writes them) and in the
+`netdetect` object (the JSONL record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from netdetect.model import Finding, Report
+from netdetect.output.base import JsonLinesFormatter, register
+from netdetect.output.records import finding_record, live_hits, severity, verdict
+from netdetect.output.text import eve_time, finite
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    sid: int
+    msg: str
+    category: str  # a Suricata classtype description
+
+
+SIGNATURES: dict[str, Signature] = {
+    "beacon+intel": Signature(
+        1970003, "NETDETECT Periodic beacon to a threat-intel listed destination", "A Network Trojan was detected"
+    ),
+    "intel": Signature(1970002, "NETDETECT Threat-intel indicator seen", "A Network Trojan was detected"),
+    "beacon": Signature(1970001, "NETDETECT Periodic beacon", "Potentially Bad Traffic"),
+    "low": Signature(1970004, "NETDETECT Periodic connections below the beacon threshold", "Misc activity"),
+    "allowlisted": Signature(1970005, "NETDETECT Allowlisted periodic connections", "Misc activity"),
+}
+SIGNATURE_REV = 1
+
+# Suricata severities: 1 high, 2 medium, 3 low.
+EVE_SEVERITY = {"critical": 1, "high": 1, "medium": 2, "low": 3, "info": 3}
+
+
+def _metadata(finding: Finding, record: dict[str, Any]) -> dict[str, list[str]]:
+    hits = live_hits(finding)
+    meta: dict[str, list[str]] = {
+        "netdetect_id": [record["id"]],
+        "netdetect_score": [f"{finite(finding.score) or 0.0:.4f}"],
+        "connections": [str(record["connections"])],
+    }
+    if record["period_s"] is not None:
+        meta["period_s"] = [f"{record['period_s']:g}"]
+    if record["jitter"] is not None:
+        meta["jitter"] = [f"{record['jitter']:g}"]
+    if hits:
+        meta["intel_pack"] = sorted({hit.pack for hit in hits})
+        meta["intel_indicator"] = [hit.indicator for hit in hits]
+        meta["intel_confidence"] = [str(hit.confidence) for hit in hits]
+        meta["intel_field"] = [hit.field for hit in hits]
+    if finding.beacon:
+        meta["mitre_tactic_id"] = ["TA0011"]
+        meta["mitre_technique_id"] = ["T1071"]
+    return meta
+
+
+def _app_layer(finding: Finding) -> dict[str, Any]:
+    """Suricata-shaped app-layer objects for the names the intel matched on."""
+    out: dict[str, Any] = {}
+    hits = live_hits(finding)
+    sni = next((hit.value for hit in hits if hit.field == "sni"), None)
+    host = next((hit.value for hit in hits if hit.field == "http_host"), None)
+    queries = [hit.value for hit in hits if hit.field in ("dns_query", "dns_answer", "dns_cname")]
+    if sni is not None:
+        out["app_proto"] = "tls"
+        out["tls"] = {"sni": sni}
+    elif host is not None:
+        out["app_proto"] = "http"
+        out["http"] = {"hostname": host}
+    elif queries:
+        out["app_proto"] = "dns"
+    if queries:
+        out["dns"] = {"query": [{"type": "query", "rrname": name} for name in dict.fromkeys(queries)]}
+    return out
+
+
+def eve_alert(finding: Finding, rank: int) -> dict[str, Any]:
+    record = finding_record(finding, rank)
+    signature = SIGNATURES[verdict(finding)]
+    event: dict[str, Any] = {
+        "timestamp": eve_time(finding.last_seen) or eve_time(finding.first_seen),
+        "flow_id": int(record["id"][:13], 16),  # 52 bits: exact in JSON readers that use doubles
+        "event_type": "alert",
+        "src_ip": finding.src_ip,
+    }
+    if finding.dst_ip is not None:
+        event["dest_ip"] = finding.dst_ip
+    if finding.dst_port is not None:
+        event["dest_port"] = int(finding.dst_port)
+    if finding.proto:
+        event["proto"] = finding.proto.upper()
+    event["alert"] = {
+        "action": "allowed",
+        "gid": 1,
+        "signature_id": signature.sid,
+        "rev": SIGNATURE_REV,
+        "signature": signature.msg,
+        "category": signature.category,
+        "severity": EVE_SEVERITY[severity(finding)],
+        "metadata": _metadata(finding, record),
+    }
+    event.update(_app_layer(finding))
+    flow = {"start": eve_time(finding.first_seen), "end": eve_time(finding.last_seen)}
+    event["flow"] = {key: value for key, value in flow.items() if value is not None}
+    event["netdetect"] = record
+    return event
+
+
+@register
+class EveFormatter(JsonLinesFormatter):
+    name = "eve"
+    description = "Suricata EVE-style alert records, one per line (docs/schemas/eve.schema.json)"
+
+    def records(self, report: Report) -> Iterator[dict[str, Any]]:
+        for rank, finding in enumerate(report.findings, start=1):
+            yield eve_alert(finding, rank)

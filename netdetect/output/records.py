@@ -1,0 +1,193 @@
+"""One finding as plain data: the JSONL record every other format is derived from, plus the
+verdict, severity and one-line "why" that tables and alerts show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from netdetect.model import Finding, IntelHit, Report
+from netdetect.output.text import finite, iso_utc, rounded, safe_text
+
+SCHEMA_VERSION = 1
+
+_CONFIDENCE_RANK = {"high": 3, "medium": 2, "low": 1}
+
+
+def confidence_rank(confidence: str | int | None) -> int:
+    """0 unknown .. 3 high. Integers are read on the STIX 0-100 scale."""
+    if isinstance(confidence, bool) or confidence is None:
+        return 0
+    if isinstance(confidence, int):
+        return 3 if confidence >= 70 else 2 if confidence >= 30 else 1 if confidence > 0 else 0
+    return _CONFIDENCE_RANK.get(str(confidence).strip().lower(), 0)
+
+
+def live_hits(finding: Finding) -> list[IntelHit]:
+    """Intel hits on indicators that have not expired, strongest first."""
+    hits = [hit for hit in finding.intel if not hit.expired]
+    return sorted(hits, key=lambda hit: (-confidence_rank(hit.confidence), -hit.count, hit.indicator))
+
+
+def verdict(finding: Finding) -> str:
+    """`beacon+intel`, `beacon`, `intel`, `allowlisted` or `low` (scored, below the threshold)."""
+    if finding.allowlisted:
+        return "allowlisted"
+    intel = bool(live_hits(finding))
+    if finding.beacon and intel:
+        return "beacon+intel"
+    if finding.beacon:
+        return "beacon"
+    if intel:
+        return "intel"
+    return "low"
+
+
+def severity(finding: Finding) -> str:
+    """`critical`, `high`, `medium`, `low` or `info`, from intel confidence and the beacon verdict."""
+    if finding.allowlisted:
+        return "info"
+    best = max((confidence_rank(hit.confidence) for hit in live_hits(finding)), default=-1)
+    if best >= 3:
+        return "critical" if finding.beacon else "high"
+    if best >= 0:  # any live hit, even of unknown confidence
+        return "high" if finding.beacon else "medium"
+    return "medium" if finding.beacon else "low"
+
+
+def intel_labels(hits: list[IntelHit]) -> list[str]:
+    """`indicator (pack, confidence, field+field)`, one per indicator, in the order given."""
+    fields: dict[tuple[str, str, str], list[str]] = {}
+    for hit in hits:
+        confidence = "?" if hit.confidence is None else str(hit.confidence)
+        seen = fields.setdefault((hit.indicator, hit.pack, confidence), [])
+        if hit.field not in seen:
+            seen.append(hit.field)
+    return [f"{ind} ({pack}, {conf}, {'+'.join(names)})" for (ind, pack, conf), names in fields.items()]
+
+
+def why(finding: Finding) -> str:
+    """One line a person can act on, e.g. `intel: x.com (3cx, high, sni); period 1830s jitter 0.29`.
+
+    Contains wire names: callers that display it pass it through `safe_text` (the HTML and the
+    table do); machine formats carry it as a JSON/CSV string.
+    """
+    parts: list[str] = []
+    hits = live_hits(finding)
+    if hits:
+        labels = intel_labels(hits)
+        more = f" +{len(labels) - 2} more" if len(labels) > 2 else ""
+        parts.append(f"intel: {', '.join(labels[:2])}{more}")
+    expired = [hit for hit in finding.intel if hit.expired]
+    if expired and not hits:
+        parts.append(f"expired intel: {expired[0].indicator} ({expired[0].pack})")
+    period = finite(finding.period_s)
+    jitter = finite(finding.jitter)
+    if period is not None:
+        text = f"period {period:.0f}s" if period >= 10 else f"period {period:.1f}s"
+        if jitter is not None:
+            text += f" jitter {jitter:.2f}"
+        parts.append(text)
+    elif finding.kind == "intel" and finding.connections == 0:
+        parts.append("lookup only, no connection followed")
+    missed = finite(finding.missed_share)
+    if missed is not None and missed >= 0.05:
+        parts.append(f"missed {missed:.0%}")
+    if finding.allowlisted:
+        parts.append(f"allowlisted by {finding.allowlisted}")
+    return "; ".join(parts) if parts else f"score {finite(finding.score) or 0:.2f}"
+
+
+def _hit_record(hit: IntelHit) -> dict[str, Any]:
+    return {
+        "indicator": hit.indicator,
+        "type": hit.type,
+        "pack": hit.pack,
+        "confidence": hit.confidence,
+        "field": hit.field,
+        "value": hit.value,
+        "first_seen": iso_utc(hit.first_seen),
+        "last_seen": iso_utc(hit.last_seen),
+        "count": int(hit.count),
+        "expired": bool(hit.expired),
+        "notes": hit.notes,
+    }
+
+
+def _span(finding: Finding) -> float | None:
+    first, last = finite(finding.first_seen), finite(finding.last_seen)
+    return None if first is None or last is None else last - first
+
+
+def finding_id(finding: Finding) -> str:
+    """Stable across runs for the same group, so SIEMs can deduplicate repeated scans."""
+    target = finding.server_name or finding.dst_ip or ",".join(finding.dns_names) or ""
+    key = "\x1f".join((finding.kind, finding.src_ip, target, str(finding.dst_port)))
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def finding_record(finding: Finding, rank: int) -> dict[str, Any]:
+    """The documented JSONL object (docs/findings.schema.json). NaN/inf become null."""
+    score = finite(finding.score)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": finding_id(finding),
+        "rank": rank,
+        "kind": finding.kind,
+        "verdict": verdict(finding),
+        "severity": severity(finding),
+        "src_ip": finding.src_ip,
+        "dst_ip": finding.dst_ip,
+        "dst_ips": list(finding.dst_ips),
+        "dst_port": None if finding.dst_port is None else int(finding.dst_port),
+        "proto": finding.proto,
+        "server_name": finding.server_name,
+        "score": None if score is None else round(min(max(score, 0.0), 1.0), 4),
+        "beacon": bool(finding.beacon),
+        "period_s": rounded(finding.period_s, 3),
+        "jitter": rounded(finding.jitter, 4),
+        "connections": int(finding.connections),
+        "first_seen": iso_utc(finding.first_seen),
+        "last_seen": iso_utc(finding.last_seen),
+        "duration_s": rounded(_span(finding), 3),
+        "subscores": {str(name): rounded(value, 4) for name, value in sorted(finding.subscores.items())},
+        "intel": [_hit_record(hit) for hit in finding.intel],
+        "missed_share": rounded(finding.missed_share, 4),
+        "interval_histogram": [int(count) for count in finding.interval_histogram],
+        "interval_bin_edges_s": [rounded(edge, 3) for edge in finding.interval_bin_edges_s],
+        "dns_names": list(finding.dns_names),
+        "allowlisted": finding.allowlisted,
+        "why": why(finding),
+    }
+
+
+def summary_record(report: Report) -> dict[str, Any]:
+    """The run summary as plain data (HTML header, and for formats that want a header record)."""
+    summary = report.summary
+    return {
+        "captures": list(summary.captures),
+        "packets": int(summary.packets),
+        "bytes": int(summary.bytes),
+        "first_seen": iso_utc(summary.first_ts),
+        "last_seen": iso_utc(summary.last_ts),
+        "hosts": int(summary.hosts),
+        "connections": int(summary.connections),
+        "groups_scored": int(summary.groups_scored),
+        "dns_events": int(summary.dns_events),
+        "tls_events": int(summary.tls_events),
+        "http_events": int(summary.http_events),
+        "decode_errors": {str(k): int(v) for k, v in sorted(summary.decode_errors.items())},
+        "allowlisted": int(summary.allowlisted),
+        "intel_indicators": int(summary.intel_indicators),
+        "intel_packs": list(summary.intel_packs),
+        "warnings": list(summary.warnings),
+        "threshold": finite(report.threshold),
+        "findings": len(report.findings),
+    }
+
+
+def short_name(value: object, limit: int = 200) -> str:
+    """A wire name made safe and bounded for one-line displays."""
+    text = safe_text(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,185 @@
+"""`--format table` (default): a summary header and a ranked table for a terminal or a pager.
+
+Every wire name passes through `safe_text`, so an SNI such as `\\x1b[2J` prints as those
+characters instead of clearing the analyst's screen. Colour only on a TTY (or when forced), and
+never when NO_COLOR is set (https://no-color.org).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from netdetect.model import Finding, Report
+from netdetect.output.base import Formatter, register
+from netdetect.output.records import live_hits, verdict, why
+from netdetect.output.text import (
+    display_width,
+    finite,
+    human_bytes,
+    human_duration,
+    human_time,
+    safe_text,
+    truncate,
+)
+
+RESET = "\x1b[0m"
+STYLE = {
+    "beacon+intel": "\x1b[1;31m",
+    "intel": "\x1b[31m",
+    "beacon": "\x1b[33m",
+    "low": "\x1b[2m",
+    "allowlisted": "\x1b[2m",
+    "header": "\x1b[1m",
+    "warning": "\x1b[33m",
+}
+NAME_WIDTH = 48
+MIN_WHY_WIDTH = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    title: str
+    right: bool = False  # numbers align right
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("#", right=True),
+    Column("score", right=True),
+    Column("verdict"),
+    Column("kind"),
+    Column("src"),
+    Column("destination"),
+    Column("port", right=True),
+    Column("period", right=True),
+    Column("jitter", right=True),
+    Column("conns", right=True),
+    Column("span", right=True),
+    Column("intel", right=True),
+    Column("why"),
+)
+
+
+def use_color(stream: object, forced: bool | None) -> bool:
+    if forced is not None:
+        return forced
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return is_tty(stream)
+
+
+def is_tty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed stream
+        return False
+
+
+def destination(finding: Finding) -> str:
+    if finding.server_name:
+        return finding.server_name
+    if finding.dst_ip:
+        return finding.dst_ip
+    return finding.dns_names[0] if finding.dns_names else "-"
+
+
+def row(rank: int, finding: Finding) -> list[str]:
+    score = finite(finding.score)
+    jitter = finite(finding.jitter)
+    hits = live_hits(finding)
+    span = None
+    if finite(finding.first_seen) is not None and finite(finding.last_seen) is not None:
+        span = finding.last_seen - finding.first_seen
+    return [
+        str(rank),
+        "-" if score is None else f"{score:.2f}",
+        verdict(finding),
+        finding.kind,
+        safe_text(finding.src_ip),
+        truncate(safe_text(destination(finding)), NAME_WIDTH),
+        "-" if finding.dst_port is None else str(finding.dst_port),
+        human_duration(finding.period_s),
+        "-" if jitter is None else f"{jitter:.2f}",
+        str(finding.connections),
+        human_duration(span),
+        str(len(hits)) if hits else "-",
+        safe_text(why(finding)),
+    ]
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    gap = " " * max(0, width - display_width(text))
+    return gap + text if right else text + gap
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+@register
+class TableFormatter(Formatter):
+    name = "table"
+    description = "summary header and ranked table for people (default)"
+
+    def write(self, report: Report) -> None:
+        self.color_on = use_color(self.stream, self.color)
+        for line in self.header_lines(report):
+            self.stream.write(line + "\n")
+        self.stream.write("\n")
+        if not report.findings:
+            self.stream.write(f"no findings at or above score {report.threshold:.2f} and no intel matches\n")
+            return
+        rows = [row(rank, finding) for rank, finding in enumerate(report.findings, start=1)]
+        styles = [verdict(finding) for finding in report.findings]
+        self.write_table(rows, styles)
+
+    def paint(self, text: str, style: str) -> str:
+        return f"{STYLE[style]}{text}{RESET}" if self.color_on and style in STYLE else text
+
+    def header_lines(self, report: Report) -> list[str]:
+        summary = report.summary
+        local = self.local_time
+        names = [safe_text(PurePath(path).name or path) for path in summary.captures]
+        shown = ", ".join(names[:3]) + (f" +{len(names) - 3} more" if len(names) > 3 else "")
+        span = "-"
+        if summary.first_ts is not None and summary.last_ts is not None:
+            span = (
+                f"{human_time(summary.first_ts, local=local)} .. {human_time(summary.last_ts, local=local)}"
+                f" ({human_duration(summary.last_ts - summary.first_ts)})"
+            )
+        errors = sum(summary.decode_errors.values())
+        error_text = _count(errors)
+        if errors:
+            top = sorted(summary.decode_errors.items(), key=lambda item: (-item[1], item[0]))[:4]
+            error_text += " (" + ", ".join(f"{safe_text(name)} {_count(n)}" for name, n in top) + ")"
+        packs = ", ".join(safe_text(pack) for pack in summary.intel_packs) or "none loaded"
+        lines = [
+            self.paint(f"netdetect: {len(summary.captures)} capture(s) read: {shown or '-'}", "header"),
+            f"time span       {span}",
+            f"packets         {_count(summary.packets)} ({human_bytes(summary.bytes)})"
+            f"   hosts {_count(summary.hosts)}   connections {_count(summary.connections)}",
+            f"groups scored   {_count(summary.groups_scored)}   decode errors {error_text}"
+            f"   allowlisted {_count(summary.allowlisted)}",
+            f"intel           {_count(summary.intel_indicators)} indicators from {packs}"
+            f"   threshold {report.threshold:.2f}   findings {len(report.findings)}",
+        ]
+        lines.extend(self.paint(f"warning: {safe_text(text)}", "warning") for text in summary.warnings)
+        return lines
+
+    def write_table(self, rows: Sequence[list[str]], styles: Sequence[str]) -> None:
+        titles = [column.title for column in COLUMNS]
+        widths = [max(display_width(cell) for cell in column) for column in zip(titles, *rows, strict=True)]
+        if is_tty(self.stream):  # a terminal: keep lines on screen by cutting the free-text column
+            used = sum(widths[:-1]) + 2 * (len(widths) - 1)
+            room = max(MIN_WHY_WIDTH, shutil.get_terminal_size((160, 24)).columns - used)
+            widths[-1] = min(widths[-1], room)
+            rows = [[*cells[:-1], truncate(cells[-1], room)] for cells in rows]
+        header = "  ".join(_pad(t, w, c.right) for t, w, c in zip(titles, widths, COLUMNS, strict=True))
+        self.stream.write(self.paint(header.rstrip(), "header") + "\n")
+        for cells, style in zip(rows, styles, strict=True):
+            line = "  ".join(_pad(t, w, c.right) for t, w, c in zip(cells, widths, COLUMNS, strict=True))
+            self.stream.write(self.paint(line.rstrip(), style) + "\n")

@@ -1,0 +1,168 @@
+"""Value shaping shared by every output format: safe text, UTC timestamps, finite numbers, durations.
+
+Names in findings come from the wire (SNI, DNS, HTTP Host) and are attacker-controlled; anything
+a human reads goes through `safe_text` so control characters, terminal escapes and bidi overrides
+show up as visible escapes instead of acting on the reader's terminal or page.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from datetime import UTC, datetime
+
+# Unicode categories that print nothing visible or act on the display: controls, format (bidi
+# overrides, zero-width), surrogates, private use, unassigned, line/paragraph separators.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def safe_text(value: object) -> str:
+    """Text with every invisible or display-controlling character shown as a backslash escape.
+
+    A backslash itself becomes `\\\\`, so an escape in the output always means the raw character
+    was there (a name containing the four characters `\\x1b` shows as `\\\\x1b`).
+    """
+    text = str(value)
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text  # fast path: the common case of a plain host name
+    out: list[str] = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == " ":
+            out.append(ch)
+        elif unicodedata.category(ch) in _HIDDEN_CATEGORIES or ch.isspace():
+            out.append(_escape_char(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def display_width(text: str) -> int:
+    """Terminal columns taken by already-safe text: wide East Asian glyphs take 2, combining marks 0."""
+    if text.isascii():
+        return len(text)
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def truncate(text: str, width: int) -> str:
+    """Cut already-safe text to at most `width` columns, marking the cut with an ellipsis."""
+    if display_width(text) <= width:
+        return text
+    out: list[str] = []
+    used = 0
+    for ch in text:
+        w = 0 if unicodedata.combining(ch) else (2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def finite(value: float | int | None) -> float | None:
+    """The value as a float, or None when missing, NaN or infinite (JSON has no NaN)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def rounded(value: float | int | None, digits: int) -> float | None:
+    number = finite(value)
+    return None if number is None else round(number, digits)
+
+
+def _utc(ts: float | None) -> tuple[datetime, int] | None:
+    """Epoch seconds -> (UTC datetime to the second, milliseconds), rounding to the millisecond."""
+    number = finite(ts)
+    if number is None:
+        return None
+    millis = round(number * 1000)
+    seconds, ms = divmod(millis, 1000)
+    try:
+        return datetime.fromtimestamp(seconds, UTC), ms
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def iso_utc(ts: float | None) -> str | None:
+    """Epoch seconds -> `2023-03-29T10:00:00.123Z`; None for missing or unrepresentable times."""
+    parts = _utc(ts)
+    if parts is None:
+        return None
+    moment, ms = parts
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms:03d}Z"
+
+
+def eve_time(ts: float | None) -> str | None:
+    """Epoch seconds in Suricata's EVE form, `2023-03-29T10:00:00.123456+0000` (UTC)."""
+    number = finite(ts)
+    if number is None:
+        return None
+    micros = round(number * 1_000_000)
+    seconds, us = divmod(micros, 1_000_000)
+    try:
+        moment = datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{us:06d}+0000"
+
+
+def human_time(ts: float | None, *, local: bool = False) -> str:
+    """A time for people: `2023-03-29 10:00:00Z`, or local time with its UTC offset."""
+    parts = _utc(ts)
+    if parts is None:
+        return "-"
+    moment = parts[0]
+    if not local:
+        return f"{moment:%Y-%m-%d %H:%M:%S}Z"
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S%z")
+
+
+def human_duration(seconds: float | None) -> str:
+    """`45s`, `30m05s`, `4h10m`, `2d03h`; `-` when unknown."""
+    number = finite(seconds)
+    if number is None or number < 0:
+        return "-"
+    if number < 10:
+        return f"{number:.1f}s"
+    whole = round(number)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def human_bytes(count: float | None) -> str:
+    number = finite(count)
+    if number is None:
+        return "-"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(number) < 1000 or unit == "TB":
+            return f"{number:.0f} {unit}" if unit == "B" else f"{number:.1f} {unit}"
+        number /= 1000
+    return f"{number:.1f} PB"  # unreachable; keeps type checkers content

@@ -40,7 +40,7 @@ from netdetect import synth  # noqa: E402
 START = datetime(2025, 3, 10, 6, 0, tzinfo=UTC).timestamp()  # Monday 06:00 UTC
 RESOLVER = "10.1.0.2"  # domain controller: DNS and NTP
 OFFICE_PREFIX = "10.1.0."
-SNAPLEN = 80  # data packets keep Ethernet/IP/TCP headers and the start of the payload
+SNAPLEN = 64  # data packets keep Ethernet/IP/TCP headers and the start of the payload
 LOCAL_DOMAIN = "corp.acme.example"
 
 CHROME_102_UA = (
@@ -92,7 +92,12 @@ SITES: tuple[tuple[str, ...], ...] = (
     ("news.ycombinator.com",),
     ("www.office.com", "www.microsoft.com"),
 )
-TRACKERS = ("www.googletagmanager.com", "www.google-analytics.com", "cdn.jsdelivr.net", "cdnjs.cloudflare.com")
+TRACKERS = (
+    "www.googletagmanager.com",
+    "www.google-analytics.com",
+    "cdn.jsdelivr.net",
+    "cdnjs.cloudflare.com",
+)
 CNAMES = {
     "www.linkedin.com": "www-linkedin-com.l-0005.l-msedge.net",
     "outlook.office.com": "outlook.ms-acdc.office.com",
@@ -122,9 +127,9 @@ class PeriodicService:
 
 FLEET_SERVICES = (
     PeriodicService(RESOLVER, 123, "ntp", 1024.0, 0.01, 1.0, 48, 48),
-    PeriodicService("settings-win.data.microsoft.com", 443, "tls", 3600.0, 0.05, 0.9, 900, 2600),
-    PeriodicService("v10.events.data.microsoft.com", 443, "tls", 7200.0, 0.1, 0.9, 5200, 420),
-    PeriodicService("wdcp.microsoft.com", 443, "tls", 14400.0, 0.1, 0.8, 1800, 600),
+    PeriodicService("settings-win.data.microsoft.com", 443, "tls", 14400.0, 0.05, 0.9, 900, 2600),
+    PeriodicService("v10.events.data.microsoft.com", 443, "tls", 10800.0, 0.1, 0.8, 5200, 420),
+    PeriodicService("wdcp.microsoft.com", 443, "tls", 21600.0, 0.1, 0.8, 1800, 600),
     PeriodicService("fe3cr.delivery.mp.microsoft.com", 443, "tls", 79200.0, 0.1, 1.0, 3000, 18000),
     PeriodicService("ctldl.windowsupdate.com", 80, "http", 86400.0, 0.05, 1.0, 0, 7800),
 )
@@ -163,7 +168,7 @@ class DemoOffice:
         self.start, self.end = start, end
         self.hosts: list[Host] = []
         for octet in range(10, 50):
-            desktop = octet in (21, 28, 37, 45) or rng.random() < 0.6
+            desktop = octet in (21, 28, 37, 45) or (octet != 33 and rng.random() < 0.6)
             host = Host(f"{OFFICE_PREFIX}{octet}", desktop, post_quantum=rng.random() < 0.15)
             day = START - 6 * 3600  # midnight of day 1
             while day < end:
@@ -197,36 +202,75 @@ class DemoOffice:
         if host.dns_cache.get(name, 0.0) > t:
             return address, t
         ttl = self.ttl(name)
-        self.w.dns_exchange(t, host.address, RESOLVER, name, answers, ttl=ttl, rtt=self.rng.uniform(0.004, 0.03))
+        self.w.dns_exchange(
+            t, host.address, RESOLVER, name, answers, ttl=ttl, rtt=self.rng.uniform(0.004, 0.03)
+        )
         self.lookups.setdefault((host.address, name), []).append(t)
         host.dns_cache[name] = t + ttl
         return address, t + 0.035
 
-    def tls(self, host: Host, t: float, name: str | None, address: str, port: int, request: int,
-            response: int, *, profile: str = "chrome", duration: float | None = None,
-            alpn: tuple[str, ...] = ("h2", "http/1.1"), post_quantum: bool = False) -> None:
+    def tls(
+        self,
+        host: Host,
+        t: float,
+        name: str | None,
+        address: str,
+        port: int,
+        request: int,
+        response: int,
+        *,
+        profile: str = "chrome",
+        duration: float | None = None,
+        alpn: tuple[str, ...] = ("h2", "http/1.1"),
+        post_quantum: bool = False,
+    ) -> None:
         key = name or address
         resumed = t - host.tls_seen.get(key, -1e18) < 7200
         if not resumed:
             host.tls_seen[key] = t
         hello = synth.client_hello(
-            name, alpn=alpn, profile="chrome" if profile == "chrome" else "schannel", post_quantum=post_quantum,
-            versions=(0x0304, 0x0303) if profile == "chrome" else (0x0303,), rng=self.rng,
+            name,
+            alpn=alpn,
+            profile="chrome" if profile == "chrome" else "schannel",
+            post_quantum=post_quantum,
+            versions=(0x0304, 0x0303) if profile == "chrome" else (0x0303,),
+            rng=self.rng,
         )
         server_hello = self.rng.randint(180, 260) if resumed else self.rng.randint(3200, 5200)
         stats = self.w.tcp_session(
-            t, host.address, address, None, port, [hello, 80 + request], server_bytes=response,
-            server_payloads=[server_hello], duration=duration, rtt=self.rng.uniform(0.008, 0.06),
+            t,
+            host.address,
+            address,
+            None,
+            port,
+            [hello, 80 + request],
+            server_bytes=response,
+            server_payloads=[server_hello],
+            duration=duration,
+            rtt=self.rng.uniform(0.008, 0.06),
         )
         self.sessions.setdefault((host.address, key, port), []).append((t, stats.bytes_out, stats.bytes_in))
 
-    def http(self, host: Host, t: float, name: str, address: str, uri: str, response: int,
-             user_agent: str) -> None:
-        request = synth.http_request("GET", name, uri, user_agent=user_agent,
-                                     headers=(("Accept", "*/*"), ("Connection", "Keep-Alive")))
-        head = synth.http_response(body_length=response, headers=(("Content-Type", "application/octet-stream"),))
-        stats = self.w.tcp_session(t, host.address, address, None, 80, [request], server_payloads=[head],
-                                   server_bytes=response, rtt=self.rng.uniform(0.008, 0.05))
+    def http(
+        self, host: Host, t: float, name: str, address: str, uri: str, response: int, user_agent: str
+    ) -> None:
+        request = synth.http_request(
+            "GET", name, uri, user_agent=user_agent, headers=(("Accept", "*/*"), ("Connection", "Keep-Alive"))
+        )
+        head = synth.http_response(
+            body_length=response, headers=(("Content-Type", "application/octet-stream"),)
+        )
+        stats = self.w.tcp_session(
+            t,
+            host.address,
+            address,
+            None,
+            80,
+            [request],
+            server_payloads=[head],
+            server_bytes=response,
+            rtt=self.rng.uniform(0.008, 0.05),
+        )
         self.sessions.setdefault((host.address, name, 80), []).append((t, stats.bytes_out, stats.bytes_in))
 
     # -- behaviours
@@ -236,16 +280,24 @@ class DemoOffice:
                 t = max(arrive, self.start) + self.rng.expovariate(1 / 600)
                 stop = min(leave, self.end)
                 if t < stop:  # morning connectivity check, as Windows does at logon
-                    self.http(host, t, "www.msftconnecttest.com", server_ip("www.msftconnecttest.com"),
-                              "/connecttest.txt", 22, "Microsoft NCSI")
+                    self.http(
+                        host,
+                        t,
+                        "www.msftconnecttest.com",
+                        server_ip("www.msftconnecttest.com"),
+                        "/connecttest.txt",
+                        22,
+                        "Microsoft NCSI",
+                    )
                 while t < stop:
                     self.burst(host, t)
-                    t += self.rng.expovariate(1 / 2700)  # a burst every ~45 min
+                    t += self.rng.expovariate(1 / 7200)  # a burst every ~2 h
 
     def burst(self, host: Host, t: float) -> None:
-        for _ in range(self.rng.choice((1, 1, 2, 3))):
+        for _ in range(self.rng.choice((1, 1, 2))):
             site = self.rng.choice(SITES)
-            names = list(site) + [n for n in TRACKERS if self.rng.random() < 0.15]
+            names = [site[0], *(n for n in site[1:] if self.rng.random() < 0.5)]
+            names += [n for n in TRACKERS if self.rng.random() < 0.1]
             if "raw.githubusercontent.com" in names and self.rng.random() < 0.7:
                 names.remove("raw.githubusercontent.com")  # only some GitHub pages pull raw content
             if self.rng.random() < 0.03:  # a typo: NXDOMAIN, no connection
@@ -254,13 +306,27 @@ class DemoOffice:
                 t += 2.0
             for i, name in enumerate(names):
                 address, at = self.resolve(host, name, t + i * self.rng.uniform(0.05, 0.4))
-                self.tls(host, at + 0.001, name, address, 443, self.rng.randint(300, 900),
-                         int(min(self.rng.lognormvariate(math.log(9000), 1.3), 900_000)),
-                         duration=self.rng.uniform(1, 90), post_quantum=host.post_quantum)
+                self.tls(
+                    host,
+                    at + 0.001,
+                    name,
+                    address,
+                    443,
+                    self.rng.randint(300, 900),
+                    int(min(self.rng.lognormvariate(math.log(5000), 1.0), 300_000)),
+                    duration=self.rng.uniform(1, 90),
+                    post_quantum=host.post_quantum,
+                )
             if self.rng.random() < 0.1:
-                self.http(host, t + 0.2, "ocsp.digicert.com", server_ip("ocsp.digicert.com"),
-                          "/MFEwTzBNMEswSTAJBgUrDgMCGgUABBQ50otx%2Fh0Ztl%2Bz8SiPI7wEWVxDlQQU", 471,
-                          "Microsoft-CryptoAPI/10.0")
+                self.http(
+                    host,
+                    t + 0.2,
+                    "ocsp.digicert.com",
+                    server_ip("ocsp.digicert.com"),
+                    "/MFEwTzBNMEswSTAJBgUrDgMCGgUABBQ50otx%2Fh0Ztl%2Bz8SiPI7wEWVxDlQQU",
+                    471,
+                    "Microsoft-CryptoAPI/10.0",
+                )
             t += self.rng.uniform(20, 240)
 
     def fleet_services(self) -> list[dict[str, object]]:
@@ -273,62 +339,113 @@ class DemoOffice:
                     if host.online(t):
                         self.check_in(host, t, service)
                     t += service.period_s * (1 + self.rng.uniform(-service.jitter, service.jitter))
-            truth.append({
-                "server": service.name, "dst_port": service.port, "protocol": service.proto,
-                "period_s": service.period_s, "jitter": service.jitter,
-                "hosts": [h.address for h in hosts],
-            })
+            truth.append(
+                {
+                    "server": service.name,
+                    "dst_port": service.port,
+                    "protocol": service.proto,
+                    "period_s": service.period_s,
+                    "jitter": service.jitter,
+                    "hosts": [h.address for h in hosts],
+                }
+            )
         return truth
 
     def check_in(self, host: Host, t: float, service: PeriodicService) -> None:
         if service.proto == "ntp":
             request = synth.ntp_request(self.rng)
-            self.w.udp_exchange(t, host.address, service.name, 123, 123, request, synth.ntp_reply(request, self.rng),
-                                rtt=0.0008)
+            self.w.udp_exchange(
+                t,
+                host.address,
+                service.name,
+                123,
+                123,
+                request,
+                synth.ntp_reply(request, self.rng),
+                rtt=0.0008,
+            )
             self.sessions.setdefault((host.address, service.name, 123), []).append((t, 76, 76))
             return
         address, at = self.resolve(host, service.name, t)
         if service.proto == "http":
-            self.http(host, at, service.name, address,
-                      "/msdownload/update/v3/static/trustedr/en/authrootstl.cab", service.response,
-                      "Microsoft-CryptoAPI/10.0")
+            self.http(
+                host,
+                at,
+                service.name,
+                address,
+                "/msdownload/update/v3/static/trustedr/en/authrootstl.cab",
+                service.response,
+                "Microsoft-CryptoAPI/10.0",
+            )
         else:
-            self.tls(host, at, service.name, address, service.port, service.request, service.response,
-                     profile="schannel", alpn=("http/1.1",))
+            self.tls(
+                host,
+                at,
+                service.name,
+                address,
+                service.port,
+                service.request,
+                service.response,
+                profile="schannel",
+                alpn=("http/1.1",),
+            )
 
     def infected(self) -> list[dict[str, object]]:
         truth: list[dict[str, object]] = []
         for octet, c2, address, overnight in INFECTED:
             host = self.by_octet[octet]
             first = self.start + 3600 * self.rng.uniform(1.0, 7.0)  # the 7-day timer ends during the capture
+            if not overnight:  # the laptop's app starts once its user is in
+                first = max(first, host.arrive[0] + self.rng.uniform(300, 1800))
             icon = int.from_bytes(hashlib.sha256(host.address.encode()).digest()[:2], "big") % 15
             gh_address, at = self.resolve(host, "raw.githubusercontent.com", first)
-            self.tls(host, at, "raw.githubusercontent.com", gh_address, 443, 420,
-                     self.rng.randint(30_000, 60_000), alpn=("http/1.1",))
+            self.tls(
+                host,
+                at,
+                "raw.githubusercontent.com",
+                gh_address,
+                443,
+                420,
+                self.rng.randint(30_000, 60_000),
+                alpn=("http/1.1",),
+            )
             t = at + self.rng.uniform(5, 40)
             checkins: list[float] = []
             while t < self.end:
                 if overnight or host.online(t):
                     c2_address, at = self.resolve(host, c2, t)
-                    self.tls(host, at, c2, c2_address, 443, self.rng.randint(620, 760), self.rng.randint(180, 420),
-                             alpn=("http/1.1",))
+                    self.tls(
+                        host,
+                        at,
+                        c2,
+                        c2_address,
+                        443,
+                        self.rng.randint(620, 760),
+                        self.rng.randint(180, 420),
+                        alpn=("http/1.1",),
+                    )
                     checkins.append(at)
                 t += self.rng.uniform(CHECKIN_MIN_S, CHECKIN_MAX_S)
-            truth.append({
-                "role": "3cx-infected",
-                "src_ip": host.address,
-                "server_name": c2,
-                "dst_ip": address,
-                "dst_port": 443,
-                "period_s": (CHECKIN_MIN_S + CHECKIN_MAX_S) / 2,
-                "jitter": (CHECKIN_MAX_S - CHECKIN_MIN_S) / (CHECKIN_MAX_S + CHECKIN_MIN_S),
-                "interval_model": f"uniform({CHECKIN_MIN_S:.0f} s, {CHECKIN_MAX_S:.0f} s)",
-                "active": "all day" if overnight else "only while the laptop is on (gaps overnight)",
-                "stage1": {"server_name": "raw.githubusercontent.com", "ts": _iso(first),
-                           "url_if_decrypted": f"https://raw.githubusercontent.com/IconStorages/images/main/icon{icon}.ico"},
-                "intel": [{"indicator": c2, "fields": ["dns_query", "sni"]}],
-                **self.measured(checkins),
-            })
+            truth.append(
+                {
+                    "role": "3cx-infected",
+                    "src_ip": host.address,
+                    "server_name": c2,
+                    "dst_ip": address,
+                    "dst_port": 443,
+                    "period_s": (CHECKIN_MIN_S + CHECKIN_MAX_S) / 2,
+                    "jitter": (CHECKIN_MAX_S - CHECKIN_MIN_S) / (CHECKIN_MAX_S + CHECKIN_MIN_S),
+                    "interval_model": f"uniform({CHECKIN_MIN_S:.0f} s, {CHECKIN_MAX_S:.0f} s)",
+                    "active": "all day" if overnight else "only while the laptop is on (gaps overnight)",
+                    "stage1": {
+                        "server_name": "raw.githubusercontent.com",
+                        "ts": _iso(first),
+                        "url_if_decrypted": f"https://raw.githubusercontent.com/IconStorages/images/main/icon{icon}.ico",
+                    },
+                    "intel": [{"indicator": c2, "fields": ["dns_query", "sni"]}],
+                    **self.measured(checkins),
+                }
+            )
         return truth
 
     def bare_ip(self) -> dict[str, object]:
@@ -336,15 +453,31 @@ class DemoOffice:
         t = self.start + self.rng.uniform(0, BARE_PERIOD_S)
         checkins = []
         while t < self.end:
-            self.tls(host, t, None, BARE_IP, BARE_PORT, self.rng.randint(150, 190), self.rng.randint(60, 90),
-                     profile="schannel", alpn=())
+            self.tls(
+                host,
+                t,
+                None,
+                BARE_IP,
+                BARE_PORT,
+                self.rng.randint(150, 190),
+                self.rng.randint(60, 90),
+                profile="schannel",
+                alpn=(),
+            )
             checkins.append(t)
             t += BARE_PERIOD_S * (1 + self.rng.uniform(-BARE_JITTER, BARE_JITTER))
         return {
-            "role": "unlisted-bare-ip-beacon", "src_ip": host.address, "server_name": None, "dst_ip": BARE_IP,
-            "dst_port": BARE_PORT, "period_s": BARE_PERIOD_S, "jitter": BARE_JITTER,
+            "role": "unlisted-bare-ip-beacon",
+            "src_ip": host.address,
+            "server_name": None,
+            "dst_ip": BARE_IP,
+            "dst_port": BARE_PORT,
+            "period_s": BARE_PERIOD_S,
+            "jitter": BARE_JITTER,
             "interval_model": f"uniform +-{BARE_JITTER:.0%} around {BARE_PERIOD_S:.0f} s",
-            "notes": "TLS without SNI and without a DNS lookup (IP literal)", "intel": [], **self.measured(checkins),
+            "notes": "TLS without SNI and without a DNS lookup (IP literal)",
+            "intel": [],
+            **self.measured(checkins),
         }
 
     def blocked_lookup(self) -> dict[str, object]:
@@ -358,12 +491,20 @@ class DemoOffice:
         measured = self.measured(lookups)
         measured["lookups"] = measured.pop("connections")
         return {
-            "role": "blocked-lookup", "src_ip": host.address, "server_name": BLOCKED_NAME, "dst_ip": None,
-            "dst_port": None, "dns_answers": [BLOCKED_ANSWER], "period_s": BLOCKED_PERIOD_S,
-            "jitter": BLOCKED_JITTER, "connections_to_answer": 0,
+            "role": "blocked-lookup",
+            "src_ip": host.address,
+            "server_name": BLOCKED_NAME,
+            "dst_ip": None,
+            "dst_port": None,
+            "dns_answers": [BLOCKED_ANSWER],
+            "period_s": BLOCKED_PERIOD_S,
+            "jitter": BLOCKED_JITTER,
+            "connections_to_answer": 0,
             "notes": "answered lookups, never followed by a connection (blocked at the firewall)",
-            "intel": [{"indicator": BLOCKED_NAME, "fields": ["dns_query"]},
-                      {"indicator": BLOCKED_ANSWER, "fields": ["dns_answer"]}],
+            "intel": [
+                {"indicator": BLOCKED_NAME, "fields": ["dns_query"]},
+                {"indicator": BLOCKED_ANSWER, "fields": ["dns_answer"]},
+            ],
             **measured,
         }
 
@@ -398,8 +539,12 @@ def generate(out: Path, *, seed: int = 7, hours: float = 26.0) -> dict[str, obje
         "packets": packets,
         "bytes": size,
         "snaplen_data_packets": SNAPLEN,
-        "office": {"hosts": [h.address for h in office.hosts], "resolver": RESOLVER, "ntp": RESOLVER,
-                   "desktops": [h.address for h in office.hosts if h.desktop]},
+        "office": {
+            "hosts": [h.address for h in office.hosts],
+            "resolver": RESOLVER,
+            "ntp": RESOLVER,
+            "desktops": [h.address for h in office.hosts if h.desktop],
+        },
         "suspicious": suspicious,
         "benign_periodic": benign,
         "tcp_connections": sum(len(v) for (_, _, port), v in office.sessions.items() if port != 123),
@@ -413,19 +558,24 @@ def readme(truth: dict[str, object]) -> str:
         target = item["server_name"] or f"{item['dst_ip']}:{item['dst_port']}"
         count = item.get("connections", item.get("lookups"))
         intel = ", ".join(f"{i['indicator']} ({'/'.join(i['fields'])})" for i in item["intel"]) or "none"
-        rows.append(f"| {item['src_ip']} | {item['role']} | {target} | {item['period_s']:.0f} s "
-                    f"+-{item['jitter']:.0%} | {count} | {intel} |")
-    benign = [f"| {b['server']}:{b['dst_port']} ({b['protocol']}) | {b['period_s']:.0f} s +-{b['jitter']:.0%} "
-              f"| {len(b['hosts'])} |" for b in truth["benign_periodic"]]  # type: ignore[union-attr]
+        rows.append(
+            f"| {item['src_ip']} | {item['role']} | {target} | {item['period_s']:.0f} s "
+            f"+-{item['jitter']:.0%} | {count} | {intel} |"
+        )
+    benign = [
+        f"| {b['server']}:{b['dst_port']} ({b['protocol']}) | {b['period_s']:.0f} s +-{b['jitter']:.0%} "
+        f"| {len(b['hosts'])} |"
+        for b in truth["benign_periodic"]
+    ]  # type: ignore[union-attr]
     return f"""# Demo capture
 
-`demo-office.pcap` ({truth['bytes'] / 1e6:.1f} MB, {truth['packets']} packets) is written by `make_demo.py`
-(seed {truth['seed']}): an office of 40 hosts in 10.1.0.0/24 with one resolver and time server
-(10.1.0.2), from {truth['start']} to {truth['end']} ({truth['hours']:.0f} h). Regenerate with
+`demo-office.pcap` ({truth["bytes"] / 1e6:.1f} MB, {truth["packets"]} packets) is written by `make_demo.py`
+(seed {truth["seed"]}): an office of 40 hosts in 10.1.0.0/24 with one resolver and time server
+(10.1.0.2), from {truth["start"]} to {truth["end"]} ({truth["hours"]:.0f} h). Regenerate with
 
     python pcaps/make_demo.py            # about a second; same seed, same bytes
 
-Data packets are cut to {truth['snaplen_data_packets']} bytes (the records keep the original length, so byte
+Data packets are cut to {truth["snaplen_data_packets"]} bytes (the records keep the original length, so byte
 counts are real); DNS, ClientHellos and HTTP requests are whole. The ground truth below is also in
 `demo-office.truth.json`, computed from the packets that were written.
 
@@ -465,18 +615,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=here / "demo-office.pcap")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--hours", type=float, default=26.0, help="capture length (default 26)")
-    parser.add_argument("--readme", type=Path, default=None,
-                        help="write the ground-truth README here (default: pcaps/README.md for the default --out)")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="write the ground-truth README here (default: pcaps/README.md for the default --out)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     truth = generate(args.out, seed=args.seed, hours=args.hours)
     truth_path = args.out.with_name(args.out.name.removesuffix(".pcap") + ".truth.json")
     truth_path.write_text(json.dumps(truth, indent=1) + "\n")
-    readme_path = args.readme or (here / "README.md" if args.out.resolve() == here / "demo-office.pcap" else None)
+    readme_path = args.readme or (
+        here / "README.md" if args.out.resolve() == here / "demo-office.pcap" else None
+    )
     if readme_path is not None:
         readme_path.write_text(readme(truth))
-    print(f"{args.out}: {truth['packets']} packets, {truth['bytes']} bytes in {time.perf_counter() - started:.1f} s; "
-          f"truth in {truth_path}")
+    print(
+        f"{args.out}: {truth['packets']} packets, {truth['bytes']} bytes in {time.perf_counter() - started:.1f} s; "
+        f"truth in {truth_path}"
+    )
     return 0
 
 

@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover
 DEFAULT_CHUNK_BYTES = 32 << 20
 MAX_CAPLEN = 256 << 10  # libpcap refuses bigger records; a larger value means the header lies
 NS_PER_S = 1_000_000_000
+COMPRESSED_PIECE = 64 << 10
 
 # What a broken or cut compressed stream raises while reading (gzip/bz2 raise OSError or EOFError).
 STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, lzma.LZMAError, ZstdError)
@@ -225,9 +226,12 @@ class CaptureFile(ABC):
         if self._eof:
             return chunk, end
         view = memoryview(chunk)
+        # A cut compressed stream raises instead of returning what one call decompressed: small calls
+        # lose little. Plain files are read in one call.
+        piece = COMPRESSED_PIECE if self.compression else size
         while end < size:
             try:
-                got = self._stream.readinto(view[end:])  # type: ignore[attr-defined]
+                got = self._stream.readinto(view[end : end + piece])  # type: ignore[attr-defined]
             except STREAM_ERRORS as exc:  # cut or corrupt compressed stream: keep what was read
                 self.stats.warn(f"stream ended early ({type(exc).__name__}: {exc}); stopped reading")
                 got = 0

@@ -9,6 +9,8 @@ import click
 
 from netdetect.errors import UsageError
 
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
 
 def capture_args(f: Callable) -> Callable:
     return click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")(f)

@@ -10,7 +10,7 @@ import click
 from netdetect import __version__
 from netdetect.errors import NetdetectError
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+from netdetect.cli.common import EXIT_INTERNAL, EXIT_OK
 
 
 class NetdetectGroup(click.Group):

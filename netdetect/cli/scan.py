@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from netdetect.cli.common import capture_args, extract, jobs_option, quiet_option
-from netdetect.cli.main import EXIT_FINDINGS
+from netdetect.cli.common import EXIT_FINDINGS, capture_args, extract, jobs_option, quiet_option
 
 FORMATS = ("table", "jsonl", "csv", "ecs", "eve")
 

@@ -47,7 +47,7 @@ def _split_request_line(line: bytes) -> tuple[bytes, bytes, bytes]:
     cut = rest.rfind(b" ")
     if cut >= 0 and _VERSION.fullmatch(rest[cut + 1 :]):
         uri, version = rest[:cut].strip(b" "), rest[cut + 1 :]
-    elif cut < 0:
+    elif cut < 0 and not rest.startswith(b"HTTP/"):
         uri, version = rest, b"HTTP/0.9"
     else:
         raise DecodeError("http.bad_request_line", "no HTTP version")

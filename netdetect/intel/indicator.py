@@ -142,7 +142,8 @@ def parse_name(text: str) -> tuple[str, bool]:
     if not text or not _NAME_CHARS.match(text) or "*" in text:
         raise BadValue(f"not a domain name: {text!r}")
     name = normalize_name(text)
-    if not name or ".." in name or len(name) > 253:
+    if not name or ".." in name or len(name) > 253 or name.rpartition(".")[2].isdigit():
+        # An all-numeric last label is a mistyped address (999.1.1.1), never a host name (RFC 3696 2).
         raise BadValue(f"not a domain name: {text!r}")
     return name, wildcard
 

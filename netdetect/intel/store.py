@@ -118,12 +118,14 @@ class IntelStore:
     # ------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, paths: Sequence[str | Path] | None = None, *, strict: bool = False,
-             include_expired: bool = False, include_non_ids: bool = False) -> IntelStore:
-        """Load feeds and packs (None: the bundled packs). Bad lines are skipped and listed in
-        `.problems`, or raise IntelError with strict."""
+    def load(cls, paths: Sequence[str | Path] | None = None, *, include_default: bool | None = None,
+             strict: bool = False, include_expired: bool = False, include_non_ids: bool = False) -> IntelStore:
+        """Load feeds and packs. `include_default` (default: only when `paths` is None) adds the bundled
+        packs. Bad lines are skipped and listed in `.problems`, or raise IntelError with strict."""
         store = cls(include_expired=include_expired)
-        roots = [bundled_signatures_dir()] if paths is None else [Path(p) for p in paths]
+        if include_default is None:
+            include_default = paths is None
+        roots = ([bundled_signatures_dir()] if include_default else []) + [Path(p) for p in paths or ()]
         for root in roots:
             for path in discover(root):
                 store.add_result(load_path(path, strict=strict, include_non_ids=include_non_ids))
@@ -204,6 +206,9 @@ class IntelStore:
         if not entries:
             return []
         return [ind for prefix, ind in entries if path_has_prefix(path, prefix)]
+
+    def fingerprints_for(self, kind: str, normal_value: str) -> list[Indicator]:
+        return self._fingerprints.get((kind, normal_value), [])
 
     # ------------------------------------------------------------ public lookups
 

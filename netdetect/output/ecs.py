@@ -14,7 +14,7 @@ from typing import Any
 
 from netdetect.model import Finding, IntelHit, Report
 from netdetect.output.base import JsonLinesFormatter, register
-from netdetect.output.records import finding_record, live_hits, severity, verdict, why
+from netdetect.output.records import event_time, finding_record, live_hits, severity, verdict, why
 from netdetect.output.text import finite, iso_utc
 
 ECS_VERSION = "8.11.0"
@@ -99,7 +99,7 @@ def _drop_none(doc: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in doc.items() if value is not None}
 
 
-def ecs_document(finding: Finding, rank: int) -> dict[str, Any]:
+def ecs_document(finding: Finding, rank: int, report: Report) -> dict[str, Any]:
     record = finding_record(finding, rank)
     level = severity(finding)
     hits = live_hits(finding)
@@ -108,7 +108,7 @@ def ecs_document(finding: Finding, rank: int) -> dict[str, Any]:
     score = finite(finding.score) or 0.0
     alerting = verdict(finding) in ("beacon", "intel", "beacon+intel")
     doc: dict[str, Any] = {
-        "@timestamp": record["last_seen"] or record["first_seen"],
+        "@timestamp": iso_utc(event_time(finding, report)),
         "ecs": {"version": ECS_VERSION},
         "message": why(finding),
         "event": _drop_none(
@@ -176,4 +176,4 @@ class EcsFormatter(JsonLinesFormatter):
 
     def records(self, report: Report) -> Iterator[dict[str, Any]]:
         for rank, finding in enumerate(report.findings, start=1):
-            yield ecs_document(finding, rank)
+            yield ecs_document(finding, rank, report)

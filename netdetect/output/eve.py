@@ -15,7 +15,7 @@ from typing import Any
 
 from netdetect.model import Finding, Report
 from netdetect.output.base import JsonLinesFormatter, register
-from netdetect.output.records import finding_record, live_hits, severity, verdict
+from netdetect.output.records import event_time, finding_record, live_hits, severity, verdict
 from netdetect.output.text import eve_time, finite
 
 
@@ -83,11 +83,11 @@ def _app_layer(finding: Finding) -> dict[str, Any]:
     return out
 
 
-def eve_alert(finding: Finding, rank: int) -> dict[str, Any]:
+def eve_alert(finding: Finding, rank: int, report: Report) -> dict[str, Any]:
     record = finding_record(finding, rank)
     signature = SIGNATURES[verdict(finding)]
     event: dict[str, Any] = {
-        "timestamp": eve_time(finding.last_seen) or eve_time(finding.first_seen),
+        "timestamp": eve_time(event_time(finding, report)),
         "flow_id": int(record["id"][:13], 16),  # 52 bits: exact in JSON readers that use doubles
         "event_type": "alert",
         "src_ip": finding.src_ip,
@@ -122,4 +122,4 @@ class EveFormatter(JsonLinesFormatter):
 
     def records(self, report: Report) -> Iterator[dict[str, Any]]:
         for rank, finding in enumerate(report.findings, start=1):
-            yield eve_alert(finding, rank)
+            yield eve_alert(finding, rank, report)

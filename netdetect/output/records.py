@@ -5,6 +5,7 @@ verdict, severity and one-line "why" that tables and alerts show.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from netdetect.model import Finding, IntelHit, Report
@@ -113,6 +114,18 @@ def _hit_record(hit: IntelHit) -> dict[str, Any]:
         "expired": bool(hit.expired),
         "notes": hit.notes,
     }
+
+
+def event_time(finding: Finding, report: Report) -> float:
+    """The time to stamp an alert with: the last sighting, falling back on whatever time is known
+    (SIEMs need one); the clock only when the capture itself had no usable time."""
+    candidates = [finding.last_seen, finding.first_seen, *(hit.last_seen for hit in finding.intel),
+                  report.summary.last_ts, report.summary.first_ts]
+    for candidate in candidates:
+        number = finite(candidate)
+        if number is not None and iso_utc(number) is not None:
+            return number
+    return time.time()
 
 
 def _span(finding: Finding) -> float | None:

@@ -40,6 +40,7 @@ class Timing:
     events: np.ndarray  # i8: check-ins after merging connections closer than MERGE_GAP_S
     pairs: np.ndarray  # i8: consecutive interval pairs tested
     llr: np.ndarray  # f8: log likelihood ratio, check-ins vs random arrivals (0 when no pairs)
+    llr_intervals: np.ndarray  # f8: interval-model log likelihood ratio (see interval_llr)
     regularity: np.ndarray  # f8: 1 - 2 * mean(c), clipped to 0..1 (1 = exact, 0 = Poisson-like)
     period_s: np.ndarray  # f8, nan with fewer than 2 intervals
     jitter: np.ndarray  # f8, nan with fewer than 3 single-beat intervals
@@ -48,6 +49,10 @@ class Timing:
     longest_run_s: np.ndarray  # f8: longest stretch without an outage
     event_group: np.ndarray  # per check-in: group (sorted by group, ts)
     event_index: np.ndarray  # per check-in: index of its first connection in the sorted input
+    _interval: np.ndarray  # per interval between check-ins (sorted by group, time)
+    _interval_group: np.ndarray
+    _usable: np.ndarray  # not an outage
+    _median: np.ndarray  # per group: median interval
 
 
 def merge_events(sorted_group: np.ndarray, sorted_ts: np.ndarray, gap_s: float = MERGE_GAP_S) -> np.ndarray:
@@ -70,6 +75,69 @@ def pair_llr(c: np.ndarray, pair_group: np.ndarray, n_groups: int) -> np.ndarray
         mix = np.logaddexp(np.log1p(-EPSILON) + _truncated_exp_logpdf(c, scale), np.log(EPSILON))
         best = np.maximum(best, seg.segment_sum(mix, pair_group, n_groups))
     return best - np.log(len(SCALES))
+
+
+INTERVAL_SIGMAS = (0.02, 0.06, 0.15, 0.3)  # spread of one beat, in periods (uniform ±50% ~ 0.29)
+INTERVAL_MISS = (0.0, 0.15, 0.35)  # chance that a beat is missed (geometric number of beats per interval)
+INTERVAL_BACKGROUND = 0.05  # share of intervals from anything else (extra connections, outliers)
+_MAX_BEATS = 4 * OUTAGE_BEATS  # sub-multiples of the base period see up to this many beats
+_SQRT_2PI = float(np.sqrt(2.0 * np.pi))
+
+
+def interval_llr(
+    interval: np.ndarray,
+    interval_group: np.ndarray,
+    period: np.ndarray,
+    background_span: np.ndarray,
+    n_groups: int,
+) -> np.ndarray:
+    """Per-group log likelihood ratio of the intervals: beats at multiples of the period vs Poisson.
+
+    Check-in model: an interval spans k beats (k >= 1, geometric: each beat missed with chance q),
+    each beat lasting period * N(1, sigma^2), plus a small uniform background over
+    0..background_span seconds. Null: arrivals at a constant random rate, i.e. exponential
+    intervals after the merge dead time, rate fitted per group. Maximised over the (sigma, q) grid
+    and charged log(grid size). Pass only the usable (non-outage) intervals of the groups to test.
+    """
+    if interval.size == 0:
+        return np.zeros(n_groups)
+    p = period[interval_group]
+    x = interval / p
+    n = np.bincount(interval_group, minlength=n_groups)
+    excess = np.maximum(interval - MERGE_GAP_S, 1e-9)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_excess = seg.segment_sum(excess, interval_group, n_groups) / n
+    mu = mean_excess[interval_group]
+    log_null = -np.log(mu) - excess / mu
+
+    # only the multiples next to each interval matter; each (k, interval) term counted once
+    nearest = np.clip(np.rint(x), 1, _MAX_BEATS)
+    ks = [np.clip(nearest + shift, 1, _MAX_BEATS) for shift in (-1.0, 0.0, 1.0)]
+    fresh = [np.ones(x.size, dtype=bool), ks[1] != ks[0], (ks[2] != ks[1]) & (ks[2] != ks[0])]
+    half_z2 = [0.5 * (x - k) ** 2 / k for k in ks]  # (x - k)^2 / (2 k): beats add their variances
+    scale = [np.where(use, 1.0 / (np.sqrt(k) * _SQRT_2PI), 0.0) / p for k, use in zip(ks, fresh, strict=True)]
+    background = INTERVAL_BACKGROUND / background_span[interval_group]
+    # weight of k beats (geometric), folded with the per-term scale; independent of sigma
+    weights = {
+        miss: [sc * ((1.0 - INTERVAL_BACKGROUND) * (1.0 - miss)) * (miss ** (k - 1.0) if miss > 0 else (k == 1.0))
+               for k, sc in zip(ks, scale, strict=True)]
+        for miss in INTERVAL_MISS
+    }
+    best = np.full(n_groups, -np.inf)
+    for sigma in INTERVAL_SIGMAS:
+        shapes = [np.exp(hz * (-1.0 / sigma**2)) for hz in half_z2]
+        for miss in INTERVAL_MISS:
+            w = weights[miss]
+            density = shapes[0] * w[0]
+            density += shapes[1] * w[1]
+            density += shapes[2] * w[2]
+            density *= 1.0 / sigma
+            density += background
+            ratio = np.log(density, out=density)
+            ratio -= log_null
+            best = np.maximum(best, np.bincount(interval_group, weights=ratio, minlength=n_groups))
+    best -= np.log(len(INTERVAL_SIGMAS) * len(INTERVAL_MISS))
+    return np.where(n > 0, best, 0.0)
 
 
 def _longest_run(interval: np.ndarray, usable: np.ndarray, interval_group: np.ndarray, n_groups: int) -> np.ndarray:
@@ -115,26 +183,49 @@ def analyse(sorted_group: np.ndarray, sorted_ts: np.ndarray, n_groups: int) -> T
     # period: median interval, then total time / total beats with missed beats as multiples
     order = seg.sort_within_groups(ig, interval, n_groups)
     i_starts, i_counts = seg.bounds(ig, n_groups)
-    period = seg.median(interval[order], i_starts, i_counts)
-    usable = np.zeros(interval.size, dtype=bool)
-    beats = np.ones(interval.size)
+    median = np.where(n_intervals >= 2, seg.median(interval[order], i_starts, i_counts), np.nan)
+    period = _refine(median, interval, ig, n_groups)
+    usable = _beats(interval, period[ig]) <= OUTAGE_BEATS
+
+    timing = Timing(
+        events=events, pairs=pairs, llr=llr, llr_intervals=np.zeros(n_groups), regularity=regularity,
+        period_s=period, jitter=np.full(n_groups, np.nan), missed_share=np.zeros(n_groups),
+        observed_s=seg.segment_sum(np.where(usable, interval, 0.0), ig, n_groups),
+        longest_run_s=_longest_run(interval, usable, ig, n_groups), event_group=eg, event_index=first,
+        _interval=interval, _interval_group=ig, _usable=usable, _median=median,
+    )
+    _describe(timing)
+    return timing
+
+
+def _beats(interval: np.ndarray, period: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.maximum(1.0, np.rint(interval / period))
+
+
+def _refine(start: np.ndarray, interval: np.ndarray, ig: np.ndarray, n_groups: int) -> np.ndarray:
+    """Period = total time / total beats, beats = round(interval / period), outages left out."""
+    period = start.copy()
     for _ in range(_REFINE_ROUNDS):
         p = period[ig]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            beats = np.maximum(1.0, np.rint(interval / p))
+        beats = _beats(interval, p)
         usable = (beats <= OUTAGE_BEATS) & (p > 0)
         time = seg.segment_sum(np.where(usable, interval, 0.0), ig, n_groups)
         count = seg.segment_sum(np.where(usable, beats, 0.0), ig, n_groups)
         with np.errstate(invalid="ignore", divide="ignore"):
-            refined = time / count
-        period = np.where(count > 0, refined, period)
-    period = np.where(n_intervals >= 2, period, np.nan)
+            period = np.where(count > 0, time / count, period)
+    return period
 
-    observed = seg.segment_sum(np.where(usable, interval, 0.0), ig, n_groups)
-    longest_run = _longest_run(interval, usable, ig, n_groups)
+
+def _describe(timing: Timing) -> None:
+    """Missed share and jitter from the current period estimate."""
+    interval, ig, n_groups = timing._interval, timing._interval_group, timing.events.size
+    period = timing.period_s
+    beats = _beats(interval, period[ig])
+    usable = timing._usable & np.isfinite(period[ig])
     missed = seg.segment_sum(np.where(usable, beats - 1.0, 0.0), ig, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
-        missed_share = np.where(events > 1, missed / (missed + events), 0.0)
+        timing.missed_share = np.where(timing.events > 1, missed / (missed + timing.events), 0.0)
 
     single = usable & (beats == 1.0)
     rel = interval[single] / period[ig[single]]
@@ -143,10 +234,32 @@ def analyse(sorted_group: np.ndarray, sorted_ts: np.ndarray, n_groups: int) -> T
     s_starts, s_counts = seg.bounds(sg, n_groups)
     q10 = seg.quantile(rel[order], s_starts, s_counts, 0.1)
     q90 = seg.quantile(rel[order], s_starts, s_counts, 0.9)
-    jitter = np.where(s_counts >= 3, (q90 - q10) / 1.6, np.nan)
+    timing.jitter = np.where(s_counts >= 3, (q90 - q10) / 1.6, np.nan)
 
-    return Timing(
-        events=events, pairs=pairs, llr=llr, regularity=regularity, period_s=period, jitter=jitter,
-        missed_share=missed_share, observed_s=observed, longest_run_s=longest_run, event_group=eg,
-        event_index=first,
-    )
+
+def add_interval_test(timing: Timing, candidates: np.ndarray) -> None:
+    """Interval test for the candidate groups only (others keep 0), choosing their period.
+
+    Period candidates: the median interval as is (best under heavy jitter), refined by beat
+    counting, and refined from half and a third of the median (when most intervals span
+    several beats). The candidate the check-in model explains best wins.
+    """
+    ig, interval, n_groups = timing._interval_group, timing._interval, timing.events.size
+    take = candidates[ig] & timing._usable & np.isfinite(timing.period_s[ig])
+    if not take.any():
+        return
+    iv, g = interval[take], ig[take]
+    span = OUTAGE_BEATS * timing.period_s + 1.0
+    options = [timing._median, timing.period_s]
+    options += [_refine(timing._median / d, iv, g, n_groups) for d in (2.0, 3.0)]
+    best_llr = np.full(n_groups, -np.inf)
+    best_period = timing.period_s.copy()
+    for option in options:
+        llr = interval_llr(iv, g, option, span, n_groups)
+        better = candidates & (llr > best_llr + 1e-9) & np.isfinite(option) & (option > 0)
+        best_llr = np.where(better, llr, best_llr)
+        best_period = np.where(better, option, best_period)
+    best_llr -= np.log(len(options))  # charged for choosing among the candidates
+    timing.llr_intervals = np.where(candidates & np.isfinite(best_llr), best_llr, 0.0)
+    timing.period_s = best_period
+    _describe(timing)

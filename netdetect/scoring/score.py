@@ -19,6 +19,8 @@ EVIDENCE_SCALE = 1.5
 SIZE_EVIDENCE = 2.0
 SIZE_TOLERANCE = 0.05  # share of the median size (at least SIZE_TOLERANCE_BYTES)
 SIZE_TOLERANCE_BYTES = 16.0
+# Pair-test evidence below which the interval test cannot change the verdict.
+PAIR_HOPELESS = -15.0
 # Regular activity must be observed for this long (or half the window if shorter) to count fully.
 SPAN_NEEDED_S = 3600.0
 
@@ -110,19 +112,25 @@ def score_groups(
     size_reg = _size_regularity(timing.event_group, event_bytes, n_groups, timing.events)
 
     # Evidence: timing test, plus size regularity for series that already lean periodic.
-    lean = np.clip(timing.llr / EVIDENCE_MIDPOINT, 0.0, 1.0)
-    evidence = timing.llr + SIZE_EVIDENCE * size_reg * lean
-    timing_score = _sigmoid((evidence - EVIDENCE_MIDPOINT) / EVIDENCE_SCALE)
-
     # Regular activity lasting minutes (downloads, retries) is not a check-in pattern.
     needed = min(SPAN_NEEDED_S, 0.75 * window_len) if window_len > 0 else SPAN_NEEDED_S
     span_score = np.clip((timing.longest_run_s - 0.5 * needed) / (0.5 * needed), 0.0, 1.0)
-
     enough = timing.events >= MIN_EVENTS
+
+    # The interval test (which also picks the period among candidates) only where it can matter:
+    # the pair test is strongly negative on random and bursty traffic with many connections.
+    periodicity.add_interval_test(timing, enough & (span_score > 0) & (timing.llr > PAIR_HOPELESS))
+    timing_llr = np.maximum(timing.llr, timing.llr_intervals) - np.log(2.0)
+    lean = np.clip(timing_llr / EVIDENCE_MIDPOINT, 0.0, 1.0)
+    evidence = timing_llr + SIZE_EVIDENCE * size_reg * lean
+    timing_score = _sigmoid((evidence - EVIDENCE_MIDPOINT) / EVIDENCE_SCALE)
+
     score = np.where(enough, timing_score * span_score, 0.0)
 
     subscores = {
         "evidence": evidence,
+        "pair_test": timing.llr,
+        "interval_test": timing.llr_intervals,
         "regularity": timing.regularity,
         "size_regularity": size_reg,
         "span": span_score,

@@ -25,10 +25,14 @@ def sort_within_groups(group: np.ndarray, value: np.ndarray, n_groups: int) -> n
     value_bits = _KEY_BITS - group_bits
     if value_bits < 16:  # absurd group counts: fall back to the slower exact sort
         return np.lexsort((value, group))
-    lo = float(np.min(value))
-    span = float(np.max(value)) - lo
-    scale = ((1 << value_bits) - 1) / span if span > 0 else 0.0
-    quantised = ((value - lo) * scale).astype(np.int64)
+    finite = np.isfinite(value)
+    if not finite.all():  # nan/inf sort last within their group
+        value = np.where(finite, value, np.nan)
+    lo = float(np.nanmin(value)) if finite.any() else 0.0
+    span = float(np.nanmax(value)) - lo if finite.any() else 0.0
+    top = (1 << value_bits) - 1
+    scale = (top - 1024) / span if span > 0 else 0.0  # margin for rounding at the top
+    quantised = np.where(finite, np.nan_to_num((value - lo) * scale), top).astype(np.int64)
     key = (group.astype(np.int64) << value_bits) | quantised
     return np.argsort(key)
 

@@ -1,0 +1,3 @@
+from netdetect.cli.main import main
+
+main()

@@ -1,0 +1,31 @@
+"""Tiny captures for tests: scapy packets -> PacketBatch or a pcap file."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from netdetect.capture.batch import PacketBatch
+
+
+def batch_of(packets: list[tuple[float, bytes]], linktype: int = 1) -> PacketBatch:
+    raw = [bytes(p) for _, p in packets]
+    lens = np.array([len(p) for p in raw], np.int64)
+    offs = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
+    return PacketBatch(
+        data=np.frombuffer(b"".join(raw), np.uint8), offset=offs, caplen=lens.copy(), wirelen=lens.copy(),
+        ts=np.array([t for t, _ in packets], np.float64), linktype=np.full(len(raw), linktype, np.uint16))
+
+
+def write_pcap(path: Path, packets: list[tuple[float, bytes]], linktype: int = 1) -> Path:
+    """Classic little-endian microsecond pcap."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)]
+    for ts, pkt in packets:
+        pkt = bytes(pkt)
+        sec = int(ts)
+        usec = int(round((ts - sec) * 1e6))
+        out.append(struct.pack("<IIII", sec, usec, len(pkt), len(pkt)) + pkt)
+    path.write_bytes(b"".join(out))
+    return path

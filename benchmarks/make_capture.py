@@ -304,6 +304,7 @@ def write_capture(
         per_session_packets[session_tpl] if packets is not None else per_session_bytes[session_tpl]
     )
     limit = packets if packets is not None else size
+    assert limit is not None, "give a packet count or a size"
     n_sessions = int(np.searchsorted(cum, limit, side="left")) + 1
     session_tpl = session_tpl[:n_sessions]
     start_ns = gen.integers(0, int(duration * 1e9), n_sessions) + int(START * 1e9)

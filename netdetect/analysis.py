@@ -22,7 +22,11 @@ from netdetect.scoring import DEFAULT_THRESHOLD, interval_histogram, score_group
 GROUP_BY = ("name", "addr", "port")
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 DNS_CLOCK_SLACK_S = 1.0  # an answer logged a hair after the SYN (capture clock skew) still counts
-PLOT_DETAIL_TOP = 50  # findings that carry per-connection times for plots and `show`
+PLOT_DETAIL_TOP = 50
+# Address space that is not "outside": private, CGNAT, loopback, link-local, multicast, ULA.
+INTERNAL_DEFAULT = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+                    "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", "0.0.0.0/32", "fc00::/7", "fe80::/10",
+                    "ff00::/8", "::1/128", "::/128")  # findings that carry per-connection times for plots and `show`
 
 
 @dataclass
@@ -33,6 +37,8 @@ class AnalysisOptions:
     include_benign_intel: bool = True
     show_allowlisted: bool = False
     top: int | None = None
+    internal: tuple[str, ...] = INTERNAL_DEFAULT
+    score_internal: bool = False  # RITA's default too: only connections to outside addresses are scored
 
 
 @dataclass
@@ -171,8 +177,7 @@ def _clean_name(name: str | None) -> str | None:
     return name.strip().rstrip(".").lower() or None
 
 
-def make_groups(ex: Extraction, name_id: np.ndarray, names: list[str], group_by: str) -> Groups:
-    conns = ex.conns
+def make_groups(conns: np.ndarray, name_id: np.ndarray, names: list[str], group_by: str) -> Groups:
     c_hi, c_lo = _split(conns["client"])
     s_hi, s_lo = _split(conns["server"])
     named = name_id >= 0 if group_by == "name" else np.zeros(len(conns), bool)
@@ -190,9 +195,12 @@ def make_groups(ex: Extraction, name_id: np.ndarray, names: list[str], group_by:
 
 def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions | None = None) -> Report:
     opts = options or AnalysisOptions()
-    conns = ex.conns
     name_id, names, chains = attribute_names(ex)
-    groups = make_groups(ex, name_id, names, opts.group_by)
+    conns = ex.conns
+    if not opts.score_internal and len(conns):
+        outside = ~in_networks(conns["server"], opts.internal)
+        conns, name_id = conns[outside], name_id[outside]
+    groups = make_groups(conns, name_id, names, opts.group_by)
     n_groups = len(groups.client)
     window = (ex.first_ts, ex.last_ts) if ex.first_ts is not None else None
     scores = score_groups(groups.index, conns["ts"], conns["bytes_out"], conns["bytes_in"],
@@ -202,7 +210,7 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     if intel is not None:
         from netdetect.intel import match_events
 
-        hits = match_events(intel, ex.dns, ex.tls, ex.http, _server_pairs(conns))
+        hits = match_events(intel, ex.dns, ex.tls, ex.http, _server_pairs(ex.conns))
         if not opts.include_benign_intel:
             hits = [h for h in hits if not _hit_benign(intel, h)]
 
@@ -245,9 +253,17 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
                 if _canon_ip(hit.value) in ips:
                     group_hits[g].append(hit)
     attached = {id(h) for hs in group_hits.values() for h in hs}
+    # Sightings with no connection group: one finding per client and looked-up name, so a listed
+    # name and the listed address it resolved to read as one blocked lookup.
+    owner: dict[tuple[str, str], str] = {}
+    for (client, query), values in chains.items():
+        owner.setdefault((client, query), query)
+        for v in values:
+            owner.setdefault((client, v), query)
     for hit in hits:
         if id(hit) not in attached:
-            orphan[(hit.client, hit.indicator)].append(hit)
+            value = hit.value.lower().rstrip(".")
+            orphan[(hit.client, owner.get((hit.client, value), value))].append(hit)
 
     findings: list[Finding] = []
     suppressed = 0
@@ -280,13 +296,35 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
 
     summary = Summary(
         captures=list(ex.captures), packets=ex.packets, bytes=ex.bytes, first_ts=ex.first_ts, last_ts=ex.last_ts,
-        hosts=len(set(groups.client)), connections=len(conns), groups_scored=n_groups, dns_events=len(ex.dns),
+        hosts=_host_count(ex.conns), connections=len(ex.conns), groups_scored=n_groups, dns_events=len(ex.dns),
         tls_events=len(ex.tls), http_events=len(ex.http), decode_errors=dict(ex.decode_errors), allowlisted=suppressed,
         intel_indicators=len(intel) if intel is not None else 0,
         intel_packs=[p.name for p in getattr(intel, "packs", [])] if intel is not None else [],
         warnings=list(ex.warnings) + [str(p) for p in getattr(intel, "problems", [])][:20],
     )
     return Report(summary=summary, findings=findings, threshold=opts.threshold)
+
+
+def in_networks(col: np.ndarray, cidrs: Sequence[str]) -> np.ndarray:
+    """Membership of 16-byte addresses (v4-mapped) in CIDRs, vectorised."""
+    hi, lo = _split(col)
+    out = np.zeros(len(col), bool)
+    for cidr in cidrs:
+        net = ipaddress.ip_network(cidr, strict=False)
+        plen = net.prefixlen + (96 if net.version == 4 else 0)
+        raw = int.from_bytes(from_text(str(net.network_address)), "big")
+        n_hi, n_lo = np.uint64(raw >> 64), np.uint64(raw & ((1 << 64) - 1))
+        if plen <= 64:
+            mask = np.uint64(((1 << plen) - 1) << (64 - plen)) if plen else np.uint64(0)
+            out |= (hi & mask) == n_hi
+        else:
+            mask = np.uint64(((1 << (plen - 64)) - 1) << (128 - plen))
+            out |= (hi == n_hi) & ((lo & mask) == n_lo)
+    return out
+
+
+def _host_count(conns: np.ndarray) -> int:
+    return int(len(np.unique(conns["client"]))) if len(conns) else 0
 
 
 def _server_pairs(conns: np.ndarray):

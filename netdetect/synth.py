@@ -1055,8 +1055,9 @@ class TrafficWriter:
                     )
                     sent += size
                     # The final ACK rides on the client's next segment when that follows at once.
-                    idle = spread if i < len(requests) - 1 else (t + duration - rtt - now if duration else 0.0)
-                    if last and idle < 0.2 and (i < len(requests) - 1 or close == "fin"):
+                    more = i < len(requests) - 1
+                    idle = spread if more else (t + duration - rtt - now if duration else 0.0)
+                    if last and idle < 0.2 and (more or close == "fin"):
                         continue
                     count(self._tcp(now + 0.0001, client, server, sport, dport, cseq, sseq, ACK), True)
                     now += 0.0002

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a clone without installing
 
@@ -177,6 +178,8 @@ class DemoOffice:
                 day += 86400
             self.hosts.append(host)
         self.by_octet = {int(h.address.rsplit(".", 1)[1]): h for h in self.hosts}
+        laptop = self.by_octet[33]  # the infected laptop: a long first day, so its series is not tiny
+        laptop.arrive[0], laptop.leave[0] = START + 1.7 * 3600, START + 13.6 * 3600
         self.lookups: dict[tuple[str, str], list[float]] = {}  # (client, name) -> query times
         self.sessions: dict[tuple[str, str, int], list[tuple[float, int, int]]] = {}  # -> (ts, out, in)
 
@@ -516,10 +519,14 @@ class DemoOffice:
             "first_seen": _iso(times[0]) if times else None,
             "last_seen": _iso(times[-1]) if times else None,
             "median_interval_s": round(statistics.median(gaps), 1) if gaps else None,
+            # overnight gaps excluded: what a period estimate should come close to
+            "mean_interval_s": round(statistics.mean(g for g in gaps if g < 3 * CHECKIN_MAX_S), 1)
+            if gaps
+            else None,
         }
 
 
-def generate(out: Path, *, seed: int = 7, hours: float = 26.0) -> dict[str, object]:
+def generate(out: Path, *, seed: int = 7, hours: float = 26.0) -> dict[str, Any]:
     rng = random.Random(seed)
     end = START + hours * 3600
     with synth.TrafficWriter(out, "pcap", snaplen=SNAPLEN, seed=rng.getrandbits(32)) as writer:
@@ -552,9 +559,9 @@ def generate(out: Path, *, seed: int = 7, hours: float = 26.0) -> dict[str, obje
     }
 
 
-def readme(truth: dict[str, object]) -> str:
+def readme(truth: dict[str, Any]) -> str:
     rows = []
-    for item in truth["suspicious"]:  # type: ignore[union-attr]
+    for item in truth["suspicious"]:
         target = item["server_name"] or f"{item['dst_ip']}:{item['dst_port']}"
         count = item.get("connections", item.get("lookups"))
         intel = ", ".join(f"{i['indicator']} ({'/'.join(i['fields'])})" for i in item["intel"]) or "none"
@@ -566,14 +573,14 @@ def readme(truth: dict[str, object]) -> str:
         f"| {b['server']}:{b['dst_port']} ({b['protocol']}) | {b['period_s']:.0f} s +-{b['jitter']:.0%} "
         f"| {len(b['hosts'])} |"
         for b in truth["benign_periodic"]
-    ]  # type: ignore[union-attr]
+    ]
     return f"""# Demo capture
 
 `demo-office.pcap` ({truth["bytes"] / 1e6:.1f} MB, {truth["packets"]} packets) is written by `make_demo.py`
 (seed {truth["seed"]}): an office of 40 hosts in 10.1.0.0/24 with one resolver and time server
 (10.1.0.2), from {truth["start"]} to {truth["end"]} ({truth["hours"]:.0f} h). Regenerate with
 
-    python pcaps/make_demo.py            # about a second; same seed, same bytes
+    python pcaps/make_demo.py            # a few seconds; same seed, same bytes
 
 Data packets are cut to {truth["snaplen_data_packets"]} bytes (the records keep the original length, so byte
 counts are real); DNS, ClientHellos and HTTP requests are whole. The ground truth below is also in
@@ -588,9 +595,10 @@ counts are real); DNS, ClientHellos and HTTP requests are whole. The ground trut
 - The 3CX hosts first fetch their icon from `raw.githubusercontent.com` (as the loader does; the URL path
   is inside TLS, so only the name shows), then check in over HTTPS to a listed 3CX domain every
   1200-2400 s, uniformly drawn: mean 1800 s, +-33 %. The loader argument "1200 2400" read as min/max
-  seconds is a guess (see `../shared/intel/3cx/NOTES.md`). 10.1.0.33 is a laptop whose app stops
-  overnight, so its series has a gap; the C2 addresses are TEST-NET-2 and unlisted, so these hosts match
-  on names (DNS query, SNI).
+  seconds is a guess (see `../shared/intel/3cx/NOTES.md`). 10.1.0.33 is a laptop: its app checks in
+  only while the laptop is in the office, so its series is shorter. The C2 addresses are TEST-NET-2 and
+  unlisted, so these hosts match on names (DNS query, SNI). `median_interval_s` and `mean_interval_s`
+  in the truth file are the sample statistics of what was written.
 - 10.1.0.37 connects to 203.0.113.50:8443 every 90 s +-5 %: TLS without SNI, no DNS, in no intel list.
   Only its regularity gives it away.
 - 10.1.0.28 looks up journalide.org (listed) every ~600 s and gets 172.93.201.88 (listed, ESET), but never
@@ -632,8 +640,8 @@ def main(argv: list[str] | None = None) -> int:
     if readme_path is not None:
         readme_path.write_text(readme(truth))
     print(
-        f"{args.out}: {truth['packets']} packets, {truth['bytes']} bytes in {time.perf_counter() - started:.1f} s; "
-        f"truth in {truth_path}"
+        f"{args.out}: {truth['packets']} packets, {truth['bytes']} bytes "
+        f"in {time.perf_counter() - started:.1f} s; truth in {truth_path}"
     )
     return 0
 

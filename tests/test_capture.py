@@ -413,7 +413,7 @@ def test_corrupt_gzip_never_raises_a_traceback(tmp_path: Path) -> None:
         assert exc.path == path
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("ND_FUZZ_EXAMPLES", "300")), deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     base=st.sampled_from(["pcap", "pcapng"]),
     edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=8),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -42,6 +43,7 @@ REGISTRY = Registry().with_resources(
 )
 
 
+@functools.cache
 def validator(fmt: str) -> Draft202012Validator:
     schema = SCHEMAS[fmt]
     Draft202012Validator.check_schema(schema)
@@ -105,7 +107,7 @@ def broken_report() -> Report:
                 subscores={"interval": nan, "size": -math.inf}, missed_share=nan,
                 interval_histogram=[1, 2], interval_bin_edges_s=[0.0, nan, 2.0], times=np.array([nan, 1.0])),
         finding(kind="intel", dst_ip=None, dst_ips=[], dst_port=None, server_name=None, proto=None, score=0.0,
-                beacon=False, connections=0, subscores={}, dns_names=[],
+                beacon=False, connections=0, subscores={}, dns_names=[], period_s=None, jitter=None,
                 intel=[hit(field="dns_query", value="c2.example", confidence=None, first_seen=nan)]),
     )
 

@@ -104,7 +104,7 @@ class PcapFile(CaptureFile):
         self.stats.bytes_read += FILE_HEADER_BYTES
         self._lengths_warned = False
 
-    def _parse(self, chunk: bytearray, end: int, at_eof: bool) -> ChunkResult:
+    def _parse(self, chunk: np.ndarray, end: int, at_eof: bool) -> ChunkResult:
         header_bytes = self.variant.record_header
         found = walk_records(memoryview(chunk)[:end], header_bytes, self._caplen)
         if not found:
@@ -114,7 +114,7 @@ class PcapFile(CaptureFile):
             offset = offset[:-1]
         if not len(offset):
             return ChunkResult(EMPTY_COLUMNS, int(found[-1]))
-        data = np.frombuffer(chunk, dtype=np.uint8, count=end)
+        data = chunk[:end]
         fields = gather_u32(data, offset, 4, self._fields).astype(np.int64)
         caplen = fields[:, 2]
         stop = False
@@ -149,7 +149,7 @@ class PcapFile(CaptureFile):
         )
         return ChunkResult(columns, consumed, stop=stop)
 
-    def _at_end(self, chunk: bytearray, end: int) -> None:
+    def _at_end(self, chunk: np.ndarray, end: int) -> None:
         self.stats.truncated_records += 1
         header_bytes = self.variant.record_header
         if end < header_bytes:

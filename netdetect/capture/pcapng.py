@@ -37,6 +37,7 @@ BYTE_ORDERS = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 IGNORED_BLOCKS = frozenset({4, 5, 7, 8, 9, 0x0A, 0x0BAD, 0x40000BAD})  # NRB ISB IRIG AFDX journal DSB custom
 MIN_BLOCK = {SHB: 28, IDB: 20, PB: 32, SPB: 16, EPB: 32}
 MAX_BLOCK = 16 << 20
+MAX_TS_OFFSET_S = 10**10  # ~300 years; more would overflow int64 nanoseconds
 NO_TS = np.iinfo(np.int64).min  # a Simple Packet Block has no timestamp: it takes the previous packet's
 
 OPT_END, OPT_IF_NAME, OPT_IF_TSRESOL, OPT_IF_FCSLEN, OPT_IF_TSOFFSET = 0, 2, 9, 13, 14
@@ -144,20 +145,20 @@ class PcapngFile(CaptureFile):
         self._resync = True
 
     # -- chunk -------------------------------------------------------------------------------------
-    def _parse(self, chunk: bytearray, end: int, at_eof: bool) -> ChunkResult:
+    def _parse(self, chunk: np.ndarray, end: int, at_eof: bool) -> ChunkResult:
         view = memoryview(chunk)[:end]
-        data = np.frombuffer(chunk, dtype=np.uint8, count=end)
+        data = chunk[:end]
         parts: list[PacketColumns] = []
         singles: list[tuple[int, int, int, int, int]] = []  # packets from SPB/PB blocks, in order
         pos = 0
         need = 0
         while True:
             if self._resync:
-                found = chunk.find(SHB_MAGIC, pos, end)
+                found = chunk[pos:end].tobytes().find(SHB_MAGIC)  # rare: only after damage
                 if found < 0:
                     pos = max(pos, end - 11)  # a section header may start in the last bytes
                     break
-                pos = found
+                pos += found
                 self._resync = False
             run: list[int] = []
             stop = walk_epbs(view, pos, self._header, run.append)
@@ -189,10 +190,10 @@ class PcapngFile(CaptureFile):
         return ChunkResult(columns, pos, need=need)
 
     def _block(
-        self, chunk: bytearray, data: np.ndarray, pos: int, end: int, singles: list[tuple[int, int, int, int, int]]
+        self, chunk: np.ndarray, data: np.ndarray, pos: int, end: int, singles: list[tuple[int, int, int, int, int]]
     ) -> int:
         """Handle the block at `pos`: bytes to skip, 4 after damage, or -length when it is incomplete."""
-        head = bytes(chunk[pos : pos + 12])
+        head = chunk[pos : pos + 12].tobytes()
         if head[:4] == SHB_MAGIC:
             order = BYTE_ORDERS.get(head[8:12])
             if order is None:
@@ -212,7 +213,7 @@ class PcapngFile(CaptureFile):
         if block_type == SHB:
             self._section_header(chunk, pos)
         elif block_type == IDB:
-            self._interface(bytes(chunk[pos + 8 : pos + length - 4]))
+            self._interface(chunk[pos + 8 : pos + length - 4].tobytes())
         elif block_type == EPB:
             columns, damaged_at = self._decode_epbs(data, np.array([pos], dtype=np.int64))
             for row in zip(*columns, strict=True):
@@ -226,7 +227,7 @@ class PcapngFile(CaptureFile):
         return length
 
     # -- blocks ------------------------------------------------------------------------------------
-    def _section_header(self, chunk: bytearray, pos: int) -> None:
+    def _section_header(self, chunk: np.ndarray, pos: int) -> None:
         major, minor = struct.unpack_from(self._order + "HH", chunk, pos + 12)
         self._section += 1
         self._clocks = []
@@ -241,6 +242,9 @@ class PcapngFile(CaptureFile):
         resolution = found.get(OPT_IF_TSRESOL, b"\x06")[:1] or b"\x06"
         offset_raw = found.get(OPT_IF_TSOFFSET, b"")
         offset_s = struct.unpack(self._order + "q", offset_raw)[0] if len(offset_raw) == 8 else 0
+        if abs(offset_s) > MAX_TS_OFFSET_S:
+            self._warn_once("tsoffset", f"interface with impossible timestamp offset {offset_s} s; ignored")
+            offset_s = 0
         clock = Clock.from_tsresol(resolution[0], offset_s)
         if (clock.base == 10 and clock.exponent > 18) or (clock.base == 2 and clock.exponent > 63):
             self._warn_once("tsresol", f"interface with impossible timestamp resolution {clock.label}; using 1e-6")
@@ -268,7 +272,7 @@ class PcapngFile(CaptureFile):
                 "its packets are passed on undecoded"
             )
 
-    def _simple_packet(self, chunk: bytearray, pos: int, length: int, singles: list) -> None:  # type: ignore[type-arg]
+    def _simple_packet(self, chunk: np.ndarray, pos: int, length: int, singles: list) -> None:  # type: ignore[type-arg]
         if not self._clocks:
             self.stats.bad_records += 1
             self._warn_once("spb", "simple packet block before any interface description (skipped)")
@@ -279,7 +283,7 @@ class PcapngFile(CaptureFile):
             caplen = min(caplen, self._snaplens[0])
         singles.append((pos + 12, caplen, max(wirelen, caplen), int(NO_TS), int(self._linktype_of[0])))
 
-    def _legacy_packet(self, chunk: bytearray, pos: int, length: int, singles: list) -> None:  # type: ignore[type-arg]
+    def _legacy_packet(self, chunk: np.ndarray, pos: int, length: int, singles: list) -> None:  # type: ignore[type-arg]
         iface, _drops, high, low, caplen, wirelen = struct.unpack_from(self._order + "HHIIII", chunk, pos + 8)
         if iface >= len(self._clocks) or caplen > length - 32 or caplen > MAX_CAPLEN:
             self.stats.bad_records += 1
@@ -347,7 +351,7 @@ class PcapngFile(CaptureFile):
         self._last_ts = int(ts[-1])
         return columns
 
-    def _at_end(self, chunk: bytearray, end: int) -> None:
+    def _at_end(self, chunk: np.ndarray, end: int) -> None:
         if self._resync:
             return  # the damage was counted when found
         self.stats.truncated_records += 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from netdetect.capture.batch import PacketBatch
 
@@ -169,7 +170,7 @@ class CaptureFile(ABC):
             raise RuntimeError(f"{self.name}: a capture can be read only once")
         self._consumed = True
         max_packets = max(1, max_packets)
-        carry = memoryview(b"")
+        carry = np.empty(0, dtype=np.uint8)
         need = 0
         frame = 0
         while True:
@@ -182,13 +183,13 @@ class CaptureFile(ABC):
             columns = result.columns
             n = len(columns.offset)
             self.stats.packets += n
-            data = np.frombuffer(chunk, dtype=np.uint8, count=end)
+            data = chunk[:end]
             for first in range(0, n, max_packets):
                 yield self._slice(data, columns, first, min(n, first + max_packets), frame + first)
             frame += n
             if result.stop:
                 return
-            carry = memoryview(chunk)[result.consumed : end]
+            carry = chunk[result.consumed : end]
             need = result.need
 
     def close(self) -> None:
@@ -209,18 +210,18 @@ class CaptureFile(ABC):
 
     # -- for the formats ---------------------------------------------------------------------------
     @abstractmethod
-    def _parse(self, chunk: bytearray, end: int, at_eof: bool) -> ChunkResult:
+    def _parse(self, chunk: np.ndarray, end: int, at_eof: bool) -> ChunkResult:
         """Decode every complete record of chunk[:end]."""
 
     @abstractmethod
-    def _at_end(self, chunk: bytearray, end: int) -> None:
+    def _at_end(self, chunk: np.ndarray, end: int) -> None:
         """The stream ended with chunk[:end] unused: count the cut record."""
 
     # -- machinery ---------------------------------------------------------------------------------
-    def _fill(self, carry: memoryview, need: int) -> tuple[bytearray, int]:
+    def _fill(self, carry: np.ndarray, need: int) -> tuple[np.ndarray, int]:
         """A fresh buffer (batches keep views of the old one) holding the carry, then new stream bytes."""
         size = max(self._chunk_bytes, len(carry) + need, 2 * len(carry))
-        chunk = bytearray(size)
+        chunk = np.empty(size, dtype=np.uint8)  # not zeroed: ~2x cheaper than bytearray(size)
         end = len(carry)
         chunk[:end] = carry
         if self._eof:
@@ -268,6 +269,13 @@ def ns_to_seconds(ts_ns: np.ndarray) -> np.ndarray:
 
 
 def gather_u32(data: np.ndarray, positions: np.ndarray, words: int, dtype: np.dtype) -> np.ndarray:
-    """`words` consecutive 32-bit fields at each of `positions` (unaligned), as an (n, words) array."""
-    index = positions[:, None] + np.arange(4 * words, dtype=np.int64)
-    return data[index].view(dtype).reshape(len(positions), words)
+    """`words` consecutive 32-bit fields at each of `positions` (unaligned), as an (n, words) array.
+
+    Rows of a sliding-window view are gathered whole: one index per record instead of one per byte
+    (~3x faster than indexing bytes).
+    """
+    width = 4 * words
+    if len(positions) == 0 or len(data) < width:
+        return np.empty((0, words), dtype=dtype)
+    windows = as_strided(data, shape=(len(data) - width + 1, width), strides=(1, 1), writeable=False)
+    return windows[positions].view(dtype).reshape(len(positions), words)

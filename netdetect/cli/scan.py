@@ -35,6 +35,11 @@ FORMATS = ("table", "jsonl", "csv", "ecs", "eve")
 @click.option("--group-by", type=click.Choice(["name", "addr", "port"]), default="name", show_default=True,
               help="name: (client, server name) where known, else address; addr: (client, server address); "
                    "port: also split by server port.")
+@click.option("--score-internal", is_flag=True,
+              help="Also score connections to internal addresses (private, link-local, multicast); by default, "
+                   "as in RITA, only connections to outside addresses are scored. Intel matches all.")
+@click.option("--internal", "internal_nets", multiple=True, metavar="CIDR",
+              help="Your internal address space (repeatable; replaces the private-range default).")
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N highest-ranked findings.")
 @click.option("--fail-on-findings", is_flag=True,
               help="Exit 1 when any finding reaches the threshold or matches intel (like grep).")
@@ -46,7 +51,8 @@ FORMATS = ("table", "jsonl", "csv", "ecs", "eve")
 def scan_cmd(ctx: click.Context, captures: tuple[str, ...], fmt: str, output: str, html_path: str | None,
              intel_paths: tuple[str, ...], no_default_intel: bool, include_expired: bool, strict: bool,
              allow_paths: tuple[str, ...], no_default_allowlist: bool, show_allowlisted: bool,
-             threshold: float | None, min_score: float | None, group_by: str, top: int | None,
+             threshold: float | None, min_score: float | None, group_by: str, score_internal: bool,
+             internal_nets: tuple[str, ...], top: int | None,
              fail_on_findings: bool, color: bool | None, local_time: bool, jobs: int, quiet: bool) -> None:
     """Score periodic check-ins and match intel in CAPTURE... (pcap, pcapng, compressed, directories,
     globs, or - for stdin)."""
@@ -58,7 +64,8 @@ def scan_cmd(ctx: click.Context, captures: tuple[str, ...], fmt: str, output: st
     allowlist = load_allowlist(allow_paths, no_default_allowlist, strict)
     ex = extract(captures, jobs, quiet)
     opts = AnalysisOptions(threshold=DEFAULT_THRESHOLD if threshold is None else threshold, min_score=min_score,
-                           group_by=group_by, show_allowlisted=show_allowlisted, top=top)
+                           group_by=group_by, show_allowlisted=show_allowlisted, top=top,
+                           score_internal=score_internal, internal=_networks(internal_nets))
     report = analyze(ex, intel, allowlist, opts)
     if output == "-":
         write_report(report, fmt, sys.stdout, color=color, local_time=local_time)
@@ -87,3 +94,17 @@ def load_allowlist(paths: tuple[str, ...], no_default: bool, strict: bool):
     if no_default and not paths:
         return None
     return Allowlist.load(list(paths), include_default=not no_default, strict=strict)
+
+
+def _networks(values: tuple[str, ...]) -> tuple[str, ...]:
+    import ipaddress
+
+    from netdetect.analysis import INTERNAL_DEFAULT
+    from netdetect.errors import UsageError
+
+    for v in values:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise UsageError(f"--internal: {v!r} is not a CIDR") from None
+    return tuple(values) or INTERNAL_DEFAULT

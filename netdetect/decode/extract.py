@@ -8,6 +8,7 @@ the ClientHello or request headers are complete; bounded buffers keep floods fro
 
 from __future__ import annotations
 
+import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -21,14 +22,13 @@ from netdetect.decode import quic as quic_mod
 from netdetect.decode import tls as tls_mod
 from netdetect.decode.errors import DecodeError
 from netdetect.decode.fragments import FragmentReassembler
-from netdetect.decode.headers import Headers, addr_bytes, payload_prefix
+from netdetect.decode.headers import Headers, addr_bytes, decode_headers, payload_prefix
 from netdetect.flows import hash_columns
 from netdetect.model import DnsEvent, HttpEvent, TlsEvent
 
 DNS_PORTS = (53, 5353, 5355)
 HTTP_METHODS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"CONN", b"OPTI", b"DELE", b"PATC", b"TRAC")
 _METHOD_WORDS = np.array([int.from_bytes(m, "big") for m in HTTP_METHODS], np.int64)
-QUIC_VERSIONS = (0x00000001, 0x6B3343CF)
 MAX_STREAM_BYTES = 64 * 1024  # a ClientHello with post-quantum key shares is ~2 KB; leave room, bound floods
 MAX_STREAMS = 100_000
 MAX_SEGMENTS = 64
@@ -95,7 +95,7 @@ class EventExtractor:
 
         word = (pfx[:, 0] << 24) | (pfx[:, 1] << 16) | (pfx[:, 2] << 8) | pfx[:, 3]
         version = (pfx[:, 1] << 24) | (pfx[:, 2] << 16) | (pfx[:, 3] << 8) | pfx[:, 4]
-        quic_initial = udp & ~dnsport & ((pfx[:, 0] & 0xC0) == 0xC0) & np.isin(version, QUIC_VERSIONS)
+        quic_initial = udp & ~dnsport & ((pfx[:, 0] & 0xC0) == 0xC0) & (version != 0)
         tls_start = tcp & (pfx[:, 0] == 0x16) & (pfx[:, 1] == 3) & (pfx[:, 5] == 1)
         http_start = tcp & np.isin(word, _METHOD_WORDS)
         dns_tcp = tcp & dnsport
@@ -223,21 +223,35 @@ class EventExtractor:
                 self.streams.pop(key, None)
 
     def _fragments(self, batch: PacketBatch, h: Headers, rows: np.ndarray) -> None:
-        """Reassemble fragmented datagrams; hand complete UDP payloads (DNS, QUIC) to the parsers."""
+        """Reassemble fragmented datagrams and run the whole packets through decoding again
+        (DNS, QUIC, and tunnels whose outer packets were fragmented)."""
+        whole: list[tuple[float, bytes]] = []
         for r in rows:
             done = self.fragments.add(
                 key=(int(h.src_hi[r]), int(h.src_lo[r]), int(h.dst_hi[r]), int(h.dst_lo[r]), int(h.ip_id[r]),
                      int(h.proto[r])),
                 offset=int(h.frag_off[r]), more=bool(h.more_frags[r]), data=_payload(batch, h, r),
                 ts=float(h.ts[r]))
-            if done is None or int(h.proto[r]) != 17 or len(done) < 8:
-                continue
-            sport, dport = int.from_bytes(done[0:2], "big"), int.from_bytes(done[2:4], "big")
-            src = to_text(bytes(addr_bytes(h.src_hi[r:r + 1], h.src_lo[r:r + 1])[0]))
-            dst = to_text(bytes(addr_bytes(h.dst_hi[r:r + 1], h.dst_lo[r:r + 1])[0]))
-            if sport in DNS_PORTS or dport in DNS_PORTS:
-                self._dns(h, r, done[8:], "udp", ends=(src, dst, sport, dport))
+            if done is not None:
+                whole.append((float(h.ts[r]), _ip_packet(h, r, done)))
         self.error("ip.fragments_dropped", self.fragments.take_dropped())
+        if whole:
+            lens = np.array([len(p) for _, p in whole], np.int64)
+            mini = PacketBatch(np.frombuffer(b"".join(p for _, p in whole), np.uint8),
+                               np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64), lens, lens.copy(),
+                               np.array([t for t, _ in whole]), np.full(len(whole), 101, np.uint16), batch.source)
+            self.process(mini, decode_headers(mini))
+
+
+def _ip_packet(h: Headers, r: int, payload: bytes) -> bytes:
+    """A whole IP packet around a reassembled payload (options and extension headers dropped)."""
+    src = int(h.src_hi[r]).to_bytes(8, "big") + int(h.src_lo[r]).to_bytes(8, "big")
+    dst = int(h.dst_hi[r]).to_bytes(8, "big") + int(h.dst_lo[r]).to_bytes(8, "big")
+    proto = int(h.proto[r])
+    if src[:12] == b"\x00" * 10 + b"\xff\xff" and dst[:12] == src[:12]:
+        total = min(20 + len(payload), 0xFFFF)
+        return struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, proto, 0, src[12:], dst[12:]) + payload
+    return struct.pack("!IHBB16s16s", 6 << 28, min(len(payload), 0xFFFF), proto, 64, src, dst) + payload
 
 
 def _payload(batch: PacketBatch, h: Headers, r: int) -> bytes:

@@ -39,6 +39,7 @@ _ETH, _IP, _L4, _DONE, _NONIP, _BAD = 1, 2, 3, 4, 5, 6
 
 VXLAN_PORT = 4789
 GENEVE_PORT = 6081
+GRE_IN_UDP_PORT = 4754
 MAX_TUNNEL_DEPTH = 3
 TLS_CANDIDATE_MIN = 6
 
@@ -241,11 +242,18 @@ def decode_headers(batch: PacketBatch) -> Headers:
                     ptype = u16(gq + 10)
                     _enter_ethertype(r[gn], inner_at, ptype, state, pos, ipver, tunnelled)
         gre = (pr == 47) & ~fr
+        if udp.any() and depth < MAX_TUNNEL_DEPTH:  # GRE-in-UDP (RFC 8086) joins the GRE path below
+            gu = np.zeros(len(rows), bool)
+            gu[udp] = (dport[rows[udp]] == GRE_IN_UDP_PORT) & (state[rows[udp]] == _DONE)
+            p = np.where(gu, p + 8, p)
+            gre |= gu
         if gre.any() and depth < MAX_TUNNEL_DEPTH:
             r, q = rows[gre], p[gre]
             fl = u16(q)
             ptype = u16(q + 2)
-            hlen = 4 + 4 * (((fl & 0x8000) != 0).astype(np.int64) + ((fl & 0x2000) != 0) + ((fl & 0x1000) != 0))
+            # Version 1 is PPTP's enhanced GRE: key always present, optional ack number (A bit).
+            hlen = 4 + 4 * (((fl & 0x8000) != 0).astype(np.int64) + ((fl & 0x2000) != 0) + ((fl & 0x1000) != 0)
+                            + (((fl & 0x0007) == 1) & ((fl & 0x0080) != 0)))
             inner = q + hlen
             state[r] = _DONE
             poff[r] = inner
@@ -257,7 +265,16 @@ def decode_headers(batch: PacketBatch) -> Headers:
                 _enter_tunnel(r[erspan3], inner[erspan3] + 12 + 8 * o_bit, _ETH, 0, state, pos, ipver, tunnelled)
             _enter_tunnel(r[erspan2], inner[erspan2] + 8, _ETH, 0, state, pos, ipver, tunnelled)
             _enter_tunnel(r[erspan1], inner[erspan1], _ETH, 0, state, pos, ipver, tunnelled)
-            plain = ~(erspan1 | erspan2 | erspan3)
+            ppp = ptype == 0x880B
+            if ppp.any():  # PPP in PPTP: optional address/control, then a 1- or 2-byte protocol field
+                pq = inner[ppp]
+                pq = np.where(u16(pq) == 0xFF03, pq + 2, pq)
+                first = u8(pq)
+                pproto = np.where((first & 1) == 1, first, u16(pq))
+                pq = np.where((first & 1) == 1, pq + 1, pq + 2)
+                eq = np.where(pproto == 0x21, 0x0800, np.where(pproto == 0x57, 0x86DD, 0))
+                _enter_ethertype(r[ppp], pq, eq, state, pos, ipver, tunnelled)
+            plain = ~(erspan1 | erspan2 | erspan3 | ppp)
             _enter_ethertype(r[plain], inner[plain], ptype[plain], state, pos, ipver, tunnelled)
         ipip = ((pr == 4) | (pr == 41)) & ~fr
         if ipip.any() and depth < MAX_TUNNEL_DEPTH:

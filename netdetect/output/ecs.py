@@ -14,7 +14,7 @@ from typing import Any
 
 from netdetect.model import Finding, IntelHit, Report
 from netdetect.output.base import JsonLinesFormatter, register
-from netdetect.output.records import event_time, finding_record, live_hits, severity, verdict, why
+from netdetect.output.records import clamped_score, event_time, finding_record, live_hits, severity, verdict, why
 from netdetect.output.text import finite, iso_utc
 
 ECS_VERSION = "8.11.0"
@@ -105,7 +105,7 @@ def ecs_document(finding: Finding, rank: int, report: Report) -> dict[str, Any]:
     hits = live_hits(finding)
     category = ["network", "intrusion_detection"] + (["threat"] if hits else [])
     event_type = ["info"] + (["indicator"] if hits else [])
-    score = finite(finding.score) or 0.0
+    score = clamped_score(finding) or 0.0
     alerting = verdict(finding) in ("beacon", "intel", "beacon+intel")
     doc: dict[str, Any] = {
         "@timestamp": iso_utc(event_time(finding, report)),

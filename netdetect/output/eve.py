@@ -15,7 +15,7 @@ from typing import Any
 
 from netdetect.model import Finding, Report
 from netdetect.output.base import JsonLinesFormatter, register
-from netdetect.output.records import event_time, finding_record, live_hits, severity, verdict
+from netdetect.output.records import clamped_score, event_time, finding_record, live_hits, severity, verdict
 from netdetect.output.text import eve_time, finite
 
 
@@ -45,7 +45,7 @@ def _metadata(finding: Finding, record: dict[str, Any]) -> dict[str, list[str]]:
     hits = live_hits(finding)
     meta: dict[str, list[str]] = {
         "netdetect_id": [record["id"]],
-        "netdetect_score": [f"{finite(finding.score) or 0.0:.4f}"],
+        "netdetect_score": [f"{clamped_score(finding) or 0.0:.4f}"],
         "connections": [str(record["connections"])],
     }
     if record["period_s"] is not None:

@@ -97,7 +97,7 @@ def why(finding: Finding) -> str:
         parts.append(f"missed {missed:.0%}")
     if finding.allowlisted:
         parts.append(f"allowlisted by {finding.allowlisted}")
-    return "; ".join(parts) if parts else f"score {finite(finding.score) or 0:.2f}"
+    return "; ".join(parts) if parts else f"score {clamped_score(finding) or 0.0:.2f}"
 
 
 def _hit_record(hit: IntelHit) -> dict[str, Any]:
@@ -133,6 +133,12 @@ def _span(finding: Finding) -> float | None:
     return None if first is None or last is None else last - first
 
 
+def clamped_score(finding: Finding) -> float | None:
+    """The score limited to 0..1 (None when not a number)."""
+    score = finite(finding.score)
+    return None if score is None else min(max(score, 0.0), 1.0)
+
+
 def finding_id(finding: Finding) -> str:
     """Stable across runs for the same group, so SIEMs can deduplicate repeated scans."""
     target = finding.server_name or finding.dst_ip or ",".join(finding.dns_names) or ""
@@ -142,7 +148,7 @@ def finding_id(finding: Finding) -> str:
 
 def finding_record(finding: Finding, rank: int) -> dict[str, Any]:
     """The documented JSONL object (docs/findings.schema.json). NaN/inf become null."""
-    score = finite(finding.score)
+    score = clamped_score(finding)
     return {
         "schema_version": SCHEMA_VERSION,
         "id": finding_id(finding),
@@ -156,7 +162,7 @@ def finding_record(finding: Finding, rank: int) -> dict[str, Any]:
         "dst_port": None if finding.dst_port is None else int(finding.dst_port),
         "proto": finding.proto,
         "server_name": finding.server_name,
-        "score": None if score is None else round(min(max(score, 0.0), 1.0), 4),
+        "score": None if score is None else round(score, 4),
         "beacon": bool(finding.beacon),
         "period_s": rounded(finding.period_s, 3),
         "jitter": rounded(finding.jitter, 4),

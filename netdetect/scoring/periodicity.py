@@ -78,8 +78,11 @@ def pair_llr(c: np.ndarray, pair_group: np.ndarray, n_groups: int) -> np.ndarray
 
 
 INTERVAL_SIGMAS = (0.02, 0.06, 0.15, 0.3)  # spread of one beat, in periods (uniform ±50% ~ 0.29)
-INTERVAL_MISS = (0.0, 0.15, 0.35)  # chance that a beat is missed (geometric number of beats per interval)
+INTERVAL_MISS = (0.0, 0.3)  # chance that a beat is missed (geometric number of beats per interval)
 INTERVAL_BACKGROUND = 0.05  # share of intervals from anything else (extra connections, outliers)
+MAX_TEST_INTERVALS = 256  # the most recent intervals of a group suffice for the interval test
+_SELECT_GRID = ((0.05, 0.25), (0.2,))  # a small (sigma, q) grid to pick the period candidate cheaply
+_SUBMULTIPLE_MARGIN = 2.0  # nats a shorter period candidate must gain to replace a longer one
 _MAX_BEATS = 4 * OUTAGE_BEATS  # sub-multiples of the base period see up to this many beats
 _SQRT_2PI = float(np.sqrt(2.0 * np.pi))
 
@@ -90,6 +93,8 @@ def interval_llr(
     period: np.ndarray,
     background_span: np.ndarray,
     n_groups: int,
+    sigmas: tuple[float, ...] = INTERVAL_SIGMAS,
+    misses: tuple[float, ...] = INTERVAL_MISS,
 ) -> np.ndarray:
     """Per-group log likelihood ratio of the intervals: beats at multiples of the period vs Poisson.
 
@@ -101,42 +106,44 @@ def interval_llr(
     """
     if interval.size == 0:
         return np.zeros(n_groups)
-    p = period[interval_group]
-    x = interval / p
+    f4 = np.float32  # single precision: ample for likelihoods, half the memory traffic
+    p = period[interval_group].astype(f4)
+    x = interval.astype(f4) / p
     n = np.bincount(interval_group, minlength=n_groups)
     excess = np.maximum(interval - MERGE_GAP_S, 1e-9)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_excess = seg.segment_sum(excess, interval_group, n_groups) / n
     mu = mean_excess[interval_group]
-    log_null = -np.log(mu) - excess / mu
+    log_null = (-np.log(mu) - excess / mu).astype(f4)
 
     # only the multiples next to each interval matter; each (k, interval) term counted once
     nearest = np.clip(np.rint(x), 1, _MAX_BEATS)
-    ks = [np.clip(nearest + shift, 1, _MAX_BEATS) for shift in (-1.0, 0.0, 1.0)]
+    ks = [np.clip(nearest + f4(shift), 1, _MAX_BEATS) for shift in (-1.0, 0.0, 1.0)]
     fresh = [np.ones(x.size, dtype=bool), ks[1] != ks[0], (ks[2] != ks[1]) & (ks[2] != ks[0])]
-    half_z2 = [0.5 * (x - k) ** 2 / k for k in ks]  # (x - k)^2 / (2 k): beats add their variances
-    scale = [np.where(use, 1.0 / (np.sqrt(k) * _SQRT_2PI), 0.0) / p for k, use in zip(ks, fresh, strict=True)]
-    background = INTERVAL_BACKGROUND / background_span[interval_group]
+    half_z2 = [f4(0.5) * (x - k) ** 2 / k for k in ks]  # (x - k)^2 / (2 k): beats add their variances
+    scale = [np.where(use, f4(1.0 / _SQRT_2PI) / np.sqrt(k), f4(0.0)) / p for k, use in zip(ks, fresh, strict=True)]
+    background = (INTERVAL_BACKGROUND / background_span[interval_group]).astype(f4)
     # weight of k beats (geometric), folded with the per-term scale; independent of sigma
+    keep = f4((1.0 - INTERVAL_BACKGROUND))
     weights = {
-        miss: [sc * ((1.0 - INTERVAL_BACKGROUND) * (1.0 - miss)) * (miss ** (k - 1.0) if miss > 0 else (k == 1.0))
+        miss: [sc * (keep * f4(1.0 - miss)) * (f4(miss) ** (k - 1) if miss > 0 else (k == 1).astype(f4))
                for k, sc in zip(ks, scale, strict=True)]
-        for miss in INTERVAL_MISS
+        for miss in misses
     }
     best = np.full(n_groups, -np.inf)
-    for sigma in INTERVAL_SIGMAS:
-        shapes = [np.exp(hz * (-1.0 / sigma**2)) for hz in half_z2]
-        for miss in INTERVAL_MISS:
+    for sigma in sigmas:
+        shapes = [np.exp(hz * f4(-1.0 / sigma**2)) for hz in half_z2]
+        for miss in misses:
             w = weights[miss]
             density = shapes[0] * w[0]
             density += shapes[1] * w[1]
             density += shapes[2] * w[2]
-            density *= 1.0 / sigma
+            density *= f4(1.0 / sigma)
             density += background
             ratio = np.log(density, out=density)
             ratio -= log_null
             best = np.maximum(best, np.bincount(interval_group, weights=ratio, minlength=n_groups))
-    best -= np.log(len(INTERVAL_SIGMAS) * len(INTERVAL_MISS))
+    best -= np.log(len(sigmas) * len(misses))
     return np.where(n > 0, best, 0.0)
 
 
@@ -249,16 +256,21 @@ def add_interval_test(timing: Timing, candidates: np.ndarray) -> None:
     if not take.any():
         return
     iv, g = interval[take], ig[take]
+    starts, counts = seg.bounds(g, n_groups)
+    recent = (starts + counts)[g] - np.arange(g.size) <= MAX_TEST_INTERVALS
+    iv, g = iv[recent], g[recent]
     span = OUTAGE_BEATS * timing.period_s + 1.0
     options = [timing._median, timing.period_s]
     options += [_refine(timing._median / d, iv, g, n_groups) for d in (2.0, 3.0)]
-    best_llr = np.full(n_groups, -np.inf)
+    fit = np.full(n_groups, -np.inf)
     best_period = timing.period_s.copy()
-    for option in options:
-        llr = interval_llr(iv, g, option, span, n_groups)
-        better = candidates & (llr > best_llr + 1e-9) & np.isfinite(option) & (option > 0)
-        best_llr = np.where(better, llr, best_llr)
+    for i, option in enumerate(options):
+        llr = interval_llr(iv, g, option, span, n_groups, *_SELECT_GRID)
+        margin = _SUBMULTIPLE_MARGIN if i >= 2 else 1e-6
+        better = candidates & (llr > fit + margin) & np.isfinite(option) & (option > 0)
+        fit = np.where(better, llr, fit)
         best_period = np.where(better, option, best_period)
+    best_llr = interval_llr(iv, g, best_period, span, n_groups)
     best_llr -= np.log(len(options))  # charged for choosing among the candidates
     timing.llr_intervals = np.where(candidates & np.isfinite(best_llr), best_llr, 0.0)
     timing.period_s = best_period

@@ -107,7 +107,7 @@ def _random_groups(seed: int, n_groups: int, window: tuple[float, float]) -> tup
     groups, times, sizes = [], [], []
     for g in range(n_groups):
         n = int(rng.integers(1, 60))
-        style = g % 4
+        style = g % 5
         if style == 0:  # periodic with jitter
             period = rng.uniform(60, 3000)
             t = window[0] + rng.uniform(0, period) + period * np.arange(n) + rng.normal(0, period * 0.1, n)
@@ -115,10 +115,15 @@ def _random_groups(seed: int, n_groups: int, window: tuple[float, float]) -> tup
             t = rng.uniform(*window, n)
         elif style == 2:  # bursts with duplicate whole seconds
             t = np.repeat(rng.uniform(*window, n // 3 + 1), 3)[:n] + rng.uniform(0, 0.9, n)
-        else:  # a few very close connections
+        elif style == 3:  # a few very close connections
             t = window[0] + rng.uniform(0, 30, n)
+        else:  # quartile spreads around RITA's 10-unit skew cut-off
+            t = window[0] + np.cumsum(rng.uniform(52, 68, n))
         t = np.clip(t, window[0], window[1])
-        size = rng.choice([rng.integers(100, 5000, n), np.full(n, 420) + rng.integers(0, 3, n)])
+        if style == 4:
+            size = 1000 + rng.integers(0, 16, n)
+        else:
+            size = rng.choice([rng.integers(100, 5000, n), np.full(n, 420) + rng.integers(0, 3, n)])
         groups.append(np.full(n, g))
         times.append(t)
         sizes.append(size)

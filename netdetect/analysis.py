@@ -282,8 +282,14 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
                     continue
         if not g_hits or _has_threat(f) or score >= min_score:
             findings.append(f)
-    for (client, _indicator), hs in orphan.items():
-        findings.append(_orphan_finding(client, hs, intel))
+    if orphan:
+        lookups: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for ev in ex.dns:
+            if not ev.is_response and (ev.client, ev.query) in orphan:
+                lookups[(ev.client, ev.query)].append(ev.ts)
+    for (client, name), hs in orphan.items():
+        findings.append(_orphan_finding(client, hs, np.array(sorted(lookups.get((client, name), []))), window,
+                                        opts.threshold))
 
     findings.sort(key=_rank_key)
     if opts.top:
@@ -389,21 +395,33 @@ def _group_finding(g: int, groups: Groups, conns: np.ndarray, rows: np.ndarray, 
     )
 
 
-def _orphan_finding(client: str, hits: list[IntelHit], intel) -> Finding:
+def _orphan_finding(client: str, hits: list[IntelHit], lookup_times: np.ndarray, window, threshold: float) -> Finding:
     """A lookup or sighting of listed infrastructure with no connection group to hang it on
-    (a blocked or sinkholed lookup is still an infected host)."""
+    (a blocked or sinkholed lookup is still an infected host). Repeated lookups are scored for
+    periodicity like connections: a blocked implant keeps asking on its schedule."""
     hits = _merge_hits(hits)
     names = sorted({h.value for h in hits})
     first = min(h.first_seen for h in hits)
     last = max(h.last_seen for h in hits)
     ips = sorted({h.value for h in hits if h.field in ("dst_ip", "dns_answer")})
-    return Finding(
+    f = Finding(
         kind="intel" if any(not _hit_is_context(h) for h in hits) else "beacon", src_ip=client,
         dst_ip=ips[0] if ips else None, dst_ips=ips, dst_port=None,
         server_name=next((h.value for h in hits if h.field in ("dns_query", "sni", "http_host")), None),
         score=0.0, beacon=False, period_s=None, jitter=None, connections=0, first_seen=first, last_seen=last,
         intel=hits, dns_names=names,
     )
+    if len(lookup_times) >= 3:
+        zeros = np.zeros(len(lookup_times), np.int64)
+        s = score_groups(zeros, lookup_times, zeros, zeros, zeros.astype(float), 1, window=window,
+                         threshold=threshold)
+        f.score, f.beacon = float(s.score[0]), bool(s.beacon[0])
+        f.period_s, f.jitter, f.missed_share = _num(s.period_s[0]), _num(s.jitter[0]), _num(s.missed_share[0])
+        f.subscores = {k: round(float(v[0]), 4) for k, v in s.subscores.items() if np.isfinite(v[0])}
+        f.subscores["lookups"] = float(len(lookup_times))
+        f.interval_histogram, f.interval_bin_edges_s = (list(x) for x in interval_histogram(lookup_times, f.period_s))
+        f.times = lookup_times
+    return f
 
 
 def _merge_hits(hits: Sequence[IntelHit]) -> list[IntelHit]:

@@ -211,7 +211,7 @@ def test_csv_columns_and_flattening() -> None:
         finding(server_name="=HYPERLINK(\"http://x\")", dns_names=["-cmd"], beacon=False, score=0.3),
     )
     text = render(report, "csv")
-    assert text.splitlines()[0].split(",") == list(COLUMNS) == SCHEMAS["csv"]["required"]
+    assert text.split("\r\n")[0].split(",") == list(COLUMNS) == SCHEMAS["csv"]["required"]
     first, second = csv.DictReader(io.StringIO(text))
     assert first["dst_ips"] == "192.0.2.10;192.0.2.11"
     assert first["intel_fields"] == "sni;dns_query"

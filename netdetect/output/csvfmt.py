@@ -91,7 +91,7 @@ class CsvFormatter(Formatter):
     description = "one flat row per finding, lists joined with ';'"
 
     def write(self, report: Report) -> None:
-        writer = csv.DictWriter(self.stream, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(self.stream, fieldnames=COLUMNS, lineterminator="\r\n")  # RFC 4180
         writer.writeheader()
         for rank, finding in enumerate(report.findings, start=1):
             writer.writerow(flat_row(finding_record(finding, rank)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netdetect.scoring.periodicity import MERGE_GAP_S
+from netdetect.scoring.periodicity import merge_events
 
 
 def interval_histogram(ts: np.ndarray, period_s: float | None, bins: int = 24) -> tuple[list[int], list[float]]:
@@ -18,8 +18,8 @@ def interval_histogram(ts: np.ndarray, period_s: float | None, bins: int = 24) -
         raise ValueError("bins must be >= 1")
     t = np.sort(np.asarray(ts, dtype=np.float64))
     t = t[np.isfinite(t)]
-    gaps = np.diff(t)
-    gaps = gaps[gaps > MERGE_GAP_S]
+    starts = t[merge_events(np.zeros(t.size, dtype=np.int64), t)]  # one check-in per cluster
+    gaps = np.diff(starts)
     if period_s is not None and np.isfinite(period_s) and period_s > 0:
         top = 3.0 * float(period_s)
     elif gaps.size:

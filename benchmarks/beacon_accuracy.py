@@ -43,7 +43,9 @@ def _table(result: CorpusResult) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--beacons", type=int, default=50, help="check-in groups per window length")
     parser.add_argument("--ordinary", type=int, default=100, help="ordinary groups per window length")

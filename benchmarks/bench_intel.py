@@ -7,7 +7,8 @@ Generates a seeded feed (70% domains, 20% IPv4, 5% CIDRs, 5% URLs) in a temporar
 with IntelStore.load, then times the batch paths the scanner uses: distinct-name matching
 (`match_names`), 16-byte address columns (`match_addresses16`, numpy) and address texts (`match_ips`).
 Lookups mix 10% listed values (or subdomains of them) with 90% unlisted names/addresses.
-Prints figures and the ratio to the targets; exits 1 if a target is missed.
+Prints wall and CPU (process) time and the ratio to the targets, judged on CPU time so a machine shared
+with other jobs does not decide the verdict; exits 1 if a target is missed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from netdetect.intel import IntelStore  # noqa: E402
 from netdetect.intel.store import V4_MAPPED  # noqa: E402
+
+class Timer:
+    """Wall and CPU seconds of a block."""
+
+    def __enter__(self) -> Timer:
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = time.process_time() - self.cpu0
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} s wall, {self.cpu:.2f} s CPU"
+
 
 LOAD_TARGET_S = 10.0
 LOOKUP_TARGET_PER_S = 1_000_000
@@ -84,49 +100,44 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         feed = write_feed(rows, Path(tmp), args.format)
         size_mb = feed.stat().st_size / 1e6
-        t0 = time.perf_counter()
-        store = IntelStore.load([feed])
-        load_s = time.perf_counter() - t0
-    print(f"load: {len(store):,} indicators ({args.format}, {size_mb:.1f} MB) in {load_s:.2f} s "
-          f"= {len(store) / load_s:,.0f}/s  [target < {LOAD_TARGET_S:.0f} s: ratio {LOAD_TARGET_S / load_s:.2f}x]")
-    ok &= load_s < LOAD_TARGET_S and not store.problems
+        with Timer() as t:
+            store = IntelStore.load([feed])
+    print(f"load: {len(store):,} indicators ({args.format}, {size_mb:.1f} MB) in {t} "
+          f"= {len(store) / t.cpu:,.0f}/s CPU  [target < {LOAD_TARGET_S:.0f} s: ratio {LOAD_TARGET_S / t.cpu:.2f}x]")
+    ok &= t.cpu < LOAD_TARGET_S and not store.problems
 
     n = args.lookups
     # Names: 10% listed or subdomains of listed, 90% unlisted, all distinct (the worst case for the cache).
     names = [f"{random_label(rng, 3, 8)}.{rng.choice(domains)}" if i % 10 == 0 else
              f"{random_label(rng, 3, 8)}.{random_label(rng)}.{rng.choice(TLDS)}" for i in range(n)]
-    t0 = time.perf_counter()
-    found = store.match_names(names)
-    names_s = time.perf_counter() - t0
-    print(f"names: {n:,} distinct lookups in {names_s:.2f} s = {n / names_s:,.0f}/s, {len(found):,} matched  "
-          f"[target > 1 M/s: ratio {n / names_s / LOOKUP_TARGET_PER_S:.2f}x]")
-    ok &= n / names_s > LOOKUP_TARGET_PER_S
+    with Timer() as t:
+        found = store.match_names(names)
+    print(f"names (numpy hash path): {n:,} distinct lookups in {t} = {n / t.cpu:,.0f}/s CPU, "
+          f"{len(found):,} matched  [target > 1 M/s: ratio {n / t.cpu / LOOKUP_TARGET_PER_S:.2f}x]")
+    ok &= n / t.cpu > LOOKUP_TARGET_PER_S
 
     picks = np.array([rng.choice(ips) if i % 10 == 0 else rng.getrandbits(32) for i in range(n)], dtype=">u4")
     column = np.empty(n, dtype="S16")
     octets = column.view(np.uint8).reshape(-1, 16)
     octets[:, :12] = np.frombuffer(V4_MAPPED, dtype=np.uint8)
     octets[:, 12:] = picks.view(np.uint8).reshape(-1, 4)
-    t0 = time.perf_counter()
-    rows_hit = store.match_addresses16(column)
-    addr_s = time.perf_counter() - t0
-    print(f"addresses (16-byte column, numpy): {n:,} lookups in {addr_s:.2f} s = {n / addr_s:,.0f}/s, "
-          f"{len(rows_hit):,} matched  [target > 1 M/s: ratio {n / addr_s / LOOKUP_TARGET_PER_S:.2f}x]")
-    ok &= n / addr_s > LOOKUP_TARGET_PER_S
+    with Timer() as t:
+        rows_hit = store.match_addresses16(column)
+    print(f"addresses (16-byte column, numpy): {n:,} lookups in {t} = {n / t.cpu:,.0f}/s CPU, "
+          f"{len(rows_hit):,} matched  [target > 1 M/s: ratio {n / t.cpu / LOOKUP_TARGET_PER_S:.2f}x]")
+    ok &= n / t.cpu > LOOKUP_TARGET_PER_S
 
     texts = [".".join(str((int(ip) >> s) & 255) for s in (24, 16, 8, 0)) for ip in picks]
-    t0 = time.perf_counter()
-    text_hits = store.match_ips(texts)
-    text_s = time.perf_counter() - t0
-    print(f"addresses (text, parse + numpy): {n:,} lookups in {text_s:.2f} s = {n / text_s:,.0f}/s, "
-          f"{len(text_hits):,} distinct matched  [ratio {n / text_s / LOOKUP_TARGET_PER_S:.2f}x]")
+    with Timer() as t:
+        text_hits = store.match_ips(texts)
+    print(f"addresses (text, parse + numpy): {n:,} lookups in {t} = {n / t.cpu:,.0f}/s CPU, "
+          f"{len(text_hits):,} distinct matched  [ratio {n / t.cpu / LOOKUP_TARGET_PER_S:.2f}x]")
 
     sample = names[: min(n, 200_000)]
-    t0 = time.perf_counter()
-    for name in sample:
-        store.match_name(name)
-    single_s = time.perf_counter() - t0
-    print(f"single match_name (not the batch path, for reference): {len(sample) / single_s:,.0f}/s")
+    with Timer() as t:
+        for name in sample:
+            store.match_name(name)
+    print(f"single match_name (not the batch path, for reference): {len(sample) / t.cpu:,.0f}/s CPU")
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -31,12 +31,17 @@ T0 = 1_680_000_000
 def packet_sizes(count: int, seed: int) -> np.ndarray:
     """Mostly small packets (ACKs, DNS), some full-size: the shape of a real mixed capture's headers."""
     rng = np.random.default_rng(seed)
-    sizes = rng.choice([54, 60, 66, 74, 90, 120, 250, 590, 1514], size=count,
-                       p=[0.3, 0.2, 0.15, 0.1, 0.08, 0.07, 0.04, 0.03, 0.03])
+    sizes = rng.choice(
+        [54, 60, 66, 74, 90, 120, 250, 590, 1514],
+        size=count,
+        p=[0.3, 0.2, 0.15, 0.1, 0.08, 0.07, 0.04, 0.03, 0.03],
+    )
     return sizes.astype(np.int64)
 
 
-def records(sizes: np.ndarray, header: int, write_header: Callable[[np.ndarray, np.ndarray], None]) -> np.ndarray:
+def records(
+    sizes: np.ndarray, header: int, write_header: Callable[[np.ndarray, np.ndarray], None]
+) -> np.ndarray:
     """One buffer of records: a `header`-byte header then the packet bytes, padded as the format wants."""
     total = header + sizes
     out = np.zeros(int(total.sum()), dtype=np.uint8)
@@ -101,6 +106,7 @@ def netdetect_read(path: Path) -> Callable[[], int]:
     def run() -> int:
         with open_capture(path) as capture:
             return sum(len(batch) for batch in capture.batches())
+
     return run
 
 
@@ -114,6 +120,7 @@ def walk_only(path: Path, kind: str) -> Callable[[], int]:
         found: list[int] = []
         walk_epbs(view, 48, struct.Struct("<II"), found.append)
         return len(found)
+
     return run
 
 
@@ -130,11 +137,14 @@ def dpkt_loop(path: Path, kind: str, limit: int) -> Callable[[], int]:
                 if count == limit:
                     break
         return count
+
     return run
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--packets", type=int, default=1_500_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dpkt-packets", type=int, default=300_000, help="records dpkt reads (default 300k)")
@@ -147,8 +157,10 @@ def main() -> None:
         files = {"pcap": where / "bench.pcap", "pcapng": where / "bench.pcapng"}
         make_pcap(files["pcap"], sizes)
         make_pcapng(files["pcapng"], sizes)
-        print(f"{args.packets:,} packets, mean {sizes.mean():.0f} bytes; "
-              + ", ".join(f"{k} {p.stat().st_size / 1e6:.0f} MB" for k, p in files.items()))
+        print(
+            f"{args.packets:,} packets, mean {sizes.mean():.0f} bytes; "
+            + ", ".join(f"{k} {p.stat().st_size / 1e6:.0f} MB" for k, p in files.items())
+        )
         for kind, path in files.items():
             rows = [
                 timed("header walk (Python loop only)", walk_only(path, kind)),
@@ -158,9 +170,11 @@ def main() -> None:
             dpkt_rate = rows[-1][1] / rows[-1][2]
             print(f"\n{kind}:")
             for label, count, seconds in rows:
-                assert count == min(args.packets, args.dpkt_packets if "dpkt" in label else count), label
+                expected = min(args.packets, args.dpkt_packets) if "dpkt" in label else args.packets
+                assert count == expected, (label, count)
                 rate = count / seconds
-                print(f"  {label:<38} {rate / 1e6:6.2f} M records/s  {seconds:6.2f} s  x{rate / dpkt_rate:5.1f} dpkt")
+                ratio = rate / dpkt_rate
+                print(f"  {label:<38} {rate / 1e6:6.2f} M records/s  {seconds:6.2f} s  x{ratio:5.1f} dpkt")
 
 
 if __name__ == "__main__":

@@ -210,9 +210,15 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     if intel is not None:
         from netdetect.intel import match_events
 
-        hits = match_events(intel, ex.dns, ex.tls, ex.http, _server_pairs(ex.conns))
-        if not opts.include_benign_intel:
-            hits = [h for h in hits if not _hit_benign(intel, h)]
+        hits = match_events(intel, ex.dns, ex.tls, ex.http, _server_pairs(ex.conns),
+                            include_benign=opts.include_benign_intel)
+    # Context-only indicators (a legitimate service the actor abused, e.g. the GitHub icon stage) never
+    # make a finding; they are shown beside the same client's threat findings.
+    context: dict[str, list[IntelHit]] = defaultdict(list)
+    for h in hits:
+        if h.benign:
+            context[h.client].append(h)
+    hits = [h for h in hits if not h.benign]
 
     min_score = opts.threshold if opts.min_score is None else opts.min_score
     order = np.argsort(groups.index, kind="stable")
@@ -291,6 +297,9 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
         findings.append(_orphan_finding(client, hs, np.array(sorted(lookups.get((client, name), []))), window,
                                         opts.threshold))
 
+    for f in findings:
+        if context.get(f.src_ip) and _has_threat(f):
+            f.intel += _merge_hits(context[f.src_ip])
     findings.sort(key=_rank_key)
     if opts.top:
         findings = findings[: opts.top]
@@ -356,16 +365,12 @@ def _canon_ip(value: str) -> str:
         return value
 
 
-def _hit_benign(intel, hit: IntelHit) -> bool:
-    return bool(getattr(hit, "benign", False)) or "benign" in (hit.notes or "").lower().split()
-
-
 def _has_threat(f: Finding) -> bool:
     return any(not _hit_is_context(h) for h in f.intel)
 
 
 def _hit_is_context(h: IntelHit) -> bool:
-    return bool(getattr(h, "benign", False))
+    return h.benign
 
 
 def _group_finding(g: int, groups: Groups, conns: np.ndarray, rows: np.ndarray, scores, hits: list[IntelHit],

@@ -48,7 +48,9 @@ def read_all(capture: CaptureFile, max_packets: int = 65536) -> tuple[list[bytes
     packets = [b.packet(i) for b in batches for i in range(len(b))]
     if not batches:
         empty = np.empty(0, np.int64)
-        return packets, CapturedBatch(np.empty(0, np.uint8), empty, empty, empty, np.empty(0), empty, ts_ns=empty)
+        return packets, CapturedBatch(
+            np.empty(0, np.uint8), empty, empty, empty, np.empty(0), empty, ts_ns=empty
+        )
     merged = CapturedBatch(
         data=np.empty(0, np.uint8),
         offset=np.concatenate([b.offset for b in batches]),
@@ -69,6 +71,7 @@ def write(tmp_path: Path, name: str, content: bytes) -> str:
 
 
 # -- classic pcap -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("byteorder", ["<", ">"])
 @pytest.mark.parametrize("nanos", [False, True])
@@ -129,8 +132,10 @@ def test_records_straddling_chunks_are_carried(tmp_path: Path, kind: str) -> Non
     if kind == "pcap":
         content = pcap_bytes(records, nanos=True)
     else:
-        content = pcapng_section() + pcapng_interface(tsresol=9) + b"".join(
-            pcapng_packet(r, tsresol=9) for r in records
+        content = (
+            pcapng_section()
+            + pcapng_interface(tsresol=9)
+            + b"".join(pcapng_packet(r, tsresol=9) for r in records)
         )
     path = write(tmp_path, "a." + kind, content)
     with open_capture(path, chunk_bytes=4096) as capture:  # 4 KiB chunks: many cut records
@@ -150,6 +155,7 @@ def test_pcapng_block_bigger_than_a_chunk(tmp_path: Path) -> None:
 
 
 # -- pcapng ------------------------------------------------------------------------------------------
+
 
 def multi_section_pcapng() -> tuple[bytes, list[tuple[int, bytes, int, int]]]:
     """Two sections (little then big endian), interfaces with different link types and clocks.
@@ -195,15 +201,41 @@ def test_pcapng_sections_interfaces_clocks_and_block_kinds(tmp_path: Path) -> No
     assert stats.skipped_blocks == 1
     assert stats.bad_records == stats.truncated_records == 0
     assert [(i.section, i.linktype, i.ts_resolution) for i in stats.interfaces] == [
-        (1, 1, "1e-9"), (1, 276, "2^-20"), (1, 101, "1e-6"), (2, 0, "1e-3"),
+        (1, 1, "1e-9"),
+        (1, 276, "2^-20"),
+        (1, 101, "1e-6"),
+        (2, 0, "1e-3"),
     ]
     assert stats.interfaces[0].name == "eth0"
+    assert capture.linktypes == [lt.NULL, lt.ETHERNET, lt.RAW, lt.LINUX_SLL2]
     assert stats.interfaces[2].ts_offset_s == 3600
+
+
+def test_pcapng_blocks_between_packets_keep_order_and_counts(tmp_path: Path) -> None:
+    body = b""
+    expected = []
+    for i in range(50):
+        body += pcapng_packet(Record(T0 // 1000 * 1000 + i * 1000, b"p%d" % i))
+        expected.append(b"p%d" % i)
+        body += pcapng_block(0x7777, b"unknown") if i % 2 else pcapng_block(5, b"\x00" * 20)  # unknown / ISB
+        if i % 10 == 9:
+            body += pcapng_simple_packet(b"s%d" % i)
+            expected.append(b"s%d" % i)
+    content = pcapng_section() + pcapng_interface() + body
+    with open_capture(write(tmp_path, "mixed.pcapng", content), chunk_bytes=4096) as capture:
+        packets, cols = read_all(capture)
+        assert capture.stats.skipped_blocks == 25  # the unknown ones; the ISBs are known
+    assert packets == expected
+    assert (np.diff(cols.ts_ns) >= 0).all()  # simple packets took the previous timestamp
 
 
 def test_pcapng_power_of_two_resolution_rounds_to_nearest_ns(tmp_path: Path) -> None:
     ts = 1_680_000_000_123_456_789
-    content = pcapng_section() + pcapng_interface(tsresol=0x80 | 30) + pcapng_packet(Record(ts, b"x"), tsresol=0x80 | 30)
+    content = (
+        pcapng_section()
+        + pcapng_interface(tsresol=0x80 | 30)
+        + pcapng_packet(Record(ts, b"x"), tsresol=0x80 | 30)
+    )
     with open_capture(write(tmp_path, "p2.pcapng", content)) as capture:
         _, cols = read_all(capture)
     assert abs(int(cols.ts_ns[0]) - ts) <= 1  # 2^-30 s is ~0.93 ns
@@ -221,6 +253,33 @@ def test_pcapng_against_dpkt_on_corpus_file() -> None:
     assert len(reference) == len(packets) > 0
     assert packets == [buf for _, buf in reference]
     assert np.allclose(cols.ts, [ts for ts, _ in reference], rtol=0, atol=1e-6)
+
+
+CORPUS = Path("/work/shared/corpus/pcaps")
+CORPUS_FILES = sorted(CORPUS.glob("*")) if CORPUS.is_dir() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CORPUS_FILES or [None], ids=lambda p: p.name if p else "absent")
+def test_every_corpus_file_reads_like_dpkt(path: Path | None) -> None:
+    dpkt = pytest.importorskip("dpkt")
+    if path is None:
+        pytest.skip("shared corpus absent")
+    try:
+        with path.open("rb") as handle:
+            reader = dpkt.pcapng.Reader(handle) if path.suffix == ".pcapng" else dpkt.pcap.Reader(handle)
+            reference = [(ts, len(buf)) for ts, buf in reader]
+    except Exception as exc:  # dpkt itself fails on some valid files
+        pytest.skip(f"dpkt cannot read it: {exc!r}")
+    with open_capture(path) as capture:
+        _, cols = read_all(capture)
+        stats = capture.stats
+    assert stats.bad_records == stats.truncated_records == 0
+    assert cols.caplen.tolist() == [n for _, n in reference]
+    if (
+        len({i.ts_resolution for i in stats.interfaces}) == 1
+    ):  # dpkt applies the first interface's clock to all
+        assert np.allclose(cols.ts, [ts for ts, _ in reference], rtol=0, atol=1e-6)
 
 
 # -- compression and stdin ---------------------------------------------------------------------------
@@ -278,6 +337,7 @@ def test_stdin_pipe_in_a_subprocess() -> None:
 
 # -- bad input ----------------------------------------------------------------------------------------
 
+
 def test_missing_file(tmp_path: Path) -> None:
     path = str(tmp_path / "nope.pcap")
     with pytest.raises(CaptureError, match="no such file") as info:
@@ -290,7 +350,9 @@ def test_directory_is_not_a_capture(tmp_path: Path) -> None:
         open_capture(tmp_path)
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads files regardless of mode")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads files regardless of mode"
+)
 def test_permission_denied(tmp_path: Path) -> None:
     path = write(tmp_path, "secret.pcap", pcap_bytes([]))
     os.chmod(path, 0)
@@ -373,7 +435,12 @@ def test_pcapng_damaged_block_ends_its_section_only(tmp_path: Path, damage: str)
 
 
 def test_pcapng_truncated_final_block(tmp_path: Path) -> None:
-    content = pcapng_section() + pcapng_interface() + pcapng_packet(Record(0, b"one")) + pcapng_packet(Record(0, b"two"))
+    content = (
+        pcapng_section()
+        + pcapng_interface()
+        + pcapng_packet(Record(0, b"one"))
+        + pcapng_packet(Record(0, b"two"))
+    )
     with open_capture(write(tmp_path, "t.pcapng", content[:-6])) as capture:
         packets, _ = read_all(capture)
         assert capture.stats.truncated_records == 1
@@ -413,18 +480,22 @@ def test_corrupt_gzip_never_raises_a_traceback(tmp_path: Path) -> None:
         assert exc.path == path
 
 
-@settings(max_examples=int(os.environ.get("ND_FUZZ_EXAMPLES", "300")), deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=int(os.environ.get("ND_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(
     base=st.sampled_from(["pcap", "pcapng"]),
     edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=8),
     cut=st.integers(0, 400),
 )
-def test_fuzzed_captures_never_crash(tmp_path: Path, base: str, edits: list[tuple[int, int]], cut: int) -> None:
+def test_fuzzed_captures_never_crash(
+    tmp_path: Path, base: str, edits: list[tuple[int, int]], cut: int
+) -> None:
     records = [Record(T0 + i * 1000, bytes([i]) * (20 + i)) for i in range(6)]
-    if base == "pcap":
-        content = bytearray(pcap_bytes(records))
-    else:
-        content = bytearray(multi_section_pcapng()[0])
+    content = bytearray(pcap_bytes(records) if base == "pcap" else multi_section_pcapng()[0])
     for position, value in edits:
         if position < len(content):
             content[position] = value
@@ -439,3 +510,11 @@ def test_fuzzed_captures_never_crash(tmp_path: Path, base: str, edits: list[tupl
     assert stats.packets == len(packets) == len(cols.caplen)
     assert all(len(p) == n for p, n in zip(packets, cols.caplen.tolist(), strict=True))
     assert (cols.caplen <= cols.wirelen).all() and (cols.caplen >= 0).all()
+    # the streamed path (compressed, copied chunks) must read exactly what the mapped path read
+    streamed_path = write(tmp_path, "fuzz.gz", gzip.compress(bytes(content[: len(content) - cut])))
+    with open_capture(streamed_path, chunk_bytes=4096) as streamed:
+        streamed_packets, streamed_cols = read_all(streamed, max_packets=5)
+        counts = (streamed.stats.bad_records, streamed.stats.truncated_records, streamed.stats.skipped_blocks)
+    assert streamed_packets == packets
+    assert streamed_cols.ts_ns.tolist() == cols.ts_ns.tolist()
+    assert counts == (stats.bad_records, stats.truncated_records, stats.skipped_blocks)

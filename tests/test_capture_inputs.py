@@ -28,7 +28,11 @@ def test_rotated_tcpdump_set_is_ordered_by_first_packet(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a capture")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "late.pcapng.gz").write_bytes(
-        gzip.compress(pcapng_section() + pcapng_interface(tsresol=9) + pcapng_packet(Record(T0 + 99 * S, b"z"), tsresol=9))
+        gzip.compress(
+            pcapng_section()
+            + pcapng_interface(tsresol=9)
+            + pcapng_packet(Record(T0 + 99 * S, b"z"), tsresol=9)
+        )
     )
     found = expand_inputs([str(tmp_path)])
     assert [Path(p).name for p in found] == names + ["late.pcapng.gz"]
@@ -36,8 +40,11 @@ def test_rotated_tcpdump_set_is_ordered_by_first_packet(tmp_path: Path) -> None:
 
 def test_dumpcap_ring_buffer_glob(tmp_path: Path) -> None:
     # ring buffer file numbers wrap: the file numbered 00001 may hold the newest packets
-    files = {"ring_00003_20230329101500.pcapng": 0, "ring_00001_20230329103000.pcapng": 20,
-             "ring_00002_20230329100000.pcapng": 10}
+    files = {
+        "ring_00003_20230329101500.pcapng": 0,
+        "ring_00001_20230329103000.pcapng": 20,
+        "ring_00002_20230329100000.pcapng": 10,
+    }
     for name, start in files.items():
         content = pcapng_section() + pcapng_interface(tsresol=9)
         content += b"".join(pcapng_packet(Record(T0 + (start + i) * S, b"x"), tsresol=9) for i in range(3))

@@ -22,7 +22,8 @@ from netdetect.capture.live import LiveSource
 with LiveSource("vb", bpf="udp and dst port 5555", batch_packets=2, batch_seconds=0.5) as source:
     frame = (Ether(src=get_if_hwaddr("va"), dst=get_if_hwaddr("vb")) / IP(src="10.77.0.1", dst="10.77.0.2"))
     for i in range(5):
-        sendp(frame / UDP(sport=4000 + i, dport=5555) / Raw(b"x" * 20 + b"beacon-%d" % i), iface="va", verbose=False)
+        payload = Raw(b"x" * 20 + b"beacon-%d" % i)
+        sendp(frame / UDP(sport=4000 + i, dport=5555) / payload, iface="va", verbose=False)
     sendp(frame / UDP(sport=4000, dport=6666) / Raw(b"filtered out"), iface="va", verbose=False)
     batches = list(source.batches(duration=1.5))
     packets = [b.packet(i) for b in batches for i in range(len(b))]
@@ -74,7 +75,10 @@ def test_live_source_batches_filtered_packets(namespace: str) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, *sys.path]))
     done = subprocess.run(
         ["ip", "netns", "exec", namespace, sys.executable, "-c", SCRIPT],
-        capture_output=True, text=True, timeout=60, env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

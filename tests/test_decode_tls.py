@@ -187,6 +187,7 @@ def test_extract_waits_for_all_records_and_segments() -> None:
             "tls.interrupted",
         ),
         (b"\x16\x03\x01\x00\x04\x01\x02\x00\x00", "tls.too_long"),
+        (bytes.fromhex("8055010301003c00000010000039000038000035"), "tls.sslv2_hello"),  # zeek ssl.v3.pcap
     ],
 )
 def test_extract_rejects_non_tls_and_broken_records(stream: bytes, reason: str) -> None:
@@ -210,6 +211,14 @@ def test_parse_rejects_malformed_hellos(body: bytes, reason: str) -> None:
     with pytest.raises(DecodeError) as info:
         parse_client_hello(body)
     assert info.value.reason == reason
+
+
+def test_change_cipher_spec_before_a_second_hello_is_skipped() -> None:
+    # TLS 1.3 middlebox compatibility after HelloRetryRequest (seen in zeek tls/hrr.pcap, steam captures)
+    stream = b"\x14\x03\x03\x00\x01\x01" + records(spec_hello())
+    hello = extract_client_hello(stream)
+    assert hello is not None and hello.sni == "example.com"
+    assert extract_client_hello(stream[:4]) is None
 
 
 def test_looks_like_tls_is_cheap_and_strict() -> None:

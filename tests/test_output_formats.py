@@ -88,8 +88,16 @@ def finding(**overrides: Any) -> Finding:
 
 def hit(**overrides: Any) -> IntelHit:
     values: dict[str, Any] = dict(
-        indicator="c2.example", type="domain", pack="3cx", confidence="high", field="sni",
-        value="www.c2.example", client="10.0.0.5", first_seen=START + 60, last_seen=START + 7200, count=42,
+        indicator="c2.example",
+        type="domain",
+        pack="3cx",
+        confidence="high",
+        field="sni",
+        value="www.c2.example",
+        client="10.0.0.5",
+        first_seen=START + 60,
+        last_seen=START + 7200,
+        count=42,
     )
     values.update(overrides)
     return IntelHit(**values)
@@ -103,12 +111,34 @@ def broken_report() -> Report:
     """NaN and infinities everywhere a number can be, empty lists, missing destination."""
     nan = float("nan")
     return report_of(
-        finding(score=nan, period_s=nan, jitter=math.inf, first_seen=nan, last_seen=math.inf,
-                subscores={"interval": nan, "size": -math.inf}, missed_share=nan,
-                interval_histogram=[1, 2], interval_bin_edges_s=[0.0, nan, 2.0], times=np.array([nan, 1.0])),
-        finding(kind="intel", dst_ip=None, dst_ips=[], dst_port=None, server_name=None, proto=None, score=0.0,
-                beacon=False, connections=0, subscores={}, dns_names=[], period_s=None, jitter=None,
-                intel=[hit(field="dns_query", value="c2.example", confidence=None, first_seen=nan)]),
+        finding(
+            score=nan,
+            period_s=nan,
+            jitter=math.inf,
+            first_seen=nan,
+            last_seen=math.inf,
+            subscores={"interval": nan, "size": -math.inf},
+            missed_share=nan,
+            interval_histogram=[1, 2],
+            interval_bin_edges_s=[0.0, nan, 2.0],
+            times=np.array([nan, 1.0]),
+        ),
+        finding(
+            kind="intel",
+            dst_ip=None,
+            dst_ips=[],
+            dst_port=None,
+            server_name=None,
+            proto=None,
+            score=0.0,
+            beacon=False,
+            connections=0,
+            subscores={},
+            dns_names=[],
+            period_s=None,
+            jitter=None,
+            intel=[hit(field="dns_query", value="c2.example", confidence=None, first_seen=nan)],
+        ),
     )
 
 
@@ -151,12 +181,23 @@ def test_nan_never_reaches_json(fmt: str) -> None:
 
 
 def test_jsonl_record_values() -> None:
-    report = report_of(finding(intel=[hit()], missed_share=0.1, interval_histogram=[0, 5, 100],
-                               interval_bin_edges_s=[0.0, 30.0, 60.0, 90.0]))
+    report = report_of(
+        finding(
+            intel=[hit()],
+            missed_share=0.1,
+            interval_histogram=[0, 5, 100],
+            interval_bin_edges_s=[0.0, 30.0, 60.0, 90.0],
+        )
+    )
     (row,) = records(report, "jsonl")
     assert row["rank"] == 1
     assert row["kind"] == "beacon" and row["verdict"] == "beacon+intel" and row["severity"] == "critical"
-    assert (row["src_ip"], row["dst_ip"], row["dst_port"], row["proto"]) == ("10.0.0.5", "192.0.2.10", 443, "tcp")
+    assert (row["src_ip"], row["dst_ip"], row["dst_port"], row["proto"]) == (
+        "10.0.0.5",
+        "192.0.2.10",
+        443,
+        "tcp",
+    )
     assert row["dst_ips"] == ["192.0.2.10", "192.0.2.11"]
     assert row["server_name"] == "c2.example"
     assert (row["score"], row["beacon"], row["period_s"], row["jitter"]) == (0.91, True, 60.0, 0.05)
@@ -166,9 +207,19 @@ def test_jsonl_record_values() -> None:
     assert row["subscores"] == {"interval": 0.95, "size": 0.8}
     assert row["interval_histogram"] == [0, 5, 100]
     assert row["intel"] == [
-        {"indicator": "c2.example", "type": "domain", "pack": "3cx", "confidence": "high", "field": "sni",
-         "value": "www.c2.example", "first_seen": "2023-03-29T10:01:00.000Z",
-         "last_seen": "2023-03-29T12:00:00.000Z", "count": 42, "expired": False, "notes": None}
+        {
+            "indicator": "c2.example",
+            "type": "domain",
+            "pack": "3cx",
+            "confidence": "high",
+            "field": "sni",
+            "value": "www.c2.example",
+            "first_seen": "2023-03-29T10:01:00.000Z",
+            "last_seen": "2023-03-29T12:00:00.000Z",
+            "count": 42,
+            "expired": False,
+            "notes": None,
+        }
     ]
     assert row["why"] == "intel: c2.example (3cx, high, sni); period 60s jitter 0.05; missed 10%"
     assert len(row["id"]) == 16
@@ -205,10 +256,13 @@ def test_finding_id_is_stable_and_distinguishes_groups() -> None:
 
 def test_csv_columns_and_flattening() -> None:
     report = report_of(
-        finding(intel=[hit(), hit(field="dns_query", value="c2.example", confidence=80)],
-                dns_names=["c2.example", "weird;name.example"], interval_histogram=[1, 2],
-                interval_bin_edges_s=[0.0, 1.5, 3.0]),
-        finding(server_name="=HYPERLINK(\"http://x\")", dns_names=["-cmd"], beacon=False, score=0.3),
+        finding(
+            intel=[hit(), hit(field="dns_query", value="c2.example", confidence=80)],
+            dns_names=["c2.example", "weird;name.example"],
+            interval_histogram=[1, 2],
+            interval_bin_edges_s=[0.0, 1.5, 3.0],
+        ),
+        finding(server_name='=HYPERLINK("http://x")', dns_names=["-cmd"], beacon=False, score=0.3),
     )
     text = render(report, "csv")
     assert text.split("\r\n")[0].split(",") == list(COLUMNS) == SCHEMAS["csv"]["required"]
@@ -222,19 +276,27 @@ def test_csv_columns_and_flattening() -> None:
     assert first["interval_bin_edges_s"] == "0.0;1.5;3.0"
     assert first["beacon"] == "true" and first["first_seen"] == "2023-03-29T10:00:00.000Z"
     # Spreadsheet formula injection from wire names is defused.
-    assert second["server_name"] == "'=HYPERLINK(\"http://x\")"
+    assert second["server_name"] == '\'=HYPERLINK("http://x")'
     assert second["dns_names"] == "'-cmd"
 
 
 def test_csv_keeps_embedded_newlines_inside_one_record() -> None:
-    report = report_of(finding(server_name="line1\nline2,\"quoted\""))
+    report = report_of(finding(server_name='line1\nline2,"quoted"'))
     (row,) = records(report, "csv")
-    assert row["server_name"] == "line1\nline2,\"quoted\""
+    assert row["server_name"] == 'line1\nline2,"quoted"'
 
 
 def test_ecs_document_fields() -> None:
-    report = report_of(finding(intel=[hit(), hit(type="ip", indicator="192.0.2.10", field="dst_ip",
-                                                  value="192.0.2.10", confidence="medium")]))
+    report = report_of(
+        finding(
+            intel=[
+                hit(),
+                hit(
+                    type="ip", indicator="192.0.2.10", field="dst_ip", value="192.0.2.10", confidence="medium"
+                ),
+            ]
+        )
+    )
     (doc,) = records(report, "ecs")
     assert doc["@timestamp"] == "2023-03-29T12:00:00.500Z"
     assert doc["event"]["kind"] == "alert"
@@ -245,8 +307,13 @@ def test_ecs_document_fields() -> None:
     assert doc["source"] == {"ip": "10.0.0.5"}
     assert doc["destination"] == {"ip": "192.0.2.10", "port": 443, "domain": "c2.example"}
     assert doc["network"] == {"transport": "tcp"}
-    assert doc["threat"]["indicator"] == {"provider": "3cx", "confidence": "High", "sightings": 42,
-                                          "type": "domain-name", "url": {"domain": "c2.example"}}
+    assert doc["threat"]["indicator"] == {
+        "provider": "3cx",
+        "confidence": "High",
+        "sightings": 42,
+        "type": "domain-name",
+        "url": {"domain": "c2.example"},
+    }
     matched = [e["matched"] for e in doc["threat"]["enrichments"]]
     assert [(m["atomic"], m["field"]) for m in matched] == [
         ("www.c2.example", "tls.client.server_name"),
@@ -268,20 +335,36 @@ def test_ecs_low_finding_is_an_event_without_threat() -> None:
 def test_eve_alert_fields() -> None:
     report = report_of(
         finding(intel=[hit()]),
-        finding(kind="intel", dst_ip=None, dst_ips=[], dst_port=None, proto=None, beacon=False, score=0.0,
-                connections=0, intel=[hit(field="dns_query", value="c2.example", confidence="medium")]),
+        finding(
+            kind="intel",
+            dst_ip=None,
+            dst_ips=[],
+            dst_port=None,
+            proto=None,
+            beacon=False,
+            score=0.0,
+            connections=0,
+            intel=[hit(field="dns_query", value="c2.example", confidence="medium")],
+        ),
         finding(beacon=False, score=0.1),
     )
     first, second, third = records(report, "eve")
     assert first["event_type"] == "alert"
     assert first["timestamp"] == "2023-03-29T12:00:00.500000+0000"
     assert (first["src_ip"], first["dest_ip"], first["dest_port"], first["proto"]) == (
-        "10.0.0.5", "192.0.2.10", 443, "TCP")
+        "10.0.0.5",
+        "192.0.2.10",
+        443,
+        "TCP",
+    )
     assert first["alert"]["signature_id"] == 1970003 and first["alert"]["severity"] == 1
     assert first["alert"]["category"] == "A Network Trojan was detected"
     assert first["alert"]["metadata"]["intel_indicator"] == ["c2.example"]
     assert first["app_proto"] == "tls" and first["tls"] == {"sni": "www.c2.example"}
-    assert first["flow"] == {"start": "2023-03-29T10:00:00.000000+0000", "end": "2023-03-29T12:00:00.500000+0000"}
+    assert first["flow"] == {
+        "start": "2023-03-29T10:00:00.000000+0000",
+        "end": "2023-03-29T12:00:00.500000+0000",
+    }
     assert "dest_ip" not in second and "proto" not in second
     assert second["alert"]["signature_id"] == 1970002 and second["alert"]["severity"] == 2
     assert second["dns"] == {"query": [{"type": "query", "rrname": "c2.example"}]}
@@ -302,8 +385,12 @@ wire_text = st.text(min_size=0, max_size=40)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=wire_text, dns=st.lists(wire_text, max_size=3), value=wire_text,
-       score=st.floats(allow_nan=True, allow_infinity=True))
+@given(
+    name=wire_text,
+    dns=st.lists(wire_text, max_size=3),
+    value=wire_text,
+    score=st.floats(allow_nan=True, allow_infinity=True),
+)
 def test_arbitrary_wire_strings_and_numbers_always_validate(
     name: str, dns: list[str], value: str, score: float
 ) -> None:

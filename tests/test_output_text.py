@@ -78,8 +78,17 @@ def test_human_time_utc_and_local(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "-"), (float("nan"), "-"), (-1.0, "-"), (2.5, "2.5s"), (45, "45s"), (1830, "30m30s"),
-     (90, "1m30s"), (3 * 3600 + 600, "3h10m"), (2 * 86400 + 3 * 3600, "2d03h")],
+    [
+        (None, "-"),
+        (float("nan"), "-"),
+        (-1.0, "-"),
+        (2.5, "2.5s"),
+        (45, "45s"),
+        (1830, "30m30s"),
+        (90, "1m30s"),
+        (3 * 3600 + 600, "3h10m"),
+        (2 * 86400 + 3 * 3600, "2d03h"),
+    ],
 )
 def test_human_duration(seconds: float | None, text: str) -> None:
     assert human_duration(seconds) == text

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netdetect.scoring import DEFAULT_THRESHOLD, MIN_EVENTS, ScoreTable, interval_histogram, score_groups
+from netdetect.scoring import segments as seg
 from netdetect.scoring.synthetic import MONDAY_0000_UTC, beacon, browsing, poisson
 
 DAY = 86_400.0
 T0 = MONDAY_0000_UTC
 
 
-def _score(series: list[np.ndarray], window: tuple[float, float], sizes: list[np.ndarray] | None = None) -> ScoreTable:
+def _score(
+    series: list[np.ndarray], window: tuple[float, float], sizes: list[np.ndarray] | None = None
+) -> ScoreTable:
     ts = np.concatenate(series)
     group = np.repeat(np.arange(len(series)), [s.size for s in series])
     out = np.concatenate(sizes) if sizes is not None else np.full(ts.size, 600)
@@ -101,6 +106,8 @@ def test_poisson_arrivals_are_not_beacons(count: int) -> None:
     table = _score(series, (T0, T0 + DAY))
     assert not table.beacon.any()
     assert table.score.max() < 0.2
+    if count >= 400:  # many random arrivals: overwhelming evidence against check-ins
+        assert table.subscores["evidence"].max() < -20
 
 
 def test_busy_random_traffic_is_not_made_regular_by_merging() -> None:
@@ -165,7 +172,9 @@ def test_groups_are_scored_independently_of_order_and_neighbours() -> None:
     group = np.repeat(np.arange(4), [s.size for s in series])
     shuffle = rng.permutation(ts.size)
     n = ts.size
-    shuffled = score_groups(group[shuffle], ts[shuffle], np.full(n, 600), np.zeros(n), np.zeros(n), 4, window=window)
+    shuffled = score_groups(
+        group[shuffle], ts[shuffle], np.full(n, 600), np.zeros(n), np.zeros(n), 4, window=window
+    )
     np.testing.assert_allclose(shuffled.score, together.score)
     np.testing.assert_array_equal(shuffled.beacon, together.beacon)
 
@@ -196,10 +205,12 @@ def test_invalid_arguments() -> None:
 
 def test_threshold_sets_the_verdict() -> None:
     ts = T0 + 60.0 * np.arange(200)
-    loose = score_groups(np.zeros(200, dtype=np.int64), ts, np.zeros(200), np.zeros(200), np.zeros(200), 1,
-                         threshold=0.0)
-    strict = score_groups(np.zeros(200, dtype=np.int64), ts, np.zeros(200), np.zeros(200), np.zeros(200), 1,
-                          threshold=1.01)
+    loose = score_groups(
+        np.zeros(200, dtype=np.int64), ts, np.zeros(200), np.zeros(200), np.zeros(200), 1, threshold=0.0
+    )
+    strict = score_groups(
+        np.zeros(200, dtype=np.int64), ts, np.zeros(200), np.zeros(200), np.zeros(200), 1, threshold=1.01
+    )
     assert loose.beacon[0] and not strict.beacon[0]
     assert 0.0 < DEFAULT_THRESHOLD < 1.0
 
@@ -217,6 +228,62 @@ def test_interval_histogram_without_period() -> None:
     counts, edges = interval_histogram(np.array([0.0, 10.0, 30.0, 70.0]), None, bins=4)
     assert edges == pytest.approx([0.0, 10.0, 20.0, 30.0, 40.0])
     assert counts == [0, 1, 1, 1]
-    assert interval_histogram(np.array([5.0]), None, bins=3) == ([0, 0, 0], pytest.approx([0, 1 / 3, 2 / 3, 1]))
+    assert interval_histogram(np.array([5.0]), None, bins=3) == (
+        [0, 0, 0],
+        pytest.approx([0, 1 / 3, 2 / 3, 1]),
+    )
     with pytest.raises(ValueError):
         interval_histogram(np.array([0.0, 1.0]), 1.0, bins=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.one_of(st.floats(-1e12, 1e12), st.sampled_from([0.0, 1.0, 1.5, np.nan, np.inf, -np.inf])),
+            st.integers(-10, 10**9),
+        ),
+        max_size=60,
+    )
+)
+def test_hostile_rows_never_crash(rows: list[tuple[int, float, int]]) -> None:
+    group = np.array([r[0] for r in rows], dtype=np.int64)
+    ts = np.array([r[1] for r in rows], dtype=np.float64)
+    size = np.array([r[2] for r in rows], dtype=np.int64)
+    n = group.size
+    table = score_groups(group, ts, size, size, np.zeros(n), 4)
+    assert len(table) == 4
+    assert ((table.score >= 0) & (table.score <= 1)).all()
+    for name in ("rita_ts", "rita_ds", "rita_hist", "rita_dur", "rita_score"):
+        values = table.subscores[name]
+        assert ((values >= 0) & (values <= 1)).all(), name
+    assert table.connections.sum() == np.isfinite(ts).sum()
+
+
+def test_identical_timestamps_and_zero_window() -> None:
+    ts = np.full(50, T0)
+    table = score_groups(np.zeros(50, dtype=np.int64), ts, np.full(50, 9), np.zeros(50), np.zeros(50), 1)
+    assert table.score[0] == 0.0 and table.subscores["events"][0] == 1
+    assert table.subscores["rita_score"][0] == 0.0
+
+
+def test_segment_helpers_match_numpy() -> None:
+    rng = np.random.default_rng(0)
+    group = rng.integers(0, 7, 200)
+    value = rng.normal(0, 100, 200)
+    value[:5] = np.nan  # nan sorts last within its group
+    order = seg.sort_within_groups(group, value, 8)
+    g, v = group[order], value[order]
+    assert (np.diff(g) >= 0).all()
+    starts, counts = seg.bounds(g, 8)
+    assert counts[7] == 0 and np.isnan(seg.median(v, starts, counts)[7])
+    for i in range(7):
+        finite = np.sort(value[(group == i) & np.isfinite(value)])
+        part = v[starts[i] : starts[i] + counts[i]]
+        assert np.array_equal(part[: finite.size], finite)
+        only = np.zeros(8, dtype=np.int64)
+        only[i] = finite.size  # the finite part of group i's segment
+        assert seg.median(v, starts, only)[i] == pytest.approx(np.median(finite))
+        assert seg.quantile(v, starts, only, 0.1)[i] == pytest.approx(np.quantile(finite, 0.1))
+        assert seg.quantile(v, starts, only, 0.9)[i] == pytest.approx(np.quantile(finite, 0.9))

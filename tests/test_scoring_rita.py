@@ -140,9 +140,7 @@ def test_vectorised_scores_equal_reference_port(window_hours: int) -> None:
     start_hour = (ds_min // 3600) * 3600
     for i in range(80):
         sel = (g == i) & (np.floor(t) >= start_hour) & (np.floor(t) <= ds_max)
-        expected = _reference(
-            [int(x) for x in np.floor(t[sel])], [float(x) for x in s[sel]], ds_min, ds_max
-        )
+        expected = _reference([int(x) for x in np.floor(t[sel])], [float(x) for x in s[sel]], ds_min, ds_max)
         actual = (got.ts[i], got.ds[i], got.hist[i], got.dur[i], got.score[i])
         assert actual == pytest.approx(expected, abs=1e-9), f"group {i}"
 
@@ -173,7 +171,8 @@ def test_rita_scores_steady_random_traffic_high_and_exact_beacon_perfect() -> No
 
 def test_rita_needs_four_distinct_seconds() -> None:
     ts = np.array([10.1, 10.2, 10.3, 500.0, 900.0])  # 3 distinct whole seconds
-    table = score_groups(np.zeros(5, dtype=np.int64), ts, np.full(5, 100), np.zeros(5), np.zeros(5), 1,
-                         window=(0.0, 3600.0))
+    table = score_groups(
+        np.zeros(5, dtype=np.int64), ts, np.full(5, 100), np.zeros(5), np.zeros(5), 1, window=(0.0, 3600.0)
+    )
     for name in ("rita_ts", "rita_ds", "rita_hist", "rita_dur", "rita_score"):
         assert table.subscores[name][0] == 0.0

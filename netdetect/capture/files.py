@@ -5,11 +5,14 @@ from __future__ import annotations
 import bz2
 import errno
 import gzip
+import io
 import lzma
+import mmap
 import os
+import stat
 import sys
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, cast
 
 from netdetect.capture.pcap import VARIANTS as PCAP_VARIANTS
 from netdetect.capture.pcap import PcapFile
@@ -17,6 +20,7 @@ from netdetect.capture.pcapng import SHB_MAGIC, PcapngFile
 from netdetect.capture.reader import (
     DEFAULT_CHUNK_BYTES,
     STREAM_ERRORS,
+    ByteStream,
     CaptureFile,
     ReadStats,
     ReplayStream,
@@ -28,17 +32,19 @@ __all__ = ["CaptureFile", "ReadStats", "open_capture", "sniff", "STDIN"]
 STDIN = "-"
 
 
-def _zstd_reader(stream: BinaryIO) -> BinaryIO:
+def _zstd_reader(stream: ByteStream) -> ByteStream:
     import zstandard
 
-    return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)  # type: ignore[return-value]
+    reader: ByteStream = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)  # type: ignore[arg-type]
+    return reader
 
 
 # Compression by the magic bytes of the stream, never by file name extension.
-COMPRESSIONS: dict[str, tuple[bytes, Callable[[BinaryIO], BinaryIO]]] = {
-    "gzip": (b"\x1f\x8b", lambda s: gzip.GzipFile(fileobj=s, mode="rb")),  # type: ignore[arg-type,return-value]
-    "bzip2": (b"BZh", lambda s: bz2.BZ2File(s, mode="rb")),  # type: ignore[return-value]
-    "xz": (b"\xfd7zXZ\x00", lambda s: lzma.LZMAFile(s, mode="rb")),  # type: ignore[return-value]
+# The decompressors are owned by the CaptureFile, which closes them.
+COMPRESSIONS: dict[str, tuple[bytes, Callable[[Any], ByteStream]]] = {
+    "gzip": (b"\x1f\x8b", lambda s: gzip.GzipFile(fileobj=s, mode="rb")),  # noqa: SIM115
+    "bzip2": (b"BZh", lambda s: bz2.BZ2File(s, mode="rb")),  # noqa: SIM115
+    "xz": (b"\xfd7zXZ\x00", lambda s: lzma.LZMAFile(s, mode="rb")),  # noqa: SIM115
     "zstd": (b"\x28\xb5\x2f\xfd", _zstd_reader),
 }
 
@@ -79,7 +85,7 @@ def describe_bytes(head: bytes) -> str:
     return f"it starts with {shown.hex(' ')} ({text!r})"
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+def _read_exactly(stream: ByteStream, size: int) -> bytes:
     parts: list[bytes] = []
     left = size
     while left > 0:
@@ -91,9 +97,9 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _open_raw(path: str) -> tuple[BinaryIO, int | None]:
+def _open_raw(path: str) -> tuple[io.BufferedReader, int | None]:
     if path == STDIN:
-        stream = sys.stdin.buffer
+        stream = cast(io.BufferedReader, sys.stdin.buffer)
         try:
             size = os.fstat(stream.fileno()).st_size or None
         except (OSError, ValueError, AttributeError):
@@ -131,14 +137,14 @@ def open_capture(path: str | os.PathLike[str], *, chunk_bytes: int = DEFAULT_CHU
         raise
 
 
-def _open_stream(raw: BinaryIO, name: str, size: int | None, chunk_bytes: int) -> CaptureFile:
+def _open_stream(raw: io.BufferedReader, name: str, size: int | None, chunk_bytes: int) -> CaptureFile:
     try:
         head = _read_exactly(raw, SNIFF_BYTES)
     except OSError as exc:
         if exc.errno == errno.EISDIR:
             raise CaptureError("is a directory", path=name) from None
         raise CaptureError(f"cannot read: {exc.strerror or exc}", path=name) from None
-    stream: BinaryIO = ReplayStream(head, raw, closes=name != STDIN)  # type: ignore[assignment]
+    stream: ByteStream = ReplayStream(head, raw, closes=name != STDIN)
     kind = sniff(head)
     compression = None
     if kind in COMPRESSIONS:
@@ -148,17 +154,20 @@ def _open_stream(raw: BinaryIO, name: str, size: int | None, chunk_bytes: int) -
             head = _read_exactly(stream, SNIFF_BYTES)
         except STREAM_ERRORS as exc:
             raise CaptureError(f"corrupt {compression} data: {exc}", path=name) from None
-        stream = ReplayStream(head, stream)  # type: ignore[assignment]
+        stream = ReplayStream(head, stream)
         kind = sniff(head)
         if kind in COMPRESSIONS:
-            raise CaptureError(f"{compression} data holding {kind} data: decompress the outer layer first",
-                               path=name)
+            raise CaptureError(
+                f"{compression} data holding {kind} data: decompress the outer layer first", path=name
+            )
     if kind is None:
         inside = f"{compression}-compressed data, but " if compression else ""
         raise CaptureError(f"not a pcap or pcapng capture: {inside}{describe_bytes(head)}", path=name)
     reader = PcapFile if kind == "pcap" else PcapngFile
-    if kind == "pcap":
-        stream.read(len(head))  # the file header is parsed from `head`; records follow it
+    header_bytes = len(head) if kind == "pcap" else 0  # pcap's file header is parsed from `head`
+    if header_bytes:
+        stream.read(header_bytes)
+    mapped = _mappable(raw) if compression is None and name != STDIN else None
     return reader(
         stream,
         name,
@@ -167,4 +176,20 @@ def _open_stream(raw: BinaryIO, name: str, size: int | None, chunk_bytes: int) -
         total_bytes=size,
         raw=raw if name != STDIN else None,
         chunk_bytes=chunk_bytes,
+        mapped=mapped,
+        mapped_from=header_bytes,
     )
+
+
+def _mappable(raw: io.BufferedReader) -> io.BufferedReader | None:
+    """The file itself when it is a regular file that mmap can window; None for pipes and the like."""
+    try:
+        info = os.fstat(raw.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            return None
+        mmap.mmap(
+            raw.fileno(), min(info.st_size, mmap.ALLOCATIONGRANULARITY), access=mmap.ACCESS_READ
+        ).close()
+    except (OSError, ValueError, AttributeError):
+        return None
+    return raw

@@ -18,14 +18,15 @@ from functools import lru_cache
 
 import numpy as np
 
-from netdetect.capture.files import STDIN, open_capture, sniff
-from netdetect.capture.reader import CapturedBatch, CaptureFile, ReadStats, STREAM_ERRORS
+from netdetect.capture.files import STDIN, open_capture
+from netdetect.capture.reader import STREAM_ERRORS, CapturedBatch, CaptureFile, ReadStats
 from netdetect.errors import CaptureError
 
 __all__ = ["expand_inputs", "first_timestamp", "iter_batches"]
 
 GLOB_CHARS = re.compile(r"[*?\[]")
 PROBE_CHUNK = 256 << 10  # enough for the first packet of any file, compressed or not
+READ_ERRORS: tuple[type[BaseException], ...] = (CaptureError, *STREAM_ERRORS)
 
 
 def _natural_key(path: str) -> list[object]:
@@ -38,7 +39,7 @@ def looks_like_capture(path: str) -> bool:
     try:
         with open_capture(path, chunk_bytes=4096):
             return True
-    except (CaptureError, *STREAM_ERRORS):
+    except READ_ERRORS:
         return False
 
 
@@ -48,7 +49,7 @@ def _probe(path: str, size: int, mtime_ns: int) -> float | None:
         with open_capture(path, chunk_bytes=PROBE_CHUNK) as capture:
             for batch in capture.batches(max_packets=1):
                 return float(batch.ts[0])
-    except (CaptureError, *STREAM_ERRORS):
+    except READ_ERRORS:
         return None
     return None
 
@@ -225,6 +226,10 @@ def _finish(capture: CaptureFile, stats: dict[str, ReadStats] | None) -> None:
 
 
 _EMPTY = (
-    np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64),
-    np.empty(0, np.float64), np.empty(0, np.uint16),
+    np.empty(0, np.uint8),
+    np.empty(0, np.int64),
+    np.empty(0, np.int64),
+    np.empty(0, np.int64),
+    np.empty(0, np.float64),
+    np.empty(0, np.uint16),
 )

@@ -7,7 +7,6 @@ libpcap, kernel timestamps, and the VLAN tags the kernel strips put back into th
 from __future__ import annotations
 
 import select
-import socket
 import struct
 import time
 from collections.abc import Iterator
@@ -45,8 +44,9 @@ class LiveSource:
         self.stats = ReadStats()
         self._socket = self._open(interface, bpf, promisc)
         self.linktype = self._linktype()
-        self.stats.interfaces.append(Interface(linktype=self.linktype, snaplen=snaplen, name=interface,
-                                               ts_resolution="1e-9"))
+        self.stats.interfaces.append(
+            Interface(linktype=self.linktype, snaplen=snaplen, name=interface, ts_resolution="1e-9")
+        )
         self._stopped = False
 
     @staticmethod
@@ -54,8 +54,9 @@ class LiveSource:
         try:
             from scapy.arch.linux import L2ListenSocket
         except ImportError as exc:
-            raise CaptureError(f"live capture needs scapy (pip install 'netdetect[live]'): {exc}",
-                               path=interface) from None
+            raise CaptureError(
+                f"live capture needs scapy (pip install 'netdetect[live]'): {exc}", path=interface
+            ) from None
         try:
             return L2ListenSocket(iface=interface, filter=bpf, promisc=promisc)
         except PermissionError:
@@ -76,8 +77,9 @@ class LiveSource:
         """Make `batches()` return after the batch in progress (callable from another thread)."""
         self._stopped = True
 
-    def batches(self, max_packets: int | None = None, *, duration: float | None = None
-                ) -> Iterator[CapturedBatch]:
+    def batches(
+        self, max_packets: int | None = None, *, duration: float | None = None
+    ) -> Iterator[CapturedBatch]:
         """Yield batches until stop(), close() or `duration` seconds have passed."""
         limit = max_packets or self.batch_packets
         deadline = None if duration is None else time.monotonic() + duration
@@ -144,7 +146,7 @@ class LiveSource:
         try:
             raw = self._socket.ins.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
             _seen, drops = struct.unpack("II", raw)
-        except (OSError, AttributeError, socket.error, struct.error):
+        except (OSError, AttributeError, struct.error):
             return
         if drops:
             self.stats.dropped += drops

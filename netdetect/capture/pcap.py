@@ -8,7 +8,7 @@ every field is then decoded for the whole chunk at once with numpy.
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from netdetect.capture.reader import (
     EMPTY_COLUMNS,
     MAX_CAPLEN,
     NS_PER_S,
+    ByteStream,
     CaptureFile,
     ChunkResult,
     Interface,
@@ -70,8 +71,8 @@ def walk_records(view: memoryview, header_bytes: int, unpack_caplen: object) -> 
 class PcapFile(CaptureFile):
     format = "pcap"
 
-    def __init__(self, stream: BinaryIO, name: str, header: bytes, **kwargs: object) -> None:
-        super().__init__(stream, name, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, stream: ByteStream, name: str, header: bytes, **kwargs: Any) -> None:
+        super().__init__(stream, name, **kwargs)
         if len(header) < FILE_HEADER_BYTES:
             raise CaptureError(
                 f"pcap file header cut short ({len(header)} of {FILE_HEADER_BYTES} bytes)", path=name
@@ -106,7 +107,7 @@ class PcapFile(CaptureFile):
 
     def _parse(self, chunk: np.ndarray, end: int, at_eof: bool) -> ChunkResult:
         header_bytes = self.variant.record_header
-        found = walk_records(memoryview(chunk)[:end], header_bytes, self._caplen)
+        found = walk_records(chunk.data[:end], header_bytes, self._caplen)
         if not found:
             return ChunkResult(EMPTY_COLUMNS, 0)
         offset = np.array(found, dtype=np.int64)
@@ -155,5 +156,5 @@ class PcapFile(CaptureFile):
         if end < header_bytes:
             self.stats.warn(f"last record cut short: {end} bytes of a {header_bytes}-byte record header")
             return
-        (caplen,) = self._caplen.unpack_from(chunk, 8)
+        (caplen,) = self._caplen.unpack_from(chunk.data, 8)
         self.stats.warn(f"last record cut short: {end - header_bytes} of {caplen} captured bytes")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from netdetect.capture.reader import (
     EMPTY_COLUMNS,
     MAX_CAPLEN,
     NS_PER_S,
+    ByteStream,
     CaptureFile,
     ChunkResult,
     Interface,
@@ -36,9 +37,14 @@ BYTE_ORDERS = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 # Blocks with no packets that are known and deliberately ignored (not counted as skipped).
 IGNORED_BLOCKS = frozenset({4, 5, 7, 8, 9, 0x0A, 0x0BAD, 0x40000BAD})  # NRB ISB IRIG AFDX journal DSB custom
 MIN_BLOCK = {SHB: 28, IDB: 20, PB: 32, SPB: 16, EPB: 32}
+# Blocks that change the reader's state or carry packets: pending EPBs are decoded before them.
+STATEFUL_BLOCKS = frozenset({SHB, IDB, PB, SPB, EPB})
 MAX_BLOCK = 16 << 20
 MAX_TS_OFFSET_S = 10**10  # ~300 years; more would overflow int64 nanoseconds
 NO_TS = np.iinfo(np.int64).min  # a Simple Packet Block has no timestamp: it takes the previous packet's
+
+# A packet from a block other than an EPB: offset, caplen, wirelen, ts_ns, linktype.
+Row = tuple[int, int, int, int, int]
 
 OPT_END, OPT_IF_NAME, OPT_IF_TSRESOL, OPT_IF_FCSLEN, OPT_IF_TSOFFSET = 0, 2, 9, 13, 14
 
@@ -111,8 +117,8 @@ def options(body: bytes, order: str) -> dict[int, bytes]:
 class PcapngFile(CaptureFile):
     format = "pcapng"
 
-    def __init__(self, stream: BinaryIO, name: str, header: bytes, **kwargs: object) -> None:
-        super().__init__(stream, name, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, stream: ByteStream, name: str, header: bytes, **kwargs: Any) -> None:
+        super().__init__(stream, name, **kwargs)
         if len(header) < 12 or header[8:12] not in BYTE_ORDERS:
             shown = header[8:12].hex(" ") or "nothing"
             raise CaptureError(
@@ -146,12 +152,14 @@ class PcapngFile(CaptureFile):
 
     # -- chunk -------------------------------------------------------------------------------------
     def _parse(self, chunk: np.ndarray, end: int, at_eof: bool) -> ChunkResult:
-        view = memoryview(chunk)[:end]
+        view = chunk.data[:end]
         data = chunk[:end]
         parts: list[PacketColumns] = []
-        singles: list[tuple[int, int, int, int, int]] = []  # packets from SPB/PB blocks, in order
+        singles: list[Row] = []  # packets from SPB/PB blocks; they always precede `run`
+        run: list[int] = []  # EPB positions, decoded together; blocks that change nothing don't end a run
         pos = 0
         need = 0
+        header = self._header
         while True:
             if self._resync:
                 found = chunk[pos:end].tobytes().find(SHB_MAGIC)  # rare: only after damage
@@ -160,37 +168,56 @@ class PcapngFile(CaptureFile):
                     break
                 pos += found
                 self._resync = False
-            run: list[int] = []
-            stop = walk_epbs(view, pos, self._header, run.append)
-            if run:
-                if stop > end:  # the last block continues in the next chunk
-                    stop = run.pop()
-                if run:
-                    if singles:
-                        parts.append(self._singles(singles))
-                        singles = []
-                    columns, damaged_at = self._decode_epbs(data, np.array(run, dtype=np.int64))
-                    parts.append(columns)
-                    if damaged_at is not None:
-                        self._bad_block(damaged_at, "enhanced packet block with mismatched trailing length")
-                        pos = damaged_at + 4
-                        continue
+            stop = walk_epbs(view, pos, header, run.append)
+            if run and stop > end:  # the last block continues in the next chunk
+                stop = run.pop()
             pos = stop
             if pos + 12 > end:
                 break
-            step = self._block(chunk, data, pos, end, singles)
+            (block_type,) = struct.unpack_from(self._order + "I", view, pos)
+            if block_type not in STATEFUL_BLOCKS:
+                step = self._block(chunk, data, pos, end, singles)
+            else:
+                damaged_at = self._flush(data, run, singles, parts)
+                if damaged_at is not None:
+                    pos = damaged_at + 4
+                    continue
+                step = self._block(chunk, data, pos, end, singles)
+                header = self._header  # a section header may have changed the byte order
             if step < 0:  # block continues in the next chunk
                 need = -step
                 break
             pos += step
-        if singles:
-            parts.append(self._singles(singles))
+        damaged_at = self._flush(data, run, singles, parts)
+        if damaged_at is not None:
+            pos, need = damaged_at + 4, 0
         columns = PacketColumns.concat(parts) if parts else EMPTY_COLUMNS
         columns = self._fill_missing_ts(columns)
         return ChunkResult(columns, pos, need=need)
 
+    def _flush(
+        self, data: np.ndarray, run: list[int], singles: list[Row], parts: list[PacketColumns]
+    ) -> int | None:
+        """Decode pending packets into `parts`, in file order; return where a damaged EPB was found."""
+        if singles:
+            parts.append(self._singles(singles))
+            singles.clear()
+        if not run:
+            return None
+        columns, damaged_at = self._decode_epbs(data, np.array(run, dtype=np.int64))
+        run.clear()
+        parts.append(columns)
+        if damaged_at is not None:
+            self._bad_block(damaged_at, "enhanced packet block with mismatched trailing length")
+        return damaged_at
+
     def _block(
-        self, chunk: np.ndarray, data: np.ndarray, pos: int, end: int, singles: list[tuple[int, int, int, int, int]]
+        self,
+        chunk: np.ndarray,
+        data: np.ndarray,
+        pos: int,
+        end: int,
+        singles: list[Row],
     ) -> int:
         """Handle the block at `pos`: bytes to skip, 4 after damage, or -length when it is incomplete."""
         head = chunk[pos : pos + 12].tobytes()
@@ -206,7 +233,7 @@ class PcapngFile(CaptureFile):
             return 4
         if pos + length > end:
             return -length
-        (trailer,) = struct.unpack_from(self._order + "I", chunk, pos + length - 4)
+        (trailer,) = struct.unpack_from(self._order + "I", chunk.data, pos + length - 4)
         if trailer != length:
             self._bad_block(pos, f"block type {block_type:#x}: length {length} but trailing length {trailer}")
             return 4
@@ -228,7 +255,7 @@ class PcapngFile(CaptureFile):
 
     # -- blocks ------------------------------------------------------------------------------------
     def _section_header(self, chunk: np.ndarray, pos: int) -> None:
-        major, minor = struct.unpack_from(self._order + "HH", chunk, pos + 12)
+        major, minor = struct.unpack_from(self._order + "HH", chunk.data, pos + 12)
         self._section += 1
         self._clocks = []
         self._snaplens = []
@@ -247,7 +274,9 @@ class PcapngFile(CaptureFile):
             offset_s = 0
         clock = Clock.from_tsresol(resolution[0], offset_s)
         if (clock.base == 10 and clock.exponent > 18) or (clock.base == 2 and clock.exponent > 63):
-            self._warn_once("tsresol", f"interface with impossible timestamp resolution {clock.label}; using 1e-6")
+            self._warn_once(
+                "tsresol", f"interface with impossible timestamp resolution {clock.label}; using 1e-6"
+            )
             clock = Clock(offset_ns=clock.offset_ns)
         fcs = found.get(OPT_IF_FCSLEN, b"")
         name = found.get(OPT_IF_NAME, b"")[:256].decode("utf-8", "replace")
@@ -272,19 +301,21 @@ class PcapngFile(CaptureFile):
                 "its packets are passed on undecoded"
             )
 
-    def _simple_packet(self, chunk: np.ndarray, pos: int, length: int, singles: list) -> None:  # type: ignore[type-arg]
+    def _simple_packet(self, chunk: np.ndarray, pos: int, length: int, singles: list[Row]) -> None:
         if not self._clocks:
             self.stats.bad_records += 1
             self._warn_once("spb", "simple packet block before any interface description (skipped)")
             return
-        (wirelen,) = struct.unpack_from(self._order + "I", chunk, pos + 8)
+        (wirelen,) = struct.unpack_from(self._order + "I", chunk.data, pos + 8)
         caplen = min(wirelen, length - 16, MAX_CAPLEN)
         if self._snaplens[0]:
             caplen = min(caplen, self._snaplens[0])
         singles.append((pos + 12, caplen, max(wirelen, caplen), int(NO_TS), int(self._linktype_of[0])))
 
-    def _legacy_packet(self, chunk: np.ndarray, pos: int, length: int, singles: list) -> None:  # type: ignore[type-arg]
-        iface, _drops, high, low, caplen, wirelen = struct.unpack_from(self._order + "HHIIII", chunk, pos + 8)
+    def _legacy_packet(self, chunk: np.ndarray, pos: int, length: int, singles: list[Row]) -> None:
+        iface, _drops, high, low, caplen, wirelen = struct.unpack_from(
+            self._order + "HHIIII", chunk.data, pos + 8
+        )
         if iface >= len(self._clocks) or caplen > length - 32 or caplen > MAX_CAPLEN:
             self.stats.bad_records += 1
             return
@@ -310,13 +341,17 @@ class PcapngFile(CaptureFile):
         usable = (iface < len(self._clocks)) & (caplen <= length - 32) & (caplen <= MAX_CAPLEN)
         if not usable.all():
             self.stats.bad_records += int((~usable).sum())
-            self._warn_once("epb", "enhanced packet blocks with an unknown interface or impossible length (skipped)")
+            self._warn_once(
+                "epb", "enhanced packet blocks with an unknown interface or impossible length (skipped)"
+            )
             fields, offset = fields[usable], offset[usable]
             iface, caplen, wirelen = fields[:, 2], fields[:, 5], fields[:, 6]
         short = wirelen < caplen
         if short.any():
             self.stats.bad_records += int(short.sum())
-            self._warn_once("wirelen", "packets with captured length above original length (counted as bad, kept)")
+            self._warn_once(
+                "wirelen", "packets with captured length above original length (counted as bad, kept)"
+            )
             wirelen = np.maximum(wirelen, caplen)
         ticks = (fields[:, 3].astype(np.uint64) << np.uint64(32)) | fields[:, 4].astype(np.uint64)
         ts_ns = self._ticks_to_ns(iface, ticks)
@@ -334,9 +369,11 @@ class PcapngFile(CaptureFile):
                 ts_ns[mine] = clock.to_ns(ticks[mine])
         return ts_ns
 
-    def _singles(self, rows: list[tuple[int, int, int, int, int]]) -> PacketColumns:
+    def _singles(self, rows: list[Row]) -> PacketColumns:
         table = np.array(rows, dtype=np.int64).reshape(-1, 5)
-        return PacketColumns(table[:, 0], table[:, 1], table[:, 2], table[:, 3], table[:, 4].astype(np.uint16))
+        return PacketColumns(
+            table[:, 0], table[:, 1], table[:, 2], table[:, 3], table[:, 4].astype(np.uint16)
+        )
 
     def _fill_missing_ts(self, columns: PacketColumns) -> PacketColumns:
         ts = columns.ts_ns

@@ -23,8 +23,14 @@ class Record:
     interface: int = 0
 
 
-def pcap_header(*, byteorder: str = "<", nanos: bool = False, snaplen: int = 262144,
-                linktype: int = linktypes.ETHERNET, version: tuple[int, int] = (2, 4)) -> bytes:
+def pcap_header(
+    *,
+    byteorder: str = "<",
+    nanos: bool = False,
+    snaplen: int = 262144,
+    linktype: int = linktypes.ETHERNET,
+    version: tuple[int, int] = (2, 4),
+) -> bytes:
     magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
     return struct.pack(byteorder + "IHHiIII", magic, *version, 0, 0, snaplen, linktype)
 
@@ -36,8 +42,14 @@ def pcap_record(record: Record, *, byteorder: str = "<", nanos: bool = False) ->
     return struct.pack(byteorder + "IIII", seconds, fraction, len(record.data), wirelen) + record.data
 
 
-def pcap_bytes(records: Iterable[Record], *, byteorder: str = "<", nanos: bool = False,
-               snaplen: int = 262144, linktype: int = linktypes.ETHERNET) -> bytes:
+def pcap_bytes(
+    records: Iterable[Record],
+    *,
+    byteorder: str = "<",
+    nanos: bool = False,
+    snaplen: int = 262144,
+    linktype: int = linktypes.ETHERNET,
+) -> bytes:
     head = pcap_header(byteorder=byteorder, nanos=nanos, snaplen=snaplen, linktype=linktype)
     return head + b"".join(pcap_record(r, byteorder=byteorder, nanos=nanos) for r in records)
 
@@ -61,8 +73,15 @@ def pcapng_section(*, byteorder: str = "<") -> bytes:
     return pcapng_block(SHB, body, byteorder=byteorder)
 
 
-def pcapng_interface(linktype: int = linktypes.ETHERNET, *, snaplen: int = 262144, tsresol: int | None = None,
-                     tsoffset: int | None = None, name: str | None = None, byteorder: str = "<") -> bytes:
+def pcapng_interface(
+    linktype: int = linktypes.ETHERNET,
+    *,
+    snaplen: int = 262144,
+    tsresol: int | None = None,
+    tsoffset: int | None = None,
+    name: str | None = None,
+    byteorder: str = "<",
+) -> bytes:
     opts = b""
     if name is not None:
         opts += pcapng_option(2, name.encode(), byteorder=byteorder)
@@ -90,8 +109,9 @@ def pcapng_packet(record: Record, *, tsresol: int = 6, byteorder: str = "<") -> 
     """An Enhanced Packet Block."""
     count = ticks(record.ts_ns, tsresol)
     wirelen = len(record.data) if record.wirelen is None else record.wirelen
-    head = struct.pack(byteorder + "IIIII", record.interface, count >> 32, count & 0xFFFFFFFF,
-                       len(record.data), wirelen)
+    head = struct.pack(
+        byteorder + "IIIII", record.interface, count >> 32, count & 0xFFFFFFFF, len(record.data), wirelen
+    )
     return pcapng_block(EPB, head + record.data, byteorder=byteorder)
 
 
@@ -104,6 +124,7 @@ def pcapng_legacy_packet(record: Record, *, tsresol: int = 6, byteorder: str = "
     """The obsolete Packet Block (type 2)."""
     count = ticks(record.ts_ns, tsresol)
     wirelen = len(record.data) if record.wirelen is None else record.wirelen
-    head = struct.pack(byteorder + "HHIIII", record.interface, 0, count >> 32, count & 0xFFFFFFFF,
-                       len(record.data), wirelen)
+    head = struct.pack(
+        byteorder + "HHIIII", record.interface, 0, count >> 32, count & 0xFFFFFFFF, len(record.data), wirelen
+    )
     return pcapng_block(PB, head + record.data, byteorder=byteorder)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from netdetect.decode import fingerprint
 from netdetect.decode.errors import Cursor, DecodeError, safe_text
 
+CONTENT_CHANGE_CIPHER_SPEC = 20
 CONTENT_HANDSHAKE = 22
 HANDSHAKE_CLIENT_HELLO = 1
 MAX_RECORD_LEN = (1 << 14) + 2048  # RFC 8446 5.2 ciphertext bound; plaintext hellos stay well under
@@ -180,7 +181,13 @@ def extract_client_hello(stream: bytes) -> ClientHello | None:
     n = len(stream)
     while pos + 5 <= n:
         content_type = stream[pos]
+        if content_type == CONTENT_CHANGE_CIPHER_SPEC and not handshake:
+            # middlebox-compatibility CCS before a second ClientHello (after HelloRetryRequest): skip it
+            pos += 5 + ((stream[pos + 3] << 8) | stream[pos + 4])
+            continue
         if content_type != CONTENT_HANDSHAKE:
+            if pos == 0 and content_type & 0x80 and n >= 3 and stream[2] == HANDSHAKE_CLIENT_HELLO:
+                raise DecodeError("tls.sslv2_hello", "SSLv2-format ClientHello carries no extensions")
             reason = "tls.not_tls" if pos == 0 else "tls.interrupted"
             raise DecodeError(reason, f"record type {content_type} at {pos}")
         if stream[pos + 1] != 3 or stream[pos + 2] > 4:
@@ -196,6 +203,6 @@ def extract_client_hello(stream: bytes) -> ClientHello | None:
         if len(body) < length:
             return None
         pos += 5 + length
-    if n and stream[0] != CONTENT_HANDSHAKE:
+    if n and stream[0] not in (CONTENT_HANDSHAKE, CONTENT_CHANGE_CIPHER_SPEC):
         raise DecodeError("tls.not_tls", f"record type {stream[0]}")
     return None

@@ -19,7 +19,7 @@ import socket
 import time
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from urllib.parse import unquote
 
@@ -92,9 +92,15 @@ _REFANG_RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+_DEFANG_HINT = re.compile(r"[\[({`+]|^(?:h(?:xx|\*\*)p|fxp)", re.IGNORECASE)
+
+
 def refang(text: str) -> str:
     """Undo the usual defanging (`[.]`, `(.)`, `[dot]`, `hxxp`, `[:]`, `[@]`) and AsciiDoc/markdown quoting."""
-    text = text.strip().strip("`").strip()
+    text = text.strip()
+    if not _DEFANG_HINT.search(text):  # the common case on million-line feeds: nothing to undo
+        return text
+    text = text.strip("`").strip()
     if len(text) > 2 and text[0] == "+" and text[-1] == "+":  # AsciiDoc passthrough `+...+`
         text = text[1:-1]
     if "[" in text or "(" in text or "{" in text or "x" in text[:4].lower():
@@ -245,14 +251,18 @@ def parse_url(text: str) -> tuple[str, UrlKey]:
     host_text = _host_of(authority)
     if not host_text:
         raise BadValue(f"URL without a host: {text!r}")
-    try:
-        host_type, host = parse_address(host_text)
-        if host_type != "ip":
-            raise BadValue(f"URL host is a network: {text!r}")
-        display_host = f"[{host}]" if ":" in host else host
-    except BadValue:
-        host, _ = parse_name(host_text)
-        display_host = host
+    fast = fast_classify(host_text)
+    if fast is not None and fast[0] == "domain" and not host_text.startswith("*"):
+        host = display_host = fast[1]
+    else:
+        try:
+            host_type, host = parse_address(host_text)
+            if host_type != "ip":
+                raise BadValue(f"URL host is a network: {text!r}")
+            display_host = f"[{host}]" if ":" in host else host
+        except BadValue:
+            host, _ = parse_name(host_text)
+            display_host = host
     port = ""
     tail = authority.rpartition("@")[2]
     if tail.startswith("["):
@@ -430,8 +440,20 @@ class Indicator:
     notes: str | None = None
     tags: tuple[str, ...] = ()
     raw: str | None = None
-    origin: str | None = None  # "path:line" it came from
-    extra: dict[str, object] = field(default_factory=dict)
+    source_path: str | None = None  # the file it came from (shared string) ...
+    line: int | None = None  # ... and the line, for "path:line" in messages
+    extra: dict[str, object] | None = None  # format-specific leftovers (STIX id, MISP uuid, resolves ...)
+
+    def add_extra(self, **items: object) -> None:
+        if self.extra is None:
+            self.extra = {}
+        self.extra.update(items)
+
+    @property
+    def origin(self) -> str | None:
+        if self.source_path is None:
+            return None
+        return f"{self.source_path}:{self.line}" if self.line is not None else self.source_path
 
     @property
     def matchable(self) -> bool:
@@ -460,13 +482,23 @@ _FAST_LABELS = frozenset({None, "domain", "hostname", "ip", "cidr", "url"})
 _PLAIN_NAME = re.compile(r"(?:\*\.)?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+\.?")
 
 
-def _fast_classify(value: str) -> tuple[str, str] | None:
+def fast_classify(value: str) -> tuple[str, str] | None:
     """(type, normal) for a plain ASCII name or a single address; None sends the value to the full parser."""
     if value[:1].isdigit() or ":" in value:
-        try:
-            return "ip", socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, value))
-        except OSError:
-            pass
+        addr, slash, plen = value.partition("/")
+        packed = b""
+        if not addr.strip("0123456789."):  # only then can it be IPv4 (exceptions are costly)
+            try:
+                packed = socket.inet_pton(socket.AF_INET, addr)
+            except OSError:
+                pass
+        if packed and not slash:
+            return "ip", socket.inet_ntop(socket.AF_INET, packed)
+        if packed and plen.isdigit() and int(plen) <= 32:
+            bits = int(plen)
+            net = int.from_bytes(packed, "big") & (((1 << 32) - 1) ^ ((1 << (32 - bits)) - 1))
+            text = socket.inet_ntop(socket.AF_INET, net.to_bytes(4, "big"))
+            return ("ip", text) if bits == 32 else ("cidr", f"{text}/{bits}")
         if ":" in value and "." not in value and "/" not in value and "%" not in value:
             try:
                 packed = socket.inet_pton(socket.AF_INET6, value)
@@ -495,7 +527,7 @@ def make_indicator(
     value = refang(raw_value) if refang_value else raw_value.strip()
     labelled = TYPE_ALIASES.get(type_.strip().lower()) if type_ else None
     if labelled in _FAST_LABELS:
-        fast = _fast_classify(value)
+        fast = fast_classify(value)
         if fast is not None:  # plain names and addresses: one cheap pass (1 M-line feeds)
             fast_type = "hostname" if labelled == "hostname" and fast[0] == "domain" else fast[0]
             return Indicator(value=fast[1], type=fast_type, pack=pack,

@@ -40,6 +40,42 @@ from netdetect.intel.indicator import (
 from netdetect.intel.loaders import LoadResult, PackInfo, load_path
 
 V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+NUMPY_BATCH_MIN = 2048  # below this the per-name dict walk is cheaper than building arrays
+NUMPY_CHUNK = 1 << 16  # bounds memory: rows x widest name in the chunk
+MAX_NAME_BYTES = 254  # longer cannot be a DNS name, so cannot match a listed one
+_HASH_MULT = np.random.default_rng(0x1D1).integers(1, 2**63, size=MAX_NAME_BYTES // 8 + 1,
+                                                   dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def _lower_strip_dots(strings: np.ndarray) -> np.ndarray:
+    """ASCII lower case and trailing dots removed, on the raw bytes (np.strings.lower is slow on bytes)."""
+    out = np.array(strings, dtype=strings.dtype, copy=True)
+    n, width = len(out), out.dtype.itemsize
+    if n == 0:
+        return out
+    octets = out.view(np.uint8).reshape(n, width)
+    upper = (octets >= 65) & (octets <= 90)
+    octets[upper] += 32
+    rows = np.arange(n)
+    while True:
+        length = np.strings.str_len(out)
+        last = octets[rows, np.maximum(length - 1, 0)]
+        dotted = np.flatnonzero((last == 46) & (length > 0))
+        if not len(dotted):
+            return out
+        octets[dotted, length[dotted] - 1] = 0
+
+
+def _hash_rows(strings: np.ndarray) -> np.ndarray:
+    """uint64 hash of each fixed-width byte string, independent of the array width (zero padding adds 0)."""
+    n, width = len(strings), strings.dtype.itemsize
+    words = -(-width // 8)
+    buf = np.zeros((n, words * 8), dtype=np.uint8)
+    if n:
+        buf[:, :width] = np.ascontiguousarray(strings).view(np.uint8).reshape(n, width)
+    h = (buf.view("<u8") * _HASH_MULT[:words]).sum(axis=1, dtype=np.uint64)
+    h ^= h >> np.uint64(31)
+    return h
 _MASKS = [((1 << 128) - 1) ^ ((1 << (128 - p)) - 1) for p in range(129)]
 
 
@@ -114,6 +150,7 @@ class IntelStore:
         self._fingerprints: dict[tuple[str, str], list[Indicator]] = {}
         self._context: dict[tuple[str, str], list[Indicator]] = {}
         self._net_tables: list[tuple[int, np.ndarray, np.ndarray, list[list[Indicator]]]] | None = None
+        self._name_hash_table: np.ndarray | None = None
 
     # ------------------------------------------------------------ loading
 
@@ -129,7 +166,13 @@ class IntelStore:
         for root in roots:
             for path in discover(root):
                 store.add_result(load_path(path, strict=strict, include_non_ids=include_non_ids))
+        store.prepare()
         return store
+
+    def prepare(self) -> None:
+        """Build the numpy lookup tables now (else the first batch lookup does)."""
+        self._tables()
+        self._name_hashes()
 
     def add_result(self, result: LoadResult) -> None:
         self.packs.append(result.pack)
@@ -140,14 +183,24 @@ class IntelStore:
         self.add(result.indicators)
 
     def add(self, indicators: Iterable[Indicator]) -> None:
+        names, kept = self._names, self.indicators
         for ind in indicators:
+            if ind.type == "domain" and "." in ind.value:  # the bulk of large feeds: inline
+                found = names.get(ind.value)
+                if found is None:
+                    names[ind.value] = [ind]
+                else:
+                    found.append(ind)
+                kept.append(ind)
+                continue
             try:
                 self._index(ind)
             except BadValue as exc:
                 self.problems.append(f"{ind.origin or ind.pack}: {exc}")
                 continue
-            self.indicators.append(ind)
+            kept.append(ind)
         self._net_tables = None
+        self._name_hash_table = None
 
     def _index(self, ind: Indicator) -> None:
         t = ind.type
@@ -243,7 +296,32 @@ class IntelStore:
     # ------------------------------------------------------------ batch
 
     def match_names(self, names: Iterable[str]) -> dict[str, list[Indicator]]:
-        """Distinct names -> matching indicators (no expiry filter); names without a match are absent."""
+        """Names -> matching indicators (no expiry filter); names without a match are absent.
+
+        Large batches run in numpy: each name and each parent suffix is hashed (one multiply-add per
+        8 bytes) and searched in the sorted hashes of the listed names; only hash hits are confirmed
+        in the dict, so a crafted hash collision costs a probe, never a false match."""
+        batch = names if isinstance(names, list) else list(names)
+        if len(batch) < NUMPY_BATCH_MIN or not self._names:
+            return self._match_names_python(batch)
+        out: dict[str, list[Indicator]] = {}
+        if max(map(len, batch)) > MAX_NAME_BYTES:  # a 64 KB SNI must not widen the whole batch's array
+            batch = [n for n in batch if len(n) <= MAX_NAME_BYTES]
+        try:
+            encoded = np.array(batch, dtype="S")
+            plain, odd = batch, []
+        except UnicodeEncodeError:  # some non-ASCII (IDN in Unicode form): those take the Python path
+            plain = [n for n in batch if n.isascii()]
+            odd = [n for n in batch if not n.isascii()]
+            encoded = np.array(plain, dtype="S") if plain else np.array([], dtype="S1")
+        for start in range(0, len(plain), NUMPY_CHUNK):
+            chunk = plain[start:start + NUMPY_CHUNK]
+            for row, found in self._match_name_array(encoded[start:start + NUMPY_CHUNK]):
+                out[chunk[row]] = found
+        out.update(self._match_names_python(odd))
+        return out
+
+    def _match_names_python(self, names: Iterable[str]) -> dict[str, list[Indicator]]:
         out: dict[str, list[Indicator]] = {}
         names_for = self.names_for
         for name in set(names):
@@ -253,14 +331,52 @@ class IntelStore:
                 out[name] = found
         return out
 
+    def _name_hashes(self) -> np.ndarray:
+        if self._name_hash_table is None:
+            keys = np.array(list(self._names), dtype="S") if self._names else np.array([], dtype="S1")
+            self._name_hash_table = np.sort(_hash_rows(keys))
+        return self._name_hash_table
+
+    def _match_name_array(self, encoded: np.ndarray) -> list[tuple[int, list[Indicator]]]:
+        table = self._name_hashes()
+        current = _lower_strip_dots(encoded)
+        rows = np.arange(len(current))
+        hits: dict[int, list[Indicator]] = {}
+        while len(current):
+            hashes = _hash_rows(current)
+            pos = np.minimum(np.searchsorted(table, hashes), len(table) - 1)
+            candidates = np.flatnonzero(table[pos] == hashes)
+            for name, row in zip(current[candidates].tolist(), rows[candidates].tolist(), strict=True):
+                found = self._names.get(name.decode("ascii"))
+                if found:
+                    hits.setdefault(row, []).extend(found)
+            dot = np.strings.find(current, b".")
+            more = dot >= 0
+            current = np.strings.slice(current[more], dot[more] + 1, None)
+            rows = rows[more]
+            # parents with a single label cannot match (single-label names are refused at load)
+            multi = np.strings.find(current, b".") >= 0
+            current, rows = current[multi], rows[multi]
+        return sorted(hits.items())
+
     def _tables(self) -> list[tuple[int, np.ndarray, np.ndarray, list[list[Indicator]]]]:
+        """Per prefix length: (prefix, mask, sorted keys, indicator lists). IPv4 keys (prefix >= 96 inside
+        ::ffff:0:0/96) are uint32, which numpy searches far faster than 16-byte strings."""
         if self._net_tables is None:
             tables = []
+            v4_base = int.from_bytes(V4_MAPPED + b"\0\0\0\0", "big")
             for prefix, table in sorted(self._nets.items()):
                 keys = sorted(table)
-                key_bytes = np.array([k.to_bytes(16, "big") for k in keys], dtype="S16")
-                mask = np.frombuffer(_MASKS[prefix].to_bytes(16, "big"), dtype=np.uint8)
-                tables.append((prefix, mask, key_bytes, [table[k] for k in keys]))
+                v4 = [k for k in keys if prefix >= 96 and k >> 32 == v4_base >> 32]
+                other = [k for k in keys if not (prefix >= 96 and k >> 32 == v4_base >> 32)]
+                if v4:
+                    mask32 = np.uint32(_MASKS[prefix] & 0xFFFFFFFF)
+                    tables.append((prefix, mask32, np.array([k & 0xFFFFFFFF for k in v4], dtype=np.uint32),
+                                   [table[k] for k in v4]))
+                if other:
+                    mask = np.frombuffer(_MASKS[prefix].to_bytes(16, "big"), dtype=np.uint8)
+                    tables.append((prefix, mask, np.array([k.to_bytes(16, "big") for k in other], dtype="S16"),
+                                   [table[k] for k in other]))
             self._net_tables = tables
         return self._net_tables
 
@@ -271,12 +387,23 @@ class IntelStore:
             return []
         raw = np.ascontiguousarray(column, dtype="S16")
         octets = raw.view(np.uint8).reshape(-1, 16)
+        is_v4 = (octets[:, :12] == np.frombuffer(V4_MAPPED, dtype=np.uint8)).all(axis=1)
+        v4_rows = np.flatnonzero(is_v4)
+        v4_values = np.ascontiguousarray(octets[v4_rows, 12:]).view(">u4").ravel().astype(np.uint32)
         hits: dict[int, list[Indicator]] = {}
         for prefix, mask, keys, lists in self._tables():
-            probe = raw if prefix == 128 else np.ascontiguousarray(octets & mask).view("S16").ravel()
+            if keys.dtype == np.uint32:
+                rows, probe = v4_rows, v4_values & mask
+            else:
+                rows = None
+                probe = raw if prefix == 128 else np.ascontiguousarray(octets & mask).view("S16").ravel()
+            if len(probe) == 0:
+                continue
             pos = np.minimum(np.searchsorted(keys, probe), len(keys) - 1)
-            for row in np.flatnonzero(keys[pos] == probe):
-                hits.setdefault(int(row), []).extend(lists[pos[row]])
+            matched = np.flatnonzero(keys[pos] == probe)
+            matched_rows = (rows[matched] if rows is not None else matched).tolist()
+            for row, where in zip(matched_rows, pos[matched].tolist(), strict=True):
+                hits.setdefault(row, []).extend(lists[where])
         return sorted(hits.items())
 
     def match_ips(self, addresses: Iterable[str]) -> dict[str, list[Indicator]]:

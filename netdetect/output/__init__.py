@@ -1,8 +1,8 @@
 """Findings output: a terminal table, machine formats for SIEMs, and a self-contained HTML report.
 
-    write_report(report, "jsonl", sys.stdout)      # any name in FORMATS
-    write_html(report, "report.html")
-    with Progress(total_bytes, enabled=not quiet) as progress: progress.update(done)
+write_report(report, "jsonl", sys.stdout)      # any name in FORMATS
+write_html(report, "report.html")
+with Progress(total_bytes, enabled=not quiet) as progress: progress.update(done)
 """
 
 from __future__ import annotations

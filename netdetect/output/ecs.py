@@ -14,8 +14,16 @@ from typing import Any
 
 from netdetect.model import Finding, IntelHit, Report
 from netdetect.output.base import JsonLinesFormatter, register
-from netdetect.output.records import clamped_score, event_time, finding_record, live_hits, severity, verdict, why
-from netdetect.output.text import finite, iso_utc
+from netdetect.output.records import (
+    clamped_score,
+    event_time,
+    finding_record,
+    live_hits,
+    severity,
+    verdict,
+    why,
+)
+from netdetect.output.text import iso_utc
 
 ECS_VERSION = "8.11.0"
 
@@ -43,7 +51,9 @@ def ecs_confidence(confidence: str | int | None) -> str:
     if confidence is None or isinstance(confidence, bool):
         return "Not Specified"
     if isinstance(confidence, int):
-        return "High" if confidence >= 70 else "Medium" if confidence >= 30 else "Low" if confidence else "None"
+        return (
+            "High" if confidence >= 70 else "Medium" if confidence >= 30 else "Low" if confidence else "None"
+        )
     return CONFIDENCE_NAME.get(str(confidence).strip().lower(), "Not Specified")
 
 

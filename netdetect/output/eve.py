@@ -16,7 +16,7 @@ from typing import Any
 from netdetect.model import Finding, Report
 from netdetect.output.base import JsonLinesFormatter, register
 from netdetect.output.records import clamped_score, event_time, finding_record, live_hits, severity, verdict
-from netdetect.output.text import eve_time, finite
+from netdetect.output.text import eve_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,9 @@ class Signature:
 
 SIGNATURES: dict[str, Signature] = {
     "beacon+intel": Signature(
-        1970003, "NETDETECT Periodic beacon to a threat-intel listed destination", "A Network Trojan was detected"
+        1970003,
+        "NETDETECT Periodic beacon to a threat-intel listed destination",
+        "A Network Trojan was detected",
     ),
     "intel": Signature(1970002, "NETDETECT Threat-intel indicator seen", "A Network Trojan was detected"),
     "beacon": Signature(1970001, "NETDETECT Periodic beacon", "Potentially Bad Traffic"),

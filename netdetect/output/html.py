@@ -70,7 +70,9 @@ def _verdict_badge(finding: Finding) -> Markup:
 
 
 def _kv_table(rows: list[tuple[str, object]]) -> Markup:
-    return el("table", {"class": "kv"}, join(el("tr", None, el("th", None, k), el("td", None, v)) for k, v in rows))
+    return el(
+        "table", {"class": "kv"}, join(el("tr", None, el("th", None, k), el("td", None, v)) for k, v in rows)
+    )
 
 
 def _count(value: int) -> str:
@@ -87,7 +89,9 @@ def summary_section(report: Report) -> Markup:
         )
     errors = sum(summary.decode_errors.values())
     error_detail = ", ".join(f"{name} {_count(n)}" for name, n in sorted(summary.decode_errors.items()))
-    captures = el("ul", {"class": "names mono"}, join(el("li", None, PurePath(c).name or c) for c in summary.captures))
+    captures = el(
+        "ul", {"class": "names mono"}, join(el("li", None, PurePath(c).name or c) for c in summary.captures)
+    )
     rows: list[tuple[str, object]] = [
         ("captures read", join([str(len(summary.captures)), captures])),
         ("time span", span),
@@ -97,7 +101,10 @@ def summary_section(report: Report) -> Markup:
         ("groups scored", _count(summary.groups_scored)),
         ("decode errors", _count(errors) + (f" ({error_detail})" if errors else "")),
         ("allowlisted", _count(summary.allowlisted)),
-        ("intel", f"{_count(summary.intel_indicators)} indicators from {', '.join(summary.intel_packs) or 'none'}"),
+        (
+            "intel",
+            f"{_count(summary.intel_indicators)} indicators from {', '.join(summary.intel_packs) or 'none'}",
+        ),
         ("threshold", f"{report.threshold:.2f}"),
         ("findings", _count(len(report.findings))),
     ]
@@ -116,8 +123,16 @@ def findings_section(report: Report, top: int) -> Markup:
         join(
             el("th", {"class": "num"} if numeric else None, title)
             for title, numeric in (
-                ("#", True), ("score", True), ("verdict", False), ("source", False), ("destination", False),
-                ("port", True), ("period", True), ("jitter", True), ("conns", True), ("span", True),
+                ("#", True),
+                ("score", True),
+                ("verdict", False),
+                ("source", False),
+                ("destination", False),
+                ("port", True),
+                ("period", True),
+                ("jitter", True),
+                ("conns", True),
+                ("span", True),
                 ("why", False),
             )
         ),
@@ -145,7 +160,11 @@ def findings_section(report: Report, top: int) -> Markup:
             )
         )
     more = len(report.findings) - MAX_TABLE_ROWS
-    note = el("p", {"class": "muted"}, f"{more} more findings not shown; see --format jsonl") if more > 0 else None
+    note = (
+        el("p", {"class": "muted"}, f"{more} more findings not shown; see --format jsonl")
+        if more > 0
+        else None
+    )
     body = el("table", {"class": "findings"}, el("thead", None, head), el("tbody", None, join(rows)))
     if not report.findings:
         body = el("p", None, "No findings at or above the threshold and no intel matches.")
@@ -160,9 +179,25 @@ def _span(finding: Finding) -> float | None:
 def _intel_table(finding: Finding) -> Markup:
     if not finding.intel:
         return el("p", {"class": "muted"}, "No intel match.")
-    head = el("tr", None, join(el("th", None, t) for t in (
-        "indicator", "type", "pack", "confidence", "matched on", "value seen", "first seen", "last seen", "count",
-        "notes")))
+    head = el(
+        "tr",
+        None,
+        join(
+            el("th", None, t)
+            for t in (
+                "indicator",
+                "type",
+                "pack",
+                "confidence",
+                "matched on",
+                "value seen",
+                "first seen",
+                "last seen",
+                "count",
+                "notes",
+            )
+        ),
+    )
     rows = [
         el(
             "tr",
@@ -184,13 +219,16 @@ def _intel_table(finding: Finding) -> Markup:
 
 
 def _subscores(finding: Finding) -> Markup:
+    """Components on the 0..1 scale get a bar; counts and test statistics are shown as numbers."""
     if not finding.subscores:
         return el("p", {"class": "muted"}, "No sub-scores.")
     rows = []
     for name, value in sorted(finding.subscores.items()):
         number = finite(value)
-        rows.append(el("tr", None, el("th", None, name), el("td", None, svg.score_bar(number)),
-                       _num_cell("-" if number is None else f"{number:.2f}")))
+        on_unit_scale = number is not None and 0.0 <= number <= 1.0
+        text = "-" if number is None else f"{number:.2f}" if on_unit_scale else f"{number:,.6g}"
+        bar = svg.score_bar(number) if on_unit_scale else None
+        rows.append(el("tr", None, el("th", None, name), el("td", None, bar), _num_cell(text)))
     return el("table", {"class": "kv subscores"}, join(rows))
 
 
@@ -210,8 +248,16 @@ def finding_article(rank: int, finding: Finding) -> Markup:
         ("kind", finding.kind),
         ("source", el("span", {"class": "name"}, finding.src_ip)),
         ("server name", el("span", {"class": "name"}, finding.server_name or "-")),
-        ("server addresses", el("span", {"class": "name"}, ", ".join(finding.dst_ips) or finding.dst_ip or "-")),
-        ("port", "-" if finding.dst_port is None else f"{finding.dst_port}{'/' + finding.proto if finding.proto else ''}"),
+        (
+            "server addresses",
+            el("span", {"class": "name"}, ", ".join(finding.dst_ips) or finding.dst_ip or "-"),
+        ),
+        (
+            "port",
+            "-"
+            if finding.dst_port is None
+            else f"{finding.dst_port}{'/' + finding.proto if finding.proto else ''}",
+        ),
         ("period", "-" if period is None else f"{human_duration(period)} ({period:.1f} s)"),
         ("jitter", "-" if jitter is None else f"{jitter:.3f}"),
         ("missed check-ins", "-" if missed is None else f"{missed:.0%}"),
@@ -238,11 +284,18 @@ def finding_article(rank: int, finding: Finding) -> Markup:
         el("h3", None, _verdict_badge(finding), " ", el("span", {"class": "name"}, title)),
         el("p", {"class": "why"}, why(finding)),
         _kv_table(facts),
-        _figure("Check-ins over time", svg.timeline(finding.times, finding.sizes, finding.first_seen,
-                                                   finding.last_seen), no_detail),
-        _figure("Intervals between check-ins",
-                svg.histogram(finding.interval_histogram, finding.interval_bin_edges_s, finding.times,
-                              finding.period_s), "Too few check-ins for an interval histogram."),
+        _figure(
+            "Check-ins over time",
+            svg.timeline(finding.times, finding.sizes, finding.first_seen, finding.last_seen),
+            no_detail,
+        ),
+        _figure(
+            "Intervals between check-ins",
+            svg.histogram(
+                finding.interval_histogram, finding.interval_bin_edges_s, finding.times, finding.period_s
+            ),
+            "Too few check-ins for an interval histogram.",
+        ),
         _figure("Interval drift", svg.interval_drift(finding.times, finding.period_s), no_detail),
         el("h4", None, "Sub-scores"),
         _subscores(finding),
@@ -267,12 +320,16 @@ def render_html(report: Report, *, top: int = TOP_DEFAULT) -> str:
         el("title", None, "netdetect report"),
         el("style", None, Markup(STYLESHEET)),
     )
-    detail_section = el(
-        "section",
-        {"id": "details"},
-        el("h2", None, f"Top {len(details)} findings in detail"),
-        join(details),
-    ) if details else None
+    detail_section = (
+        el(
+            "section",
+            {"id": "details"},
+            el("h2", None, f"Top {len(details)} findings in detail"),
+            join(details),
+        )
+        if details
+        else None
+    )
     body = el(
         "body",
         None,
@@ -280,8 +337,12 @@ def render_html(report: Report, *, top: int = TOP_DEFAULT) -> str:
         summary_section(report),
         findings_section(report, top),
         detail_section,
-        el("footer", None, f"netdetect {__version__}. All times UTC. Names seen on the network are shown "
-                           "escaped; control characters appear as \\x.. escapes."),
+        el(
+            "footer",
+            None,
+            f"netdetect {__version__}. All times UTC. Names seen on the network are shown "
+            "escaped; control characters appear as \\x.. escapes.",
+        ),
     )
     return "<!DOCTYPE html>\n" + el("html", {"lang": "en"}, head, body) + "\n"
 

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from netdetect.model import Finding, IntelHit, Report
-from netdetect.output.text import finite, iso_utc, rounded, safe_text
+from netdetect.output.text import finite, iso_utc, rounded, rounded_list
 
 SCHEMA_VERSION = 1
 
@@ -119,8 +119,13 @@ def _hit_record(hit: IntelHit) -> dict[str, Any]:
 def event_time(finding: Finding, report: Report) -> float:
     """The time to stamp an alert with: the last sighting, falling back on whatever time is known
     (SIEMs need one); the clock only when the capture itself had no usable time."""
-    candidates = [finding.last_seen, finding.first_seen, *(hit.last_seen for hit in finding.intel),
-                  report.summary.last_ts, report.summary.first_ts]
+    candidates = [
+        finding.last_seen,
+        finding.first_seen,
+        *(hit.last_seen for hit in finding.intel),
+        report.summary.last_ts,
+        report.summary.first_ts,
+    ]
     for candidate in candidates:
         number = finite(candidate)
         if number is not None and iso_utc(number) is not None:
@@ -174,39 +179,8 @@ def finding_record(finding: Finding, rank: int) -> dict[str, Any]:
         "intel": [_hit_record(hit) for hit in finding.intel],
         "missed_share": rounded(finding.missed_share, 4),
         "interval_histogram": [int(count) for count in finding.interval_histogram],
-        "interval_bin_edges_s": [rounded(edge, 3) for edge in finding.interval_bin_edges_s],
+        "interval_bin_edges_s": rounded_list(finding.interval_bin_edges_s, 3),
         "dns_names": list(finding.dns_names),
         "allowlisted": finding.allowlisted,
         "why": why(finding),
     }
-
-
-def summary_record(report: Report) -> dict[str, Any]:
-    """The run summary as plain data (HTML header, and for formats that want a header record)."""
-    summary = report.summary
-    return {
-        "captures": list(summary.captures),
-        "packets": int(summary.packets),
-        "bytes": int(summary.bytes),
-        "first_seen": iso_utc(summary.first_ts),
-        "last_seen": iso_utc(summary.last_ts),
-        "hosts": int(summary.hosts),
-        "connections": int(summary.connections),
-        "groups_scored": int(summary.groups_scored),
-        "dns_events": int(summary.dns_events),
-        "tls_events": int(summary.tls_events),
-        "http_events": int(summary.http_events),
-        "decode_errors": {str(k): int(v) for k, v in sorted(summary.decode_errors.items())},
-        "allowlisted": int(summary.allowlisted),
-        "intel_indicators": int(summary.intel_indicators),
-        "intel_packs": list(summary.intel_packs),
-        "warnings": list(summary.warnings),
-        "threshold": finite(report.threshold),
-        "findings": len(report.findings),
-    }
-
-
-def short_name(value: object, limit: int = 200) -> str:
-    """A wire name made safe and bounded for one-line displays."""
-    text = safe_text(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -92,10 +92,21 @@ def sample_report(*, hostile: bool = False, seed: int = 20230329) -> Report:
     # 3CX: the implant sleeps a randomised ~30 min between check-ins, over 2 days.
     beacon_times = check_ins(rng, 1830.0, 0.3, START + 3 * 3600, START + 2 * DAY)
     beacon_sizes = rng.normal(5200, 400, beacon_times.size).round()
-    sighting = {"client": "10.1.4.23", "first_seen": float(beacon_times[0]), "last_seen": float(beacon_times[-1])}
+    client, first, last = "10.1.4.23", float(beacon_times[0]), float(beacon_times[-1])
     c2_hits = [
-        IntelHit(c2, "domain", "3cx", "high", "sni", c2, count=int(beacon_times.size), **sighting),
-        IntelHit(c2, "domain", "3cx", "high", "dns_query", c2, count=int(beacon_times.size) // 5, **sighting),
+        IntelHit(c2, "domain", "3cx", "high", "sni", c2, client, first, last, count=int(beacon_times.size)),
+        IntelHit(
+            c2,
+            "domain",
+            "3cx",
+            "high",
+            "dns_query",
+            c2,
+            client,
+            first,
+            last,
+            count=int(beacon_times.size) // 5,
+        ),
     ]
     bare_times = check_ins(rng, 90.0, 0.05, START, START + 6 * 3600)
     bare = _beacon(
@@ -127,11 +138,31 @@ def sample_report(*, hostile: bool = False, seed: int = 20230329) -> Report:
         first_seen=START + 7200.0,
         last_seen=START + 7200.0 + 11 * 1800.0,
         intel=[
-            IntelHit(blocked_name, "domain", "3cx", "high", "dns_query", blocked_name, "10.1.9.12",
-                     START + 7200.0, START + 7200.0 + 11 * 1800.0, count=12),
-            IntelHit(blocked_name, "domain", "3cx", "high", "dns_answer", blocked_name, "10.1.9.12",
-                     START + 7200.0, START + 7200.0 + 11 * 1800.0, count=12,
-                     notes="answered, never connected to"),
+            IntelHit(
+                blocked_name,
+                "domain",
+                "3cx",
+                "high",
+                "dns_query",
+                blocked_name,
+                "10.1.9.12",
+                START + 7200.0,
+                START + 7200.0 + 11 * 1800.0,
+                count=12,
+            ),
+            IntelHit(
+                blocked_name,
+                "domain",
+                "3cx",
+                "high",
+                "dns_answer",
+                blocked_name,
+                "10.1.9.12",
+                START + 7200.0,
+                START + 7200.0 + 11 * 1800.0,
+                count=12,
+                notes="answered, never connected to",
+            ),
         ],
         dns_names=[blocked_name],
     )
@@ -163,7 +194,7 @@ def sample_report(*, hostile: bool = False, seed: int = 20230329) -> Report:
             beacon=True,
             intel=c2_hits,
             subscores={"interval": 0.81, "size": 0.9, "duration": 0.97, "persistence": 0.95, "intel": 1.0},
-            dns_names=[c2, "raw.githubusercontent.com"],
+            dns_names=[c2, HOSTILE_NAMES[1] if hostile else "raw.githubusercontent.com"],
         ),
         bare,
         blocked,

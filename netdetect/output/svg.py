@@ -13,11 +13,12 @@ import numpy as np
 from netdetect.output.markup import Markup, el, join
 from netdetect.output.text import finite, human_duration, human_time
 
-TICK_COLOR = "#c92a2a"
+TICK_COLOR = "#e03131"
 BAR_COLOR = "#1c7ed6"
 POINT_COLOR = "#5f3dc4"
 AXIS_COLOR = "#495057"
 GRID_COLOR = "#dee2e6"
+SCORE_COLOR = "#2f9e44"
 PERIOD_COLOR = "#e67700"
 
 
@@ -70,7 +71,12 @@ def _axes(frame: Frame) -> Markup:
     x0, x1, y0, y1 = frame.left, frame.left + frame.plot_width, frame.top, frame.baseline
     return el(
         "path",
-        {"d": f"M{x0} {y0} V{y1} H{x1}", "stroke": AXIS_COLOR, "fill": "none", "shape-rendering": "crispEdges"},
+        {
+            "d": f"M{x0} {y0} V{y1} H{x1}",
+            "stroke": AXIS_COLOR,
+            "fill": "none",
+            "shape-rendering": "crispEdges",
+        },
     )
 
 
@@ -124,11 +130,19 @@ def timeline(
     )
     ticks = el(
         "path",
-        {"d": path, "stroke": TICK_COLOR, "stroke-width": 1, "fill": "none", "shape-rendering": "crispEdges",
-         "class": "ticks"},
+        {
+            "d": path,
+            "stroke": TICK_COLOR,
+            "stroke-width": 1,
+            "fill": "none",
+            "shape-rendering": "crispEdges",
+            "class": "ticks",
+        },
     )
     labels = [
-        _text(frame.left + frame.plot_width * share, frame.baseline + 16, human_time(start + span * share)[5:16])
+        _text(
+            frame.left + frame.plot_width * share, frame.baseline + 16, human_time(start + span * share)[5:16]
+        )
         for share in (0.0, 0.25, 0.5, 0.75, 1.0)
     ]
     labels[0] = _text(frame.left, frame.baseline + 16, human_time(start)[5:16], "start")
@@ -191,8 +205,9 @@ def histogram(
         return frame.left + (value - low) / (high - low) * frame.plot_width
 
     bars = []
-    for count, left_edge, right_edge in zip(counts.tolist(), bin_edges[:-1].tolist(), bin_edges[1:].tolist(),
-                                            strict=True):
+    for count, left_edge, right_edge in zip(
+        counts.tolist(), bin_edges[:-1].tolist(), bin_edges[1:].tolist(), strict=True
+    ):
         if count <= 0:
             continue
         height = max(count / tallest * frame.plot_height, 1.5)
@@ -200,9 +215,14 @@ def histogram(
         bars.append(
             el(
                 "rect",
-                {"x": _num(x + 0.5), "y": _num(frame.baseline - height),
-                 "width": _num(max(x_of(right_edge) - x - 1, 1.0)), "height": _num(height),
-                 "fill": BAR_COLOR, "class": "bar"},
+                {
+                    "x": _num(x + 0.5),
+                    "y": _num(frame.baseline - height),
+                    "width": _num(max(x_of(right_edge) - x - 1, 1.0)),
+                    "height": _num(height),
+                    "fill": BAR_COLOR,
+                    "class": "bar",
+                },
                 el("title", None, f"{human_duration(left_edge)}-{human_duration(right_edge)}: {int(count)}"),
             )
         )
@@ -210,12 +230,30 @@ def histogram(
     period = finite(period_s)
     if period is not None and low <= period <= high:
         x = x_of(period)
-        marks.append(el("path", {"d": f"M{_num(x)} {frame.top} V{frame.baseline}", "stroke": PERIOD_COLOR,
-                                 "stroke-dasharray": "4 3", "fill": "none", "class": "period"}))
-        marks.append(_text(min(x + 4, frame.left + frame.plot_width - 2), frame.top + 10,
-                           f"period {human_duration(period)}", "start" if x < frame.width * 0.75 else "end"))
+        marks.append(
+            el(
+                "path",
+                {
+                    "d": f"M{_num(x)} {frame.top} V{frame.baseline}",
+                    "stroke": PERIOD_COLOR,
+                    "stroke-dasharray": "4 3",
+                    "fill": "none",
+                    "class": "period",
+                },
+            )
+        )
+        marks.append(
+            _text(
+                min(x + 4, frame.left + frame.plot_width - 2),
+                frame.top - 6,  # above the plot area, clear of the bars
+                f"period {human_duration(period)}",
+                "start" if x < frame.width * 0.75 else "end",
+            )
+        )
     labels = [
-        _text(x_of(low + (high - low) * share), frame.baseline + 16, human_duration(low + (high - low) * share))
+        _text(
+            x_of(low + (high - low) * share), frame.baseline + 16, human_duration(low + (high - low) * share)
+        )
         for share in (0.0, 0.25, 0.5, 0.75, 1.0)
     ]
     total = int(counts.sum())
@@ -253,9 +291,18 @@ def interval_drift(times: np.ndarray | None, period_s: float | None, frame: Fram
     period = finite(period_s)
     if period is not None and 0 < period <= ceiling:
         y = frame.baseline - period / ceiling * (frame.plot_height - 3)
-        marks.append(el("path", {"d": f"M{frame.left} {_num(y)} H{frame.left + frame.plot_width}",
-                                 "stroke": PERIOD_COLOR, "stroke-dasharray": "4 3", "fill": "none",
-                                 "class": "period"}))
+        marks.append(
+            el(
+                "path",
+                {
+                    "d": f"M{frame.left} {_num(y)} H{frame.left + frame.plot_width}",
+                    "stroke": PERIOD_COLOR,
+                    "stroke-dasharray": "4 3",
+                    "fill": "none",
+                    "class": "period",
+                },
+            )
+        )
     labels = [
         _text(frame.left - 6, frame.baseline, "0", "end"),
         _text(frame.left - 6, frame.top + 4, human_duration(ceiling), "end"),
@@ -280,8 +327,14 @@ def score_bar(value: float | None, width: int = 160, height: int = 12) -> Markup
     filled = 0.0 if share is None else min(max(share, 0.0), 1.0) * width
     return el(
         "svg",
-        {"xmlns": "http://www.w3.org/2000/svg", "class": "scorebar", "viewBox": f"0 0 {width} {height}",
-         "width": width, "height": height, "aria-hidden": "true"},
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "class": "scorebar",
+            "viewBox": f"0 0 {width} {height}",
+            "width": width,
+            "height": height,
+            "aria-hidden": "true",
+        },
         el("rect", {"x": 0, "y": 0, "width": width, "height": height, "fill": GRID_COLOR}),
-        el("rect", {"x": 0, "y": 0, "width": _num(filled), "height": height, "fill": BAR_COLOR}),
+        el("rect", {"x": 0, "y": 0, "width": _num(filled), "height": height, "fill": SCORE_COLOR}),
     )

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 import unicodedata
 from datetime import UTC, datetime
+from functools import lru_cache
+
+import numpy as np
 
 # Unicode categories that print nothing visible or act on the display: controls, format (bidi
 # overrides, zero-width), surrogates, private use, unassigned, line/paragraph separators.
@@ -90,6 +93,20 @@ def rounded(value: float | int | None, digits: int) -> float | None:
     return None if number is None else round(number, digits)
 
 
+def rounded_list(values: list[float] | list[int], digits: int) -> list[float | None]:
+    """`rounded` over a list at numpy speed (histogram edges have dozens of values)."""
+    if not values:
+        return []
+    try:
+        array = np.asarray(values, dtype="f8")
+    except (TypeError, ValueError):
+        return [rounded(value, digits) for value in values]
+    result: list[float | None] = np.round(array, digits).tolist()
+    if not np.isfinite(array).all():
+        result = [value if math.isfinite(value) else None for value in result]  # type: ignore[arg-type]
+    return result
+
+
 def _utc(ts: float | None) -> tuple[datetime, int] | None:
     """Epoch seconds -> (UTC datetime to the second, milliseconds), rounding to the millisecond."""
     number = finite(ts)
@@ -103,6 +120,7 @@ def _utc(ts: float | None) -> tuple[datetime, int] | None:
         return None
 
 
+@lru_cache(maxsize=1 << 14)  # a finding's times repeat in its intel hits
 def iso_utc(ts: float | None) -> str | None:
     """Epoch seconds -> `2023-03-29T10:00:00.123Z`; None for missing or unrepresentable times."""
     parts = _utc(ts)

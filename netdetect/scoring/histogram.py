@@ -7,7 +7,9 @@ import numpy as np
 from netdetect.scoring.periodicity import merge_events
 
 
-def interval_histogram(ts: np.ndarray, period_s: float | None, bins: int = 24) -> tuple[list[int], list[float]]:
+def interval_histogram(
+    ts: np.ndarray, period_s: float | None, bins: int = 24
+) -> tuple[list[int], list[float]]:
     """Counts of one group's intervals between check-ins and the bin edges in seconds.
 
     Connections closer than the merge gap count as one check-in, as in scoring. The range is

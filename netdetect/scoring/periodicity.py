@@ -30,6 +30,7 @@ from netdetect.scoring import segments as seg
 
 MERGE_GAP_S = 1.0
 OUTAGE_BEATS = 10
+RUN_BREAK_S = 900.0  # outages up to this long do not end a run of check-ins
 EPSILON = 0.2
 SCALES = (0.01, 0.03, 0.08, 0.2)
 _REFINE_ROUNDS = 4
@@ -121,13 +122,17 @@ def interval_llr(
     ks = [np.clip(nearest + f4(shift), 1, _MAX_BEATS) for shift in (-1.0, 0.0, 1.0)]
     fresh = [np.ones(x.size, dtype=bool), ks[1] != ks[0], (ks[2] != ks[1]) & (ks[2] != ks[0])]
     half_z2 = [f4(0.5) * (x - k) ** 2 / k for k in ks]  # (x - k)^2 / (2 k): beats add their variances
-    scale = [np.where(use, f4(1.0 / _SQRT_2PI) / np.sqrt(k), f4(0.0)) / p for k, use in zip(ks, fresh, strict=True)]
+    scale = [
+        np.where(use, f4(1.0 / _SQRT_2PI) / np.sqrt(k), f4(0.0)) / p for k, use in zip(ks, fresh, strict=True)
+    ]
     background = (INTERVAL_BACKGROUND / background_span[interval_group]).astype(f4)
     # weight of k beats (geometric), folded with the per-term scale; independent of sigma
-    keep = f4((1.0 - INTERVAL_BACKGROUND))
+    keep = f4(1.0 - INTERVAL_BACKGROUND)
     weights = {
-        miss: [sc * (keep * f4(1.0 - miss)) * (f4(miss) ** (k - 1) if miss > 0 else (k == 1).astype(f4))
-               for k, sc in zip(ks, scale, strict=True)]
+        miss: [
+            sc * (keep * f4(1.0 - miss)) * (f4(miss) ** (k - 1) if miss > 0 else (k == 1).astype(f4))
+            for k, sc in zip(ks, scale, strict=True)
+        ]
         for miss in misses
     }
     best = np.full(n_groups, -np.inf)
@@ -147,14 +152,20 @@ def interval_llr(
     return np.where(n > 0, best, 0.0)
 
 
-def _longest_run(interval: np.ndarray, usable: np.ndarray, interval_group: np.ndarray, n_groups: int) -> np.ndarray:
-    """Longest stretch of each group's series not broken by an outage (seconds)."""
+def _longest_run(
+    interval: np.ndarray, usable: np.ndarray, interval_group: np.ndarray, n_groups: int, run_break_s: float
+) -> np.ndarray:
+    """Longest stretch of each group's series not broken by a long outage (seconds).
+
+    Outages up to `run_break_s` long (a network blip) do not break a run.
+    """
     if interval.size == 0:
         return np.zeros(n_groups)
     new_group = np.ones(interval.size, dtype=bool)
     new_group[1:] = interval_group[1:] != interval_group[:-1]
-    run = np.cumsum(~usable | new_group)  # a new run after each outage and at each group start
-    run_time = np.bincount(run, weights=np.where(usable, interval, 0.0))
+    breaks = ~usable & (interval > run_break_s)
+    run = np.cumsum(breaks | new_group)  # a new run after each break and at each group start
+    run_time = np.bincount(run, weights=np.where(breaks, 0.0, interval))
     run_group = np.zeros(run_time.size, dtype=np.int64)
     run_group[run] = interval_group
     best = np.zeros(n_groups)
@@ -162,7 +173,9 @@ def _longest_run(interval: np.ndarray, usable: np.ndarray, interval_group: np.nd
     return best
 
 
-def analyse(sorted_group: np.ndarray, sorted_ts: np.ndarray, n_groups: int) -> Timing:
+def analyse(
+    sorted_group: np.ndarray, sorted_ts: np.ndarray, n_groups: int, run_break_s: float = RUN_BREAK_S
+) -> Timing:
     """Timing analysis of every group; inputs sorted by (group, ts)."""
     first = merge_events(sorted_group, sorted_ts)
     eg, et = sorted_group[first], sorted_ts[first]
@@ -195,11 +208,22 @@ def analyse(sorted_group: np.ndarray, sorted_ts: np.ndarray, n_groups: int) -> T
     usable = _beats(interval, period[ig]) <= OUTAGE_BEATS
 
     timing = Timing(
-        events=events, pairs=pairs, llr=llr, llr_intervals=np.zeros(n_groups), regularity=regularity,
-        period_s=period, jitter=np.full(n_groups, np.nan), missed_share=np.zeros(n_groups),
+        events=events,
+        pairs=pairs,
+        llr=llr,
+        llr_intervals=np.zeros(n_groups),
+        regularity=regularity,
+        period_s=period,
+        jitter=np.full(n_groups, np.nan),
+        missed_share=np.zeros(n_groups),
         observed_s=seg.segment_sum(np.where(usable, interval, 0.0), ig, n_groups),
-        longest_run_s=_longest_run(interval, usable, ig, n_groups), event_group=eg, event_index=first,
-        _interval=interval, _interval_group=ig, _usable=usable, _median=median,
+        longest_run_s=_longest_run(interval, usable, ig, n_groups, run_break_s),
+        event_group=eg,
+        event_index=first,
+        _interval=interval,
+        _interval_group=ig,
+        _usable=usable,
+        _median=median,
     )
     _describe(timing)
     return timing

@@ -21,7 +21,7 @@ SIZE_TOLERANCE = 0.05  # share of the median size (at least SIZE_TOLERANCE_BYTES
 SIZE_TOLERANCE_BYTES = 16.0
 # Pair-test evidence below which the interval test cannot change the verdict.
 PAIR_HOPELESS = -15.0
-# Regular activity must be observed for this long (or half the window if shorter) to count fully.
+# A run of regular activity must last this long (or 3/4 of a shorter window) to count fully.
 SPAN_NEEDED_S = 3600.0
 
 
@@ -107,11 +107,12 @@ def score_groups(
         window = (float(t.min()), float(t.max())) if t.size else (0.0, 0.0)
     window_len = max(float(window[1] - window[0]), 0.0)
 
-    timing = periodicity.analyse(g, t, n_groups)
+    # Short outages do not end a run of check-ins, but in short windows "short" must be shorter.
+    run_break = min(periodicity.RUN_BREAK_S, 0.1 * window_len) if window_len > 0 else periodicity.RUN_BREAK_S
+    timing = periodicity.analyse(g, t, n_groups, run_break)
     event_bytes = np.add.reduceat(b_out, timing.event_index) if timing.event_index.size else np.zeros(0)
     size_reg = _size_regularity(timing.event_group, event_bytes, n_groups, timing.events)
 
-    # Evidence: timing test, plus size regularity for series that already lean periodic.
     # Regular activity lasting minutes (downloads, retries) is not a check-in pattern.
     needed = min(SPAN_NEEDED_S, 0.75 * window_len) if window_len > 0 else SPAN_NEEDED_S
     span_score = np.clip((timing.longest_run_s - 0.5 * needed) / (0.5 * needed), 0.0, 1.0)
@@ -119,8 +120,11 @@ def score_groups(
 
     # The interval test (which also picks the period among candidates) only where it can matter:
     # the pair test is strongly negative on random and bursty traffic with many connections.
-    periodicity.add_interval_test(timing, enough & (span_score > 0) & (timing.llr > PAIR_HOPELESS))
-    timing_llr = np.maximum(timing.llr, timing.llr_intervals) - np.log(2.0)
+    tested = enough & (span_score > 0) & (timing.llr > PAIR_HOPELESS)
+    periodicity.add_interval_test(timing, tested)
+    timing_llr = np.where(tested, np.maximum(timing.llr, timing.llr_intervals), timing.llr) - np.log(2.0)
+
+    # Size regularity adds evidence only to series whose timing already leans periodic.
     lean = np.clip(timing_llr / EVIDENCE_MIDPOINT, 0.0, 1.0)
     evidence = timing_llr + SIZE_EVIDENCE * size_reg * lean
     timing_score = _sigmoid((evidence - EVIDENCE_MIDPOINT) / EVIDENCE_SCALE)

@@ -32,7 +32,8 @@ def sort_within_groups(group: np.ndarray, value: np.ndarray, n_groups: int) -> n
     span = float(np.nanmax(value)) - lo if finite.any() else 0.0
     top = (1 << value_bits) - 1
     scale = (top - 1024) / span if span > 0 else 0.0  # margin for rounding at the top
-    quantised = np.where(finite, np.nan_to_num((value - lo) * scale), top).astype(np.int64)
+    quantised = np.nan_to_num((value - lo) * scale).astype(np.int64)
+    quantised[~finite] = top  # integer assignment: top is not exact as a float
     key = (group.astype(np.int64) << value_bits) | quantised
     return np.argsort(key)
 

@@ -127,7 +127,9 @@ def beacon(
     return _finish(rng, ts, constant_size), mean_spacing
 
 
-def poisson(rng: np.random.Generator, span: tuple[float, float], rate: float, office_hours: bool) -> np.ndarray:
+def poisson(
+    rng: np.random.Generator, span: tuple[float, float], rate: float, office_hours: bool
+) -> np.ndarray:
     lo, hi = span
     ts = np.sort(rng.uniform(lo, hi, rng.poisson(rate * (hi - lo))))
     return ts[_office_mask(ts)] if office_hours else ts
@@ -190,7 +192,9 @@ def scenario(rng: np.random.Generator, window_s: float, n_beacons: int, n_ordina
 
     for _ in range(n_beacons):
         kind = BEACON_KINDS[int(rng.random() < 0.3)]
-        jitter = float(rng.choice([0.01, 0.1, 0.3, 0.5])) if kind == "uniform" else float(rng.choice([0.3, 0.5]))
+        jitter = (
+            float(rng.choice([0.01, 0.1, 0.3, 0.5])) if kind == "uniform" else float(rng.choice([0.3, 0.5]))
+        )
         drop = float(rng.choice([0.0, 0.0, 0.1, 0.2, 0.3]))
         office = bool(long_window and rng.random() < 0.3)
         outages = int(rng.random() < 0.2) * int(rng.integers(1, 4))
@@ -199,8 +203,16 @@ def scenario(rng: np.random.Generator, window_s: float, n_beacons: int, n_ordina
         period = _log_uniform(rng, MIN_PERIOD_S, max(max_period, MIN_PERIOD_S * 1.01))
         start = window[0] + rng.uniform(0, 0.2 * window_s)
         s, spacing = beacon(
-            rng, window, period, kind=kind, jitter=jitter, drop=drop, outages=outages, office_hours=office,
-            extra_connections=float(rng.choice([0.0, 0.0, 0.0, 0.5])), constant_size=rng.random() < 0.7,
+            rng,
+            window,
+            period,
+            kind=kind,
+            jitter=jitter,
+            drop=drop,
+            outages=outages,
+            office_hours=office,
+            extra_connections=float(rng.choice([0.0, 0.0, 0.0, 0.5])),
+            constant_size=rng.random() < 0.7,
             start=start,
         )
         series.append(s)
@@ -253,7 +265,9 @@ def scenario(rng: np.random.Generator, window_s: float, n_beacons: int, n_ordina
 
 
 def labeled_corpus(
-    seed: int = 7, beacons_per_window: int = 50, ordinary_per_window: int = 100,
+    seed: int = 7,
+    beacons_per_window: int = 50,
+    ordinary_per_window: int = 100,
     windows_s: tuple[float, ...] = WINDOWS_S,
 ) -> list[SyntheticSet]:
     """One scenario per window length (1 h .. 7 days), reproducible from `seed`."""

@@ -103,7 +103,8 @@ class Loader(ABC):
     def build(self, line: int | None, value: str, type_: str | None, **fields: object) -> Indicator | None:
         """make_indicator with the problem reported (and None returned) on a bad value."""
         try:
-            return make_indicator(value, type_, self.pack_name, origin=self.problems.where(line), **fields)
+            return make_indicator(value, type_, self.pack_name, source_path=self.problems.path, line=line,
+                                  **fields)
         except BadValue as exc:
             self.problems.add(line, str(exc))
             return None

@@ -208,7 +208,7 @@ class MispLoader(Loader):
                              tags=tuple(tags), benign=False)
             if ind is not None:
                 if last_seen is not None:
-                    ind.extra["last_seen"] = format_time(last_seen)
+                    ind.add_extra(last_seen=format_time(last_seen))
                 if uuid:
-                    ind.extra["misp_uuid"] = uuid
+                    ind.add_extra(misp_uuid=uuid)
                 out.append(ind)

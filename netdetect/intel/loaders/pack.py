@@ -112,7 +112,8 @@ class _RecordReader:
             return None
         ind = self.loader.build(lineno, value, type_, **fields)
         if ind is not None:
-            ind.extra.update(extra)
+            if extra:
+                ind.add_extra(**extra)
         return ind
 
 

@@ -228,6 +228,6 @@ class StixLoader(Loader):
                 continue
             ind = self.build(line, value, type_, **fields)
             if ind is not None:
-                ind.extra["stix_id"] = obj.get("id")
+                ind.add_extra(stix_id=obj.get("id"))
                 out.append(ind)
         return out

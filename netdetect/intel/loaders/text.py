@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netdetect.intel.indicator import Indicator
+from netdetect.intel.indicator import Indicator, fast_classify, refang
 from netdetect.intel.loaders.base import Loader, PackInfo, register
 
 
@@ -25,6 +25,7 @@ class TextLoader(Loader):
 
     def read(self) -> tuple[list[Indicator], PackInfo]:
         indicators: list[Indicator] = []
+        pack, path = self.pack_name, self.problems.path
         section: str | None = None
         description: str | None = None
         for lineno, line in enumerate(self.read_text().splitlines(), 1):
@@ -47,6 +48,12 @@ class TextLoader(Loader):
                 score = int(tail)
             elif " #" in line or "\t#" in line:  # trailing comment
                 value = line.partition("#")[0]
+            value = refang(value)
+            fast = fast_classify(value) if value else None
+            if fast is not None:  # plain name or address: build directly (million-line feeds)
+                indicators.append(Indicator(fast[1], fast[0], pack, score, notes=section,
+                                            raw=None if value == fast[1] else value, source_path=path, line=lineno))
+                continue
             ind = self.build(lineno, value, None, confidence=score, notes=section)
             if ind is not None:
                 indicators.append(ind)

@@ -1,0 +1,127 @@
+"""Side-by-side speed of a full `netdetect scan` against what users try first, on one generated capture.
+
+    python benchmarks/bench_scan.py --size 200M          # generates benchmarks/out/bench.pcap (seeded)
+    python benchmarks/bench_scan.py --capture FILE       # or time an existing capture
+
+Times, in one run and on the same file: netdetect scan (events, connections, scoring, intel
+matching), tshark field extraction of the same fields (DNS names, SNI, addresses, ports), and a
+per-packet dpkt loop doing the same extraction. Prints packets/s and ratios. Peak RSS of the
+netdetect run is reported too. Nothing is asserted: figures belong in the notes, not in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def run_netdetect(capture: Path, jobs: int) -> tuple[float, int]:
+    cmd = [sys.executable, "-m", "netdetect", "scan", "--quiet", "--format", "jsonl", "--min-score", "0",
+           "-o", os.devnull, "--jobs", str(jobs), str(capture)]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    wall = time.perf_counter() - t
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, peak_kib
+
+
+def run_tshark(capture: Path) -> float | None:
+    if not shutil.which("tshark"):
+        return None
+    cmd = ["tshark", "-n", "-r", str(capture), "-T", "fields", "-e", "frame.time_epoch", "-e", "ip.src",
+           "-e", "ip.dst", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "udp.srcport", "-e", "udp.dstport",
+           "-e", "dns.qry.name", "-e", "tls.handshake.extensions_server_name"]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+DPKT_LOOP = r'''
+import sys, dpkt
+names = snis = 0
+with open(sys.argv[1], "rb") as f:
+    for ts, buf in dpkt.pcap.Reader(f):
+        try:
+            eth = dpkt.ethernet.Ethernet(buf)
+        except dpkt.dpkt.UnpackError:
+            continue
+        ip = eth.data
+        if not isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
+            continue
+        l4 = ip.data
+        if isinstance(l4, dpkt.udp.UDP) and 53 in (l4.sport, l4.dport):
+            try:
+                names += len(dpkt.dns.DNS(l4.data).qd)
+            except Exception:
+                pass
+        elif isinstance(l4, dpkt.tcp.TCP) and l4.data[:1] == b"\x16":
+            try:
+                rec = dpkt.ssl.TLSRecord(l4.data)
+                hs = dpkt.ssl.TLSHandshake(rec.data)
+                if isinstance(hs.data, dpkt.ssl.TLSClientHello):
+                    snis += 1
+            except Exception:
+                pass
+print(names, snis)
+'''
+
+
+def run_dpkt(capture: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", DPKT_LOOP, str(capture)], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def count_packets(capture: Path) -> int:
+    sys.path.insert(0, str(HERE.parent))
+    from netdetect.capture.files import open_capture
+
+    n = 0
+    with open_capture(capture) as cap:
+        for b in cap.batches():
+            n += len(b)
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--capture", type=Path)
+    ap.add_argument("--size", default="200M", help="size of the generated capture (e.g. 200M, 1G)")
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--skip", action="append", default=[], choices=["tshark", "dpkt"])
+    args = ap.parse_args()
+    capture = args.capture
+    if capture is None:
+        out = HERE / "out"
+        out.mkdir(exist_ok=True)
+        capture = out / f"bench-{args.size}.pcap"
+        if not capture.exists():
+            subprocess.run([sys.executable, str(HERE / "make_capture.py"), str(capture), "--size", args.size],
+                           check=True)
+    packets = count_packets(capture)
+    size_mb = capture.stat().st_size / 1e6
+    print(f"capture {capture} {size_mb:,.0f} MB, {packets:,} packets")
+    nd, peak = run_netdetect(capture, args.jobs)
+    rows = [("netdetect scan", nd)]
+    if "tshark" not in args.skip:
+        ts = run_tshark(capture)
+        if ts is not None:
+            rows.append(("tshark -T fields", ts))
+    if "dpkt" not in args.skip:
+        rows.append(("dpkt per-packet loop", run_dpkt(capture)))
+    print(f"{'tool':<24}{'seconds':>10}{'packets/s':>14}{'netdetect is':>16}")
+    for name, secs in rows:
+        print(f"{name:<24}{secs:>10.2f}{packets / secs:>14,.0f}{secs / nd:>15.1f}x")
+    print(f"netdetect peak RSS {peak / 1024:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

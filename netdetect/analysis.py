@@ -315,7 +315,8 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
         tls_events=len(ex.tls), http_events=len(ex.http), decode_errors=dict(ex.decode_errors), allowlisted=suppressed,
         intel_indicators=len(intel) if intel is not None else 0,
         intel_packs=[p.name for p in getattr(intel, "packs", [])] if intel is not None else [],
-        warnings=list(ex.warnings) + [str(p) for p in getattr(intel, "problems", [])][:20],
+        warnings=list(ex.warnings) + [str(p) for p in getattr(intel, "problems", [])][:20]
+        + [str(p) for p in getattr(allowlist, "problems", [])][:20],
     )
     return Report(summary=summary, findings=findings, threshold=opts.threshold)
 

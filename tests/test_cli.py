@@ -149,3 +149,34 @@ def test_gzip_capture_and_bad_option(capture, tmp_path):
 def test_debug_shows_traceback_only_when_asked(tmp_path):
     code, out = _err(["scan", str(tmp_path / "missing.pcap")])
     assert "Traceback" not in out
+
+
+def test_allowlist_suppresses_beacons_but_never_intel(capture, tmp_path):
+    allow = tmp_path / "allow.txt"
+    allow.write_text("203.0.113.0/24\n10.0.0.5 -> *.officestoragebox.com\n")
+    res = CliRunner().invoke(cli, ["scan", "-f", "jsonl", "--allowlist", str(allow), str(capture)])
+    rows = _jsonl(res)
+    assert "10.0.0.6" not in {r["src_ip"] for r in rows}  # the bare-IP beacon is allowlisted
+    assert any(r["src_ip"] == "10.0.0.5" and r["kind"] == "intel" for r in rows)  # intel is never suppressed
+    shown = _jsonl(CliRunner().invoke(cli, ["scan", "-f", "jsonl", "--allowlist", str(allow), "--show-allowlisted",
+                                            str(capture)]))
+    bare = next(r for r in shown if r["src_ip"] == "10.0.0.6")
+    assert bare["allowlisted"] and "203.0.113.0/24" in bare["allowlisted"]
+    table = CliRunner().invoke(cli, ["scan", "--allowlist", str(allow), str(capture)])
+    assert "allowlisted 1" in table.output
+
+
+def test_bad_allowlist_line_names_file_and_line(capture, tmp_path):
+    allow = tmp_path / "allow.txt"
+    allow.write_text("good.example.com\n10.0.0.0/33\n")
+    res = CliRunner().invoke(cli, ["scan", "--strict", "--allowlist", str(allow), str(capture)])
+    assert res.exit_code == 2 and f"{allow}:2" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(cli, ["scan", "--allowlist", str(allow), str(capture)])
+    assert res.exit_code == 0  # skipped and reported, not fatal
+
+
+def test_bad_intel_line_strict_fails_with_file_and_line(capture, tmp_path):
+    feed = tmp_path / "feed.txt"
+    feed.write_text("msstorageboxes.com\nthis is not an indicator!!\n")
+    res = CliRunner().invoke(cli, ["scan", "--strict", "--intel", str(feed), str(capture)])
+    assert res.exit_code == 2 and f"{feed}:2" in res.output

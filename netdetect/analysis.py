@@ -10,6 +10,7 @@ import ipaddress
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -60,17 +61,39 @@ def _split(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
-def _text_key(*parts: str | int) -> np.uint64:
-    """Hash of text addresses and ports exactly as the vectorised conn keys are hashed."""
-    cols = []
-    for p in parts:
-        if isinstance(p, str):
-            raw = from_text(p)
-            cols += [np.array([int.from_bytes(raw[:8], "big")], np.uint64),
-                     np.array([int.from_bytes(raw[8:], "big")], np.uint64)]
-        else:
-            cols.append(np.array([p], np.uint64))
-    return hash_columns(*cols)[0]
+@lru_cache(maxsize=1 << 18)
+def _addr_pair(text: str) -> tuple[int, int]:
+    try:
+        raw = from_text(text)
+    except ValueError:
+        return (0, 0)
+    return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
+
+
+def _addr_cols(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    pairs = np.array([_addr_pair(t) for t in texts], np.uint64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def latest_before(ref_key: np.ndarray, ref_ts: np.ndarray, q_key: np.ndarray, q_ts: np.ndarray) -> np.ndarray:
+    """For each query, the reference row with an equal key and the latest time <= the query's time (-1 if none).
+    Vectorised: rows are ordered by (key, time) and searched on key rank * span + time."""
+    out = np.full(len(q_key), -1, np.int64)
+    if not len(ref_key) or not len(q_key):
+        return out
+    order = np.lexsort((ref_ts, ref_key))
+    rk, rt = ref_key[order], ref_ts[order]
+    uniq, grp = np.unique(rk, return_inverse=True)
+    t0 = min(float(rt.min()), float(q_ts.min())) - 1.0
+    span = max(float(rt.max()), float(q_ts.max())) - t0 + 1.0
+    combined = grp * span + (rt - t0)
+    qg = np.minimum(np.searchsorted(uniq, q_key), len(uniq) - 1)
+    known = uniq[qg] == q_key
+    j = np.searchsorted(combined, qg * span + (q_ts - t0), "right") - 1
+    ok = known & (j >= 0)
+    ok[ok] &= grp[j[ok]] == qg[ok]
+    out[ok] = order[j[ok]]
+    return out
 
 
 def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
@@ -94,33 +117,30 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
     c_hi, c_lo = _split(conns["client"])
     s_hi, s_lo = _split(conns["server"])
     conn_key = hash_columns(c_hi, c_lo, s_hi, s_lo, conns["client_port"], conns["server_port"])
-    order = np.argsort(conn_key, kind="stable")
-    sorted_key = conn_key[order]
 
     def by_connection(events, value) -> None:
-        for ev in events:
-            v = value(ev)
-            if not v:
-                continue
-            try:
-                k = _text_key(ev.client, ev.server, ev.client_port, ev.server_port)
-            except ValueError:
-                continue
-            lo = np.searchsorted(sorted_key, k, "left")
-            hi = np.searchsorted(sorted_key, k, "right")
-            best = -1
-            for j in order[lo:hi]:  # usually one: the same 5-tuple reused is rare
-                if conns["ts"][j] <= ev.ts + DNS_CLOCK_SLACK_S:
-                    best = j
-            if best >= 0 and name_id[best] < 0:
-                name_id[best] = nid(v)
+        rows = [(e, v) for e in events if (v := value(e))]
+        if not rows:
+            return
+        ec_hi, ec_lo = _addr_cols([e.client for e, _ in rows])
+        es_hi, es_lo = _addr_cols([e.server for e, _ in rows])
+        ekey = hash_columns(ec_hi, ec_lo, es_hi, es_lo, np.array([e.client_port for e, _ in rows]),
+                            np.array([e.server_port for e, _ in rows]))
+        ets = np.array([e.ts for e, _ in rows]) + DNS_CLOCK_SLACK_S
+        hit = latest_before(conn_key, conns["ts"], ekey, ets)
+        for k in np.flatnonzero(hit >= 0)[::-1]:  # reversed: the earliest event of a connection wins
+            j = hit[k]
+            if name_id[j] < 0 or name_id[j] >= first_new:
+                name_id[j] = nid(rows[k][1])
 
+    first_new = 0
     by_connection(ex.tls, lambda e: _clean_name(e.sni))
+    first_new = len(names)
     by_connection(ex.http, lambda e: _clean_name(_host_only(e.host)))
 
     # DNS answers: (client, address) -> latest query name answered before the connection.
     chains: dict[tuple[str, str], set[str]] = defaultdict(set)
-    a_key, a_ts, a_name = [], [], []
+    a_client, a_addr, a_ts, a_name = [], [], [], []
     for ev in ex.dns:
         if not ev.is_response or not ev.query:
             continue
@@ -131,33 +151,20 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
                 chain.add(ans.value.lower().rstrip("."))
             if ans.rtype in ("A", "AAAA"):
                 chain.add(ans.value)
-                try:
-                    a_key.append(_text_key(ev.client, ans.value))
-                except ValueError:
-                    continue
+                a_client.append(ev.client)
+                a_addr.append(ans.value)
                 a_ts.append(ev.ts)
                 a_name.append(nid(ev.query))
     todo = np.flatnonzero(name_id < 0)
-    if a_key and len(todo):
-        ak = np.array(a_key, np.uint64)
-        at = np.array(a_ts)
-        an = np.array(a_name, np.int64)
-        srt = np.lexsort((at, ak))
-        ak, at, an = ak[srt], at[srt], an[srt]
-        ck = hash_columns(c_hi[todo], c_lo[todo], s_hi[todo], s_lo[todo])
-        uniq, grp = np.unique(ak, return_inverse=True)
-        t0 = min(float(at.min()), float(conns["ts"].min())) - 10
-        span = max(float(at.max()), float(conns["end_ts"].max())) - t0 + 10
-        combined = grp * span + (at - t0)
-        cg = np.searchsorted(uniq, ck)
-        cg_c = np.minimum(cg, len(uniq) - 1)
-        known = uniq[cg_c] == ck
-        probe = cg_c * span + (conns["ts"][todo] + DNS_CLOCK_SLACK_S - t0)
-        j = np.searchsorted(combined, probe, "right") - 1
-        ok = known & (j >= 0)
-        ok[ok] &= grp[j[ok]] == cg_c[ok]
-        name_id[todo[ok]] = an[j[ok]]
-    return name_id, names, {k: v for k, v in chains.items()}
+    if a_client and len(todo):
+        ac_hi, ac_lo = _addr_cols(a_client)
+        aa_hi, aa_lo = _addr_cols(a_addr)
+        akey = hash_columns(ac_hi, ac_lo, aa_hi, aa_lo)
+        ckey = hash_columns(c_hi[todo], c_lo[todo], s_hi[todo], s_lo[todo])
+        hit = latest_before(akey, np.array(a_ts), ckey, conns["ts"][todo] + DNS_CLOCK_SLACK_S)
+        ok = hit >= 0
+        name_id[todo[ok]] = np.array(a_name, np.int64)[hit[ok]]
+    return name_id, names, dict(chains)
 
 
 def _host_only(host: str | None) -> str | None:
@@ -379,6 +386,7 @@ def _group_finding(g: int, groups: Groups, conns: np.ndarray, rows: np.ndarray, 
     rows = rows[np.argsort(conns["ts"][rows], kind="stable")]
     servers = Counter(to_text(bytes(s)) for s in conns["server"][rows])
     ports = Counter(int(p) for p in conns["server_port"][rows])
+    protos = Counter(int(p) for p in conns["proto"][rows])
     dst_ips = [ip for ip, _ in servers.most_common()]
     times = conns["ts"][rows]
     sizes = conns["bytes_out"][rows] + conns["bytes_in"][rows]
@@ -393,6 +401,7 @@ def _group_finding(g: int, groups: Groups, conns: np.ndarray, rows: np.ndarray, 
         kind="intel" if any(not _hit_is_context(h) for h in hits) else "beacon",
         src_ip=groups.client[g], dst_ip=dst_ips[0] if dst_ips else None, dst_ips=dst_ips,
         dst_port=ports.most_common(1)[0][0] if ports else None, server_name=name, score=score,
+        proto={6: "tcp", 17: "udp"}.get(protos.most_common(1)[0][0]) if protos else None,
         beacon=bool(scores.beacon[g]), period_s=period, jitter=_num(scores.jitter[g]),
         connections=int(len(rows)), first_seen=float(times[0]), last_seen=float(conns["end_ts"][rows].max()),
         subscores={k: round(float(v[g]), 4) for k, v in scores.subscores.items() if np.isfinite(v[g])},

@@ -150,7 +150,7 @@ class IntelStore:
         self._fingerprints: dict[tuple[str, str], list[Indicator]] = {}
         self._context: dict[tuple[str, str], list[Indicator]] = {}
         self._net_tables: list[tuple[int, np.ndarray, np.ndarray, list[list[Indicator]]]] | None = None
-        self._name_hash_table: np.ndarray | None = None
+        self._name_hash_table: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------ loading
 
@@ -331,32 +331,41 @@ class IntelStore:
                 out[name] = found
         return out
 
-    def _name_hashes(self) -> np.ndarray:
+    def _name_hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted hashes of the listed names, bitmap over the hashes' low bits). The bitmap rejects most
+        misses with one gather, so only a few percent of probes pay for the binary search."""
         if self._name_hash_table is None:
             keys = np.array(list(self._names), dtype="S") if self._names else np.array([], dtype="S1")
-            self._name_hash_table = np.sort(_hash_rows(keys))
+            hashes = np.sort(_hash_rows(keys))
+            size = 1 << max(16, min(27, (8 * len(hashes)).bit_length()))
+            bitmap = np.zeros(size, dtype=bool)
+            bitmap[hashes & np.uint64(size - 1)] = True
+            self._name_hash_table = (hashes, bitmap)
         return self._name_hash_table
 
     def _match_name_array(self, encoded: np.ndarray) -> list[tuple[int, list[Indicator]]]:
-        table = self._name_hashes()
+        table, bitmap = self._name_hashes()
+        low_bits = np.uint64(len(bitmap) - 1)
         current = _lower_strip_dots(encoded)
-        rows = np.arange(len(current))
+        dot = np.strings.find(current, b".")
+        keep = dot >= 0  # single-label names cannot match (refused at load)
+        current, dot, rows = current[keep], dot[keep], np.flatnonzero(keep)
         hits: dict[int, list[Indicator]] = {}
+        names = self._names
         while len(current):
             hashes = _hash_rows(current)
-            pos = np.minimum(np.searchsorted(table, hashes), len(table) - 1)
-            candidates = np.flatnonzero(table[pos] == hashes)
+            maybe = np.flatnonzero(bitmap[hashes & low_bits])
+            probe = hashes[maybe]
+            pos = np.minimum(np.searchsorted(table, probe), len(table) - 1)
+            candidates = maybe[table[pos] == probe]
             for name, row in zip(current[candidates].tolist(), rows[candidates].tolist(), strict=True):
-                found = self._names.get(name.decode("ascii"))
+                found = names.get(name.decode("ascii"))
                 if found:
                     hits.setdefault(row, []).extend(found)
-            dot = np.strings.find(current, b".")
-            more = dot >= 0
-            current = np.strings.slice(current[more], dot[more] + 1, None)
-            rows = rows[more]
-            # parents with a single label cannot match (single-label names are refused at load)
-            multi = np.strings.find(current, b".") >= 0
-            current, rows = current[multi], rows[multi]
+            parent = np.strings.slice(current, dot + 1, None)
+            dot = np.strings.find(parent, b".")
+            keep = dot >= 0
+            current, dot, rows = parent[keep], dot[keep], rows[keep]
         return sorted(hits.items())
 
     def _tables(self) -> list[tuple[int, np.ndarray, np.ndarray, list[list[Indicator]]]]:

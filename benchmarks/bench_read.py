@@ -184,7 +184,8 @@ def main() -> None:
                 assert count == expected, (label, count)
                 rate = count / seconds
                 ratio = rate / dpkt_rate
-                print(f"  {label:<38} {rate / 1e6:6.2f} M records/s  {seconds:6.2f} CPU s  x{ratio:5.1f} dpkt")
+                figures = f"{rate / 1e6:6.2f} M records/s  {seconds:6.2f} CPU s  x{ratio:5.1f} dpkt"
+                print(f"  {label:<38} {figures}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 
 from netdetect.capture.batch import PacketBatch
 from netdetect.decode.extract import EventExtractor
-from netdetect.decode.headers import SUPPORTED_LINKTYPES, decode_headers
+from netdetect.decode.headers import decode_headers
 from netdetect.flows import FlowTracker
 from netdetect.model import CONN_DTYPE, DnsEvent, HttpEvent, TlsEvent
 
@@ -114,47 +114,35 @@ def _subset(h, mask: np.ndarray):
 
 
 def extract_files(paths: Sequence[str], progress: Callable[[int], None] | None = None) -> Extraction:
-    """Read captures in time order (a rotated set is one stream) into one Extraction."""
-    from netdetect.capture import files as reader
+    """Read one stream of captures (a rotated set, or overlapping files merged in time order)."""
+    from netdetect.capture.inputs import iter_batches
 
     ex = Extractor()
+    stats: dict = {}
+    done = 0
+    for batch in iter_batches(list(paths), stats=stats):
+        ex.feed(batch)
+        if progress is not None:
+            done += int(batch.caplen.sum()) + 16 * len(batch)
+            progress(done)
     warnings: list[str] = []
-    names: list[str] = []
-    done_bytes = 0
-    for path in paths:
-        with reader.open_capture(path) as cap:
-            names.append(cap.name)
-            _check_linktypes(cap, warnings)
-            for batch in cap.batches():
-                ex.feed(batch)
-                if progress is not None:
-                    progress(done_bytes + cap.stats.bytes_read)
-            done_bytes += cap.stats.bytes_read
-            warnings += _read_warnings(cap)
-            ex.errors["capture.truncated_records"] = ex.errors.get("capture.truncated_records", 0) + \
-                cap.stats.truncated_records
-            ex.errors["capture.bad_records"] = ex.errors.get("capture.bad_records", 0) + cap.stats.bad_records
-    result = ex.finish(names)
+    for name, st in stats.items():
+        warnings += [f"{name}: {w}" for w in getattr(st, "warnings", [])]
+        for key, value in (("capture.truncated_records", st.truncated_records), ("capture.bad_records",
+                                                                                 st.bad_records)):
+            if value:
+                ex.errors[key] = ex.errors.get(key, 0) + value
+    result = ex.finish(list(stats) or list(paths))
     result.decode_errors = {k: v for k, v in result.decode_errors.items() if v}
     result.warnings += warnings
     return result
-
-
-def _check_linktypes(cap, warnings: list[str]) -> None:
-    for lt in getattr(cap, "linktypes", ()) or ():
-        if int(lt) not in SUPPORTED_LINKTYPES:
-            warnings.append(f"{cap.name}: link type {lt} is not decoded; its packets are counted as errors")
-
-
-def _read_warnings(cap) -> list[str]:
-    return [f"{cap.name}: {w}" for w in getattr(cap.stats, "warnings", [])]
 
 
 def extract_parallel(groups: Sequence[Sequence[str]], jobs: int,
                      progress: Callable[[int], None] | None = None) -> Extraction:
     """Extract independent captures (or rotated sets) on several cores and merge the tables."""
     if jobs <= 1 or len(groups) <= 1:
-        return Extraction.merge([extract_files(g, progress) for g in groups])
+        return Extraction.merge([extract_files(g, progress if len(groups) == 1 else None) for g in groups])
     with ProcessPoolExecutor(max_workers=min(jobs, len(groups), os.cpu_count() or 1)) as pool:
         parts = list(pool.map(extract_files, groups))
     return Extraction.merge(parts)

@@ -10,6 +10,8 @@ import os
 import struct
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -518,3 +520,29 @@ def test_fuzzed_captures_never_crash(
     assert streamed_packets == packets
     assert streamed_cols.ts_ns.tolist() == cols.ts_ns.tolist()
     assert counts == (stats.bad_records, stats.truncated_records, stats.skipped_blocks)
+
+
+def test_stdin_pipe_hands_over_packets_before_the_writer_finishes(monkeypatch: pytest.MonkeyPatch) -> None:
+    read_end, write_end = os.pipe()
+    monkeypatch.setattr(sys, "stdin", type("Stdin", (), {"buffer": os.fdopen(read_end, "rb")})())
+    os.write(write_end, pcap_bytes([Record(T0, b"first"), Record(T0 + 1000, b"second")]))
+    got: list[list[bytes]] = []
+
+    def consume() -> None:
+        with open_capture("-") as capture:
+            for batch in capture.batches():
+                got.append([batch.packet(i) for i in range(len(batch))])
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert got == [[b"first", b"second"]]  # delivered while the pipe is still open
+        os.write(write_end, pcap_record(Record(T0 + 2000, b"third")))
+    finally:
+        os.close(write_end)
+    reader.join(10)
+    assert not reader.is_alive()
+    assert got == [[b"first", b"second"], [b"third"]]

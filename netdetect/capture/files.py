@@ -178,7 +178,17 @@ def _open_stream(raw: io.BufferedReader, name: str, size: int | None, chunk_byte
         chunk_bytes=chunk_bytes,
         mapped=mapped,
         mapped_from=header_bytes,
+        pipe=_pipe_fd(raw) if compression is None and name == STDIN else None,
     )
+
+
+def _pipe_fd(raw: io.BufferedReader) -> int | None:
+    """The descriptor of a pipe or socket on stdin (not a redirected regular file)."""
+    try:
+        fd = raw.fileno()
+        return None if stat.S_ISREG(os.fstat(fd).st_mode) else fd
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
 
 
 def _mappable(raw: io.BufferedReader) -> io.BufferedReader | None:

@@ -12,6 +12,7 @@ import contextlib
 import lzma
 import mmap
 import os
+import select
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -136,6 +137,13 @@ class ReplayStream:
             return n
         return self._rest.readinto(view) or 0
 
+    def readinto1(self, target: memoryview | bytearray) -> int:
+        """At most one read of the underlying stream: returns what a pipe has now instead of waiting."""
+        if self._prefix:
+            return self.readinto(target)
+        read_once = getattr(self._rest, "readinto1", self._rest.readinto)
+        return read_once(memoryview(target).cast("B")) or 0
+
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             return bytes(self._prefix) + self._rest.read()
@@ -163,6 +171,7 @@ class CaptureFile(ABC):
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         mapped: BinaryIO | None = None,
         mapped_from: int = 0,
+        pipe: int | None = None,
     ) -> None:
         self.name = name
         self.compression = compression
@@ -179,6 +188,9 @@ class CaptureFile(ABC):
         self._mapped = mapped
         self._mapped_size = os.fstat(mapped.fileno()).st_size if mapped is not None else 0
         self._window = mapped_from
+        # Reading a pipe (`tcpdump -U -w - | netdetect ... -`): hand over what has arrived as soon as the
+        # writer pauses instead of waiting for a full chunk. The file descriptor, for select().
+        self._pipe = pipe
 
     # -- public ------------------------------------------------------------------------------------
     @property
@@ -264,9 +276,14 @@ class CaptureFile(ABC):
         # A cut compressed stream raises instead of returning what one call decompressed: small calls
         # lose little. Plain files are read in one call.
         piece = COMPRESSED_PIECE if self.compression else size
+        read = self._stream.readinto
+        if self._pipe is not None and isinstance(self._stream, ReplayStream):
+            read = self._stream.readinto1
         while end < size:
+            if self._pipe is not None and end > len(carry) and not _readable_now(self._pipe):
+                break
             try:
-                got = self._stream.readinto(view[end : end + piece])
+                got = read(view[end : end + piece])
             except STREAM_ERRORS as exc:  # cut or corrupt compressed stream: keep what was read
                 self.stats.warn(f"stream ended early ({type(exc).__name__}: {exc}); stopped reading")
                 got = 0
@@ -309,6 +326,13 @@ class CaptureFile(ABC):
             first_index=frame,
             ts_ns=ts_ns,
         )
+
+
+def _readable_now(fd: int) -> bool:
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True  # cannot tell: keep reading as for a file
 
 
 def ns_to_seconds(ts_ns: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Callable
 
@@ -17,28 +19,32 @@ def capture_args(f: Callable) -> Callable:
 
 
 def resolve_inputs(captures: tuple[str, ...]) -> list[list[str]]:
-    """Files, directories and globs -> capture sets; a rotated set (or stdin) is one stream."""
+    """Files, directories and globs -> capture sets. Files whose names differ only in their digits
+    (tcpdump -C/-G and dumpcap ring buffers) are one stream; other captures are read separately and
+    their tables merged, so `--jobs N` gives the same result as one core."""
     from netdetect.capture.inputs import expand_inputs
 
     if "-" in captures:
         if len(captures) > 1:
             raise UsageError("'-' (stdin) cannot be combined with other captures")
         return [["-"]]
-    return [[p] for p in expand_inputs(list(captures))]
+    sets: dict[tuple[str, str], list[str]] = {}
+    for path in expand_inputs(list(captures)):
+        stem = (os.path.dirname(os.path.abspath(path)), re.sub(r"\d+", "", os.path.basename(path)))
+        sets.setdefault(stem, []).append(path)
+    return list(sets.values())
 
 
 def extract(captures: tuple[str, ...], jobs: int, quiet: bool):
     from netdetect.output.progress import Progress
-    from netdetect.pipeline import extract_files, extract_parallel
+    from netdetect.pipeline import extract_parallel
 
     sets = resolve_inputs(captures)
     total = _total_size(sets)
-    progress = Progress(total, enabled=not quiet and sys.stderr.isatty() and total > 0)
+    progress = Progress(total, enabled=not quiet and sys.stderr.isatty() and total > 0 and jobs == 1
+                        and len(sets) == 1)
     try:
-        if jobs > 1:
-            return extract_parallel(sets, jobs)
-        flat = [p for s in sets for p in s]
-        return extract_files(flat, progress.update)
+        return extract_parallel(sets, jobs, progress.update)
     finally:
         progress.close()
 

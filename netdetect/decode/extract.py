@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from netdetect.decode import quic as quic_mod
 from netdetect.decode import tls as tls_mod
 from netdetect.decode.errors import DecodeError
 from netdetect.decode.fragments import FragmentReassembler
-from netdetect.decode.headers import Headers, addr_bytes, decode_headers, payload_prefix
+from netdetect.decode.headers import Headers, decode_headers, payload_prefix
 from netdetect.flows import hash_columns
 from netdetect.model import DnsEvent, HttpEvent, TlsEvent
 
@@ -124,9 +125,8 @@ class EventExtractor:
 
     # ------------------------------------------------------------------------------------
     def _ends(self, h: Headers, r: int) -> tuple[str, str, int, int]:
-        src = to_text(bytes(addr_bytes(h.src_hi[r:r + 1], h.src_lo[r:r + 1])[0]))
-        dst = to_text(bytes(addr_bytes(h.dst_hi[r:r + 1], h.dst_lo[r:r + 1])[0]))
-        return src, dst, int(h.sport[r]), int(h.dport[r])
+        return (_addr_text(int(h.src_hi[r]), int(h.src_lo[r])), _addr_text(int(h.dst_hi[r]), int(h.dst_lo[r])),
+                int(h.sport[r]), int(h.dport[r]))
 
     def _dns(self, h: Headers, r: int, payload: bytes, transport: str, ends=None, ts=None) -> None:
         try:
@@ -252,6 +252,11 @@ def _ip_packet(h: Headers, r: int, payload: bytes) -> bytes:
         total = min(20 + len(payload), 0xFFFF)
         return struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, proto, 0, src[12:], dst[12:]) + payload
     return struct.pack("!IHBB16s16s", 6 << 28, min(len(payload), 0xFFFF), proto, 64, src, dst) + payload
+
+
+@lru_cache(maxsize=1 << 16)
+def _addr_text(hi: int, lo: int) -> str:
+    return to_text(hi.to_bytes(8, "big") + lo.to_bytes(8, "big"))
 
 
 def _payload(batch: PacketBatch, h: Headers, r: int) -> bytes:

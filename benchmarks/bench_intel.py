@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from netdetect.intel import IntelStore  # noqa: E402
 from netdetect.intel.store import V4_MAPPED  # noqa: E402
 
+
 class Timer:
     """Wall and CPU seconds of a block."""
 
@@ -70,7 +71,9 @@ def generate(n: int, rng: random.Random) -> tuple[list[tuple[str, str]], list[st
             net = rng.getrandbits(32) & 0xFFFFFF00
             rows.append(("cidr", ".".join(str((net >> s) & 255) for s in (24, 16, 8, 0)) + "/24"))
         else:
-            rows.append(("url", f"https://{random_label(rng)}.{rng.choice(TLDS)}/{random_label(rng)}/gate.php"))
+            rows.append(
+                ("url", f"https://{random_label(rng)}.{rng.choice(TLDS)}/{random_label(rng)}/gate.php")
+            )
     return rows, domains, ips
 
 
@@ -102,18 +105,27 @@ def main() -> int:
         size_mb = feed.stat().st_size / 1e6
         with Timer() as t:
             store = IntelStore.load([feed])
-    print(f"load: {len(store):,} indicators ({args.format}, {size_mb:.1f} MB) in {t} "
-          f"= {len(store) / t.cpu:,.0f}/s CPU  [target < {LOAD_TARGET_S:.0f} s: ratio {LOAD_TARGET_S / t.cpu:.2f}x]")
+    print(
+        f"load: {len(store):,} indicators ({args.format}, {size_mb:.1f} MB) in {t} "
+        f"= {len(store) / t.cpu:,.0f}/s CPU  "
+        f"[target < {LOAD_TARGET_S:.0f} s: ratio {LOAD_TARGET_S / t.cpu:.2f}x]"
+    )
     ok &= t.cpu < LOAD_TARGET_S and not store.problems
 
     n = args.lookups
     # Names: 10% listed or subdomains of listed, 90% unlisted, all distinct (the worst case for the cache).
-    names = [f"{random_label(rng, 3, 8)}.{rng.choice(domains)}" if i % 10 == 0 else
-             f"{random_label(rng, 3, 8)}.{random_label(rng)}.{rng.choice(TLDS)}" for i in range(n)]
+    names = [
+        f"{random_label(rng, 3, 8)}.{rng.choice(domains)}"
+        if i % 10 == 0
+        else f"{random_label(rng, 3, 8)}.{random_label(rng)}.{rng.choice(TLDS)}"
+        for i in range(n)
+    ]
     with Timer() as t:
         found = store.match_names(names)
-    print(f"names (numpy hash path): {n:,} distinct lookups in {t} = {n / t.cpu:,.0f}/s CPU, "
-          f"{len(found):,} matched  [target > 1 M/s: ratio {n / t.cpu / LOOKUP_TARGET_PER_S:.2f}x]")
+    print(
+        f"names (numpy hash path): {n:,} distinct lookups in {t} = {n / t.cpu:,.0f}/s CPU, "
+        f"{len(found):,} matched  [target > 1 M/s: ratio {n / t.cpu / LOOKUP_TARGET_PER_S:.2f}x]"
+    )
     ok &= n / t.cpu > LOOKUP_TARGET_PER_S
 
     picks = np.array([rng.choice(ips) if i % 10 == 0 else rng.getrandbits(32) for i in range(n)], dtype=">u4")
@@ -123,15 +135,19 @@ def main() -> int:
     octets[:, 12:] = picks.view(np.uint8).reshape(-1, 4)
     with Timer() as t:
         rows_hit = store.match_addresses16(column)
-    print(f"addresses (16-byte column, numpy): {n:,} lookups in {t} = {n / t.cpu:,.0f}/s CPU, "
-          f"{len(rows_hit):,} matched  [target > 1 M/s: ratio {n / t.cpu / LOOKUP_TARGET_PER_S:.2f}x]")
+    print(
+        f"addresses (16-byte column, numpy): {n:,} lookups in {t} = {n / t.cpu:,.0f}/s CPU, "
+        f"{len(rows_hit):,} matched  [target > 1 M/s: ratio {n / t.cpu / LOOKUP_TARGET_PER_S:.2f}x]"
+    )
     ok &= n / t.cpu > LOOKUP_TARGET_PER_S
 
     texts = [".".join(str((int(ip) >> s) & 255) for s in (24, 16, 8, 0)) for ip in picks]
     with Timer() as t:
         text_hits = store.match_ips(texts)
-    print(f"addresses (text, parse + numpy): {n:,} lookups in {t} = {n / t.cpu:,.0f}/s CPU, "
-          f"{len(text_hits):,} distinct matched  [ratio {n / t.cpu / LOOKUP_TARGET_PER_S:.2f}x]")
+    print(
+        f"addresses (text, parse + numpy): {n:,} lookups in {t} = {n / t.cpu:,.0f}/s CPU, "
+        f"{len(text_hits):,} distinct matched  [ratio {n / t.cpu / LOOKUP_TARGET_PER_S:.2f}x]"
+    )
 
     sample = names[: min(n, 200_000)]
     with Timer() as t:

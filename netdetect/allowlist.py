@@ -120,8 +120,9 @@ class Allowlist:
                 self._others.append(e)
 
     @classmethod
-    def load(cls, paths: Sequence[str | Path] = (), include_default: bool = True, *,
-             strict: bool = False) -> Allowlist:
+    def load(
+        cls, paths: Sequence[str | Path] = (), include_default: bool = True, *, strict: bool = False
+    ) -> Allowlist:
         """Read allowlist files. Bad lines are skipped and listed in `.problems` as `path:line: message`,
         or raise IntelError with strict."""
         files = ([default_allowlist_path()] if include_default else []) + [Path(p) for p in paths]
@@ -147,7 +148,9 @@ class Allowlist:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def match(self, src_ip: str | None, dst_ips: Sequence[str] | str | None, server_name: str | None) -> str | None:
+    def match(
+        self, src_ip: str | None, dst_ips: Sequence[str] | str | None, server_name: str | None
+    ) -> str | None:
         """The entry that allows this (client, servers, name) group, as `text (file:line)`, or None.
 
         A name entry needs the group's server name; an address entry needs every server address of the
@@ -180,5 +183,5 @@ def _parents(name: str) -> Iterable[str]:
     yield name
     dot = name.find(".")
     while dot >= 0:
-        yield name[dot + 1:]
+        yield name[dot + 1 :]
         dot = name.find(".", dot + 1)

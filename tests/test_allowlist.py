@@ -21,7 +21,8 @@ def user_list(tmp_path: Path) -> Path:
         "192.0.2.0/24\n"
         "10.0.0.5 -> 198.51.100.1\n"
         "10.1.0.0/16 -> *.vendor.example\n"
-        "* -> 2001:db8::/32\n")
+        "* -> 2001:db8::/32\n"
+    )
     return path
 
 
@@ -29,9 +30,17 @@ def test_default_list_covers_periodic_services_and_no_intel() -> None:
     allow = Allowlist.load()
     assert allow.problems == []
     assert default_allowlist_path().is_file()
-    for name in ("time.windows.com", "ctldl.windowsupdate.com", "au.download.windowsupdate.com",
-                 "r3.o.lencr.org", "connectivitycheck.gstatic.com", "1-courier.push.apple.com",
-                 "v10.events.data.microsoft.com", "0.pool.ntp.org", "pool.ntp.org"):
+    for name in (
+        "time.windows.com",
+        "ctldl.windowsupdate.com",
+        "au.download.windowsupdate.com",
+        "r3.o.lencr.org",
+        "connectivitycheck.gstatic.com",
+        "1-courier.push.apple.com",
+        "v10.events.data.microsoft.com",
+        "0.pool.ntp.org",
+        "pool.ntp.org",
+    ):
         assert allow.match("10.0.0.9", ["203.0.113.1"], name) is not None, name
     for name in ("raw.githubusercontent.com", "github.com", "example.com", "notwindowsupdate.com"):
         assert allow.match("10.0.0.9", ["203.0.113.1"], name) is None, name
@@ -52,8 +61,10 @@ def test_names_wildcards_cidrs_and_pairs(user_list: Path) -> None:
     assert allow.match("10.9.9.9", ["192.0.2.7", "203.0.113.1"], None) is None  # every server must be covered
     assert allow.match("10.0.0.5", ["198.51.100.1"], None) == "10.0.0.5 -> 198.51.100.1 (site.txt:5)"
     assert allow.match("10.0.0.6", ["198.51.100.1"], None) is None
-    assert allow.match("10.1.2.3", ["203.0.113.5"], "api.vendor.example") == \
-        "10.1.0.0/16 -> *.vendor.example (site.txt:6)"
+    assert (
+        allow.match("10.1.2.3", ["203.0.113.5"], "api.vendor.example")
+        == "10.1.0.0/16 -> *.vendor.example (site.txt:6)"
+    )
     assert allow.match("10.2.2.3", ["203.0.113.5"], "api.vendor.example") is None
     assert allow.match("10.2.2.3", ["2001:db8::1"], None) == "* -> 2001:db8::/32 (site.txt:7)"
 

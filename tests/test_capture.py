@@ -7,11 +7,13 @@ import gzip
 import io
 import lzma
 import os
+import shutil
 import struct
 import subprocess
 import sys
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netdetect.capture import CapturedBatch, CaptureFile, open_capture
+from netdetect.capture import CapturedBatch, CaptureFile, expand_inputs, open_capture
 from netdetect.capture import linktypes as lt
 from netdetect.capture.writer import (
     Record,
@@ -231,6 +233,25 @@ def test_pcapng_blocks_between_packets_keep_order_and_counts(tmp_path: Path) -> 
     assert (np.diff(cols.ts_ns) >= 0).all()  # simple packets took the previous timestamp
 
 
+def test_pcapng_many_interfaces_each_with_its_own_clock(tmp_path: Path) -> None:
+    resolutions = [6, 9, 3, 0x80 | 10]  # exact for whole milliseconds except 2^-10: use whole seconds there
+    interfaces = b"".join(
+        pcapng_interface(lt.RAW if i % 3 else lt.ETHERNET, tsresol=resolutions[i % 4], tsoffset=i)
+        for i in range(300)
+    )
+    packets = b""
+    expected = []
+    for i in reversed(range(300)):  # interleaved out of interface order
+        ts = T0 // 10**9 * 10**9 + i * 10**9 + (0 if i % 4 == 3 else 7 * 10**6)
+        packets += pcapng_packet(Record(ts, b"%d" % i, interface=i), tsresol=resolutions[i % 4])
+        expected.append((ts + i * 10**9, lt.RAW if i % 3 else lt.ETHERNET))
+    content = pcapng_section() + interfaces + packets
+    with open_capture(write(tmp_path, "many.pcapng", content)) as capture:
+        _, cols = read_all(capture)
+        assert len(capture.stats.interfaces) == 300
+    assert list(zip(cols.ts_ns.tolist(), cols.linktype.tolist(), strict=True)) == expected
+
+
 def test_pcapng_power_of_two_resolution_rounds_to_nearest_ns(tmp_path: Path) -> None:
     ts = 1_680_000_000_123_456_789
     content = (
@@ -269,7 +290,9 @@ def test_every_corpus_file_reads_like_dpkt(path: Path | None) -> None:
         pytest.skip("shared corpus absent")
     try:
         with path.open("rb") as handle:
-            reader = dpkt.pcapng.Reader(handle) if path.suffix == ".pcapng" else dpkt.pcap.Reader(handle)
+            is_pcapng = handle.read(4) == b"\x0a\x0d\x0d\x0a"  # not by name: one ".pcapng" is a pcap
+            handle.seek(0)
+            reader = dpkt.pcapng.Reader(handle) if is_pcapng else dpkt.pcap.Reader(handle)
             reference = [(ts, len(buf)) for ts, buf in reader]
     except Exception as exc:  # dpkt itself fails on some valid files
         pytest.skip(f"dpkt cannot read it: {exc!r}")
@@ -282,6 +305,23 @@ def test_every_corpus_file_reads_like_dpkt(path: Path | None) -> None:
         len({i.ts_resolution for i in stats.interfaces}) == 1
     ):  # dpkt applies the first interface's clock to all
         assert np.allclose(cols.ts, [ts for ts, _ in reference], rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ndpi__anydesk.pcapng", "ndpi__dns-google-nsid.pcapng", "ndpi__sites.pcapng"])
+def test_interfaces_with_different_clocks_match_tshark_to_the_ns(name: str) -> None:
+    """Files whose interfaces mix 1e-6 and 1e-9 resolution (dpkt applies the first clock to all)."""
+    path = CORPUS / name
+    if not path.exists() or shutil.which("tshark") is None:
+        pytest.skip("needs the shared corpus and tshark")
+    fields = ["-T", "fields", "-e", "frame.time_epoch", "-e", "frame.cap_len"]
+    out = subprocess.run(["tshark", "-r", str(path), *fields], capture_output=True, text=True, check=True)
+    reference = [line.split("\t") for line in out.stdout.splitlines() if line]
+    with open_capture(path) as capture:
+        _, cols = read_all(capture)
+        assert len({i.ts_resolution for i in capture.stats.interfaces}) > 1
+    assert cols.ts_ns.tolist() == [int(Decimal(ts) * 10**9) for ts, _ in reference]
+    assert cols.caplen.tolist() == [int(n) for _, n in reference]
 
 
 # -- compression and stdin ---------------------------------------------------------------------------
@@ -490,7 +530,7 @@ def test_corrupt_gzip_never_raises_a_traceback(tmp_path: Path) -> None:
 )
 @given(
     base=st.sampled_from(["pcap", "pcapng"]),
-    edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=8),
+    edits=st.lists(st.tuples(st.integers(0, 800), st.integers(0, 255)), max_size=8),
     cut=st.integers(0, 400),
 )
 def test_fuzzed_captures_never_crash(
@@ -546,3 +586,22 @@ def test_stdin_pipe_hands_over_packets_before_the_writer_finishes(monkeypatch: p
     reader.join(10)
     assert not reader.is_alive()
     assert got == [[b"first", b"second"], [b"third"]]
+
+
+def test_named_pipe_path(tmp_path: Path) -> None:
+    fifo = tmp_path / "live.fifo"
+    os.mkfifo(fifo)
+    content = pcap_bytes([Record(T0, b"through a fifo")])
+
+    def feed() -> None:
+        with open(fifo, "wb") as writer:
+            writer.write(content)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    assert expand_inputs([str(fifo)]) == [str(fifo)]  # ordering must not read from the pipe
+    with open_capture(fifo) as capture:
+        packets, _ = read_all(capture)
+        assert capture.total_bytes is None
+    writer.join(10)
+    assert packets == [b"through a fifo"]

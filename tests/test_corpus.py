@@ -28,12 +28,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
         "section (stratolab.org), as tshark does",
     ("zeek__websocket__wstunnel-https.pcap", "sni"):
         "the ClientHello travels inside WebSocket frames of an HTTP upgrade; WebSocket payloads are not decoded",
-    ("zeek__quic__quic-decrypt-fail-google-de-51833.pcap", "sni"):
-        "Zeek's own test of an Initial it cannot fully decrypt; under investigation",
-    ("ndpi__quic-mvfst-27.pcapng", "sni"):
-        "Facebook mvfst pre-standard QUIC version 0xfaceb002: its Initial salt is not in the version table yet",
-    ("ndpi__quic_frags_different_dcid.pcapng", "sni"):
-        "CRYPTO frames split over Initials with different destination connection IDs are not yet joined",
 }
 
 

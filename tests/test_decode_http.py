@@ -61,7 +61,9 @@ def test_raw_spaces_in_target_and_http09() -> None:
 
 
 def test_hostile_bytes_are_escaped() -> None:
-    req = parse_http_request(b"GET /\x1b[2J HTTP/1.1\r\nHost: ev\xffil\x00\r\nUser-Agent: a\x1b]0;pwn\x07\r\n\r\n")
+    req = parse_http_request(
+        b"GET /\x1b[2J HTTP/1.1\r\nHost: ev\xffil\x00\r\nUser-Agent: a\x1b]0;pwn\x07\r\n\r\n"
+    )
     assert req is not None
     assert req.uri == "/\\x1b[2J"
     assert req.host == "ev\\xffil\\x00"
@@ -84,5 +86,7 @@ def test_endless_request_line_and_headers_are_capped() -> None:
     with pytest.raises(DecodeError) as info:
         parse_http_request(b"GET /" + b"a" * (MAX_HEADER_BYTES + 10))
     assert info.value.reason == "http.line_too_long"
-    req = parse_http_request(b"GET / HTTP/1.1\r\n" + b"X-Pad: aaaaaaaa\r\n" * 5000 + b"Host: late.example\r\n\r\n")
+    req = parse_http_request(
+        b"GET / HTTP/1.1\r\n" + b"X-Pad: aaaaaaaa\r\n" * 5000 + b"Host: late.example\r\n\r\n"
+    )
     assert req is not None and req.host is None and not req.headers_complete

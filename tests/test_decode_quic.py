@@ -116,9 +116,11 @@ def crypto_frame(offset: int, data: bytes) -> bytes:
     return b"\x06" + varint(offset) + varint(len(data)) + data
 
 
-def protect_initial(version: int, dcid: bytes, pn: int, plain: bytes, scid: bytes = b"\x01\x02") -> bytes:
+def protect_initial(
+    version: int, dcid: bytes, pn: int, plain: bytes, scid: bytes = b"\x01\x02", key_dcid: bytes | None = None
+) -> bytes:
     """Build a client Initial the way a client does (RFC 9001 5.3-5.4), with a 2-byte packet number."""
-    keys = client_initial_keys(version, dcid)
+    keys = client_initial_keys(version, key_dcid or dcid)
     initial_type = 1 if version == VERSION_2 else 0
     first = 0xC0 | (initial_type << 4) | 0x01  # pn length 2
     pn_bytes = struct.pack("!H", pn)
@@ -199,7 +201,7 @@ def _hello_with_padding(sni: bytes, pad: int) -> bytes:
     return b"\x01" + len(body).to_bytes(3, "big") + body
 
 
-@pytest.mark.parametrize("version", [VERSION_1, VERSION_2, 0xFF00001D])
+@pytest.mark.parametrize("version", [VERSION_1, VERSION_2, 0xFF00001D, 0xFF00001B, 0xFACEB002])
 def test_hello_split_over_two_packets_out_of_order(version: int) -> None:
     dcid = bytes(range(8))
     msg = _hello_with_padding(b"split.example.org", 1800)
@@ -220,6 +222,24 @@ def test_hello_split_over_two_packets_out_of_order(version: int) -> None:
     hello = assembler.client_hello()
     assert hello is not None and hello.sni == "split.example.org"
     assert assembler.contiguous() == msg
+
+
+def test_later_initial_to_the_server_cid_uses_the_first_dcid_keys() -> None:
+    # As in nDPI quic_frags_different_dcid.pcapng: the hello's second half goes to the server-chosen CID.
+    first_dcid, server_cid = b"\xac" * 8, bytes.fromhex("0164bccb0bceb2de8f64afc9a9cea6a36437ab44")
+    msg = _hello_with_padding(b"cdnjs.cloudflare.com", 1500)
+    one = protect_initial(VERSION_1, first_dcid, 0, crypto_frame(0, msg[:900]))
+    two = protect_initial(VERSION_1, server_cid, 1, crypto_frame(900, msg[900:]), key_dcid=first_dcid)
+    with pytest.raises(DecodeError) as info:
+        parse_quic_initial(two)  # alone, nothing says which keys to use
+    assert info.value.reason == "quic.decrypt_failed"
+    (opened,) = parse_quic_initial(two, original_dcid=first_dcid)
+    assert opened.dcid == server_cid and opened.key_dcid == first_dcid
+    assembler = QuicCryptoAssembler()
+    assert assembler.feed(one) is None
+    assert assembler.original_dcid == first_dcid
+    hello = assembler.feed(two)
+    assert hello is not None and hello.sni == "cdnjs.cloudflare.com"
 
 
 def test_coalesced_initial_then_0rtt_and_trailing_padding() -> None:

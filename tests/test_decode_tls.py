@@ -33,7 +33,12 @@ def list16_ext(ext_type: int, values: list[int]) -> bytes:
     return ext(ext_type, struct.pack("!H", 2 * len(values)) + u16s(values))
 
 
-def hello_body(ciphers: list[int], extensions: list[bytes] | None, version: int = 0x0303, session_id: bytes = b"\x11" * 32) -> bytes:  # fmt: skip
+def hello_body(
+    ciphers: list[int],
+    extensions: list[bytes] | None,
+    version: int = 0x0303,
+    session_id: bytes = b"\x11" * 32,
+) -> bytes:
     body = struct.pack("!H", version) + b"\x22" * 32 + bytes([len(session_id)]) + session_id
     body += struct.pack("!H", 2 * len(ciphers)) + u16s(ciphers) + b"\x01\x00"
     if extensions is not None:

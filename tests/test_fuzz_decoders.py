@@ -194,7 +194,7 @@ def mutated(draw: st.DrawFn, target: str) -> bytes:
 
 
 FUZZ = settings(
-    max_examples=150, deadline=1000, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    max_examples=80, deadline=1000, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
 
 
@@ -220,7 +220,7 @@ def test_mutated_messages_only_raise_decode_error(target: str) -> None:
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_random_bytes_only_raise_decode_error(target: str) -> None:
-    @settings(max_examples=60, deadline=1000, derandomize=True)
+    @settings(max_examples=40, deadline=1000, derandomize=True)
     @given(data=st.binary(max_size=300))
     def check(data: bytes) -> None:
         run_target(target, data)

@@ -21,7 +21,9 @@ def test_list_shows_pack_counts_sources_and_dates() -> None:
     result = run("list")
     assert result.exit_code == 0
     assert "3cx  (pack," in result.output
-    assert "indicators: 98 (domain 29, email 5, hostname 2, ip 22, url 40); benign/context: 4" in result.output
+    assert (
+        "indicators: 98 (domain 29, email 5, hostname 2, ip 22, url 40); benign/context: 4" in result.output
+    )
     assert "dates: 2023-03-16 .. 2023-04-20" in result.output
     packs = [json.loads(line) for line in run("list", "--json").output.splitlines()]
     assert [(p["name"], p["indicators"], p["behaviours"]) for p in packs] == [("3cx", 98, 8)]
@@ -39,7 +41,9 @@ def test_list_with_extra_feed_and_no_bundled(tmp_path: Path) -> None:
 def test_check_explains_matches_and_exit_status() -> None:
     result = run("check", "a.msstorageboxes[.]com", "notmsstorageboxes.com")
     assert result.exit_code == 0
-    assert "a.msstorageboxes[.]com: MATCH domain msstorageboxes.com, pack 3cx, confidence high" in result.output
+    assert (
+        "a.msstorageboxes[.]com: MATCH domain msstorageboxes.com, pack 3cx, confidence high" in result.output
+    )
     assert "why: name is a subdomain of listed msstorageboxes.com" in result.output
     assert "notmsstorageboxes.com: no match" in result.output
     assert run("check", "raw.githubusercontent.com", "192.0.2.1").exit_code == 1
@@ -54,7 +58,8 @@ def test_check_benign_url_and_context_values() -> None:
     assert url.exit_code == 0
     assert sorted(r["indicator"] for r in rows) == [
         "https://raw.githubusercontent.com/IconStorages/images/main/",
-        "https://raw.githubusercontent.com/IconStorages/images/main/icon9.ico"]
+        "https://raw.githubusercontent.com/IconStorages/images/main/icon9.ico",
+    ]
     email = run("check", "philip.je@proton.me")
     assert email.exit_code == 1 and "not matched on the wire" in email.output
 
@@ -72,8 +77,10 @@ def test_check_expiry_with_at(tmp_path: Path) -> None:
 def test_validate_clean_fixtures_exit_zero() -> None:
     result = run("validate", str(FIXTURES / "misp_feed"), str(FIXTURES / "3cx_network_defanged.txt"))
     assert result.exit_code == 0
-    assert "misp: 66 indicators (domain 23, hostname 2, ip 2, url 39), 0 bad line(s), 0 unsupported, " \
-           "2 skipped (to_ids false)" in result.output
+    assert (
+        "misp: 66 indicators (domain 23, hostname 2, ip 2, url 39), 0 bad line(s), 0 unsupported, "
+        "2 skipped (to_ids false)" in result.output
+    )
     assert "text: 66 indicators" in result.output
 
 

@@ -31,8 +31,11 @@ def _expected_66() -> set[str]:
     data = json.loads((SHARED / "indicators.json").read_text())
     out = set()
     for item in data["indicators"]:
-        if item["type"] in ("domain", "hostname", "url", "ipv4") and item["confidence"] in ("high", "medium") \
-                and not item.get("benign"):
+        if (
+            item["type"] in ("domain", "hostname", "url", "ipv4")
+            and item["confidence"] in ("high", "medium")
+            and not item.get("benign")
+        ):
             out.add(item["value"])
     return out
 
@@ -89,8 +92,11 @@ def test_bundled_pack_holds_all_98_with_provenance() -> None:
         assert list(ind.sources) == item["sources"]
         assert ind.stage == item["stage"]
     assert {i.value for i in result.indicators if i.benign} == {
-        "https://www.3cx.com/blog/event-trainings/", "www.tradingtechnologies.com", "38.108.185.79",
-        "38.108.185.115"}
+        "https://www.3cx.com/blog/event-trainings/",
+        "www.tradingtechnologies.com",
+        "38.108.185.79",
+        "38.108.185.115",
+    }
     assert len(result.pack.behaviours) == 8
     assert result.pack.created == "2023-03-16" and result.pack.updated == "2023-04-20"
 
@@ -108,16 +114,22 @@ def test_importer_reproduces_the_committed_pack(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- normalisation
 
 
-@pytest.mark.parametrize("defanged, clean", [
-    ("akamaicontainer[.]com", "akamaicontainer.com"),
-    ("akamaicontainer(.)com", "akamaicontainer.com"),
-    ("akamaicontainer[dot]com", "akamaicontainer.com"),
-    ("hxxps://raw[.]githubusercontent[.]com/x", "https://raw.githubusercontent.com/x"),
-    ("http[:]//raw.githubusercontent[.]com/IconStorages", "http://raw.githubusercontent.com/IconStorages"),
-    ("23.254.211[.]230", "23.254.211.230"),
-    ("cliego.garcia[@]proton[.]me", "cliego.garcia@proton.me"),
-    ("`+http://bug.restoroad[.]com/a+`", "http://bug.restoroad.com/a"),
-])
+@pytest.mark.parametrize(
+    "defanged, clean",
+    [
+        ("akamaicontainer[.]com", "akamaicontainer.com"),
+        ("akamaicontainer(.)com", "akamaicontainer.com"),
+        ("akamaicontainer[dot]com", "akamaicontainer.com"),
+        ("hxxps://raw[.]githubusercontent[.]com/x", "https://raw.githubusercontent.com/x"),
+        (
+            "http[:]//raw.githubusercontent[.]com/IconStorages",
+            "http://raw.githubusercontent.com/IconStorages",
+        ),
+        ("23.254.211[.]230", "23.254.211.230"),
+        ("cliego.garcia[@]proton[.]me", "cliego.garcia@proton.me"),
+        ("`+http://bug.restoroad[.]com/a+`", "http://bug.restoroad.com/a"),
+    ],
+)
 def test_refang(defanged: str, clean: str) -> None:
     assert refang(defanged) == clean
 
@@ -130,8 +142,10 @@ def test_names_fold_case_dot_and_idn() -> None:
 
 
 def test_url_and_address_normal_forms() -> None:
-    assert parse_url("HTTPS://Raw.GitHubUserContent.com:443/IconStorages/images/main/")[0] == \
-        "https://raw.githubusercontent.com/IconStorages/images/main/"
+    assert (
+        parse_url("HTTPS://Raw.GitHubUserContent.com:443/IconStorages/images/main/")[0]
+        == "https://raw.githubusercontent.com/IconStorages/images/main/"
+    )
     assert make_indicator("::ffff:172.93.201.88", None, "t").value == "172.93.201.88"
     ind = make_indicator("10.1.2.3/16", "ip", "t")
     assert (ind.type, ind.value) == ("cidr", "10.1.0.0/16")
@@ -146,10 +160,16 @@ def test_url_and_address_normal_forms() -> None:
 
 def test_text_loader_reports_bad_lines_with_file_and_line(tmp_path: Path) -> None:
     feed = tmp_path / "c2.txt"
-    feed.write_text("# 3CX block from vendor X\nakamaicontainer[.]com\n176.123.5.126;65\n"
-                    "not a valid value!!\nevil.example;high\n\n# other\nhxxp://1.2.3.4/gate\n")
+    feed.write_text(
+        "# 3CX block from vendor X\nakamaicontainer[.]com\n176.123.5.126;65\n"
+        "not a valid value!!\nevil.example;high\n\n# other\nhxxp://1.2.3.4/gate\n"
+    )
     result = load_path(feed)
-    assert [i.value for i in result.indicators] == ["akamaicontainer.com", "176.123.5.126", "http://1.2.3.4/gate"]
+    assert [i.value for i in result.indicators] == [
+        "akamaicontainer.com",
+        "176.123.5.126",
+        "http://1.2.3.4/gate",
+    ]
     assert result.indicators[1].confidence == 65
     assert result.indicators[0].notes == "3CX block from vendor X"
     assert result.problems == [
@@ -169,7 +189,8 @@ def test_csv_parses_by_value_when_the_label_lies(tmp_path: Path) -> None:
         "URL,akamaicontainer[.]com,C2 (malware/callhome)\n"
         "URL,raw.githubusercontent.com/IconStorages/images/main/,Used for staging\n"
         "SHA256,aa1a8b2b6a6e4b1a9d8f4bbbd6c1e1e6f1b0b3e2a1c8a0e2e6a2b7c4f0e3d2c1,installer\n"
-        "IP,999.1.1.1,broken\n")
+        "IP,999.1.1.1,broken\n"
+    )
     result = load_path(feed)
     by_value = {i.value: i for i in result.indicators}
     assert by_value["akamaicontainer.com"].type == "domain"
@@ -177,39 +198,78 @@ def test_csv_parses_by_value_when_the_label_lies(tmp_path: Path) -> None:
     assert by_value["raw.githubusercontent.com/IconStorages/images/main/"].type == "url"
     assert by_value["aa1a8b2b6a6e4b1a9d8f4bbbd6c1e1e6f1b0b3e2a1c8a0e2e6a2b7c4f0e3d2c1"].type == "hash"
     assert result.pack.sources == ["https://news.sophos.com/en-us/2023/03/29/3cx-dll-sideloading-attack/"]
-    assert len(result.problems) == 1 and result.problems[0] == f"{feed}:6: not an IP address or CIDR: '999.1.1.1'"
+    assert (
+        len(result.problems) == 1
+        and result.problems[0] == f"{feed}:6: not an IP address or CIDR: '999.1.1.1'"
+    )
 
 
 def test_csv_volexity_layout_and_extra_columns(tmp_path: Path) -> None:
     feed = tmp_path / "iocs.csv"
-    feed.write_text('value,entity_type,description,seen_by\n'
-                    'akamaicontainer.com,hostname,supply chain,volexity\n'
-                    'cliego.garcia@proton.me,emailwhois,registrant,\n'
-                    '"' + "a" * 64 + "," + "b" * 40 + "," + "c" * 32 + '",file,installer,\n')
+    feed.write_text(
+        "value,entity_type,description,seen_by\n"
+        "akamaicontainer.com,hostname,supply chain,volexity\n"
+        "cliego.garcia@proton.me,emailwhois,registrant,\n"
+        '"' + "a" * 64 + "," + "b" * 40 + "," + "c" * 32 + '",file,installer,\n'
+    )
     result = load_path(feed)
     types = [(i.type, i.value[:4]) for i in result.indicators]
-    assert types == [("hostname", "akam"), ("email", "clie"), ("hash", "aaaa"), ("hash", "bbbb"), ("hash", "cccc")]
+    assert types == [
+        ("hostname", "akam"),
+        ("email", "clie"),
+        ("hash", "aaaa"),
+        ("hash", "bbbb"),
+        ("hash", "cccc"),
+    ]
     assert result.indicators[0].notes == "supply chain; seen_by=volexity"
 
 
 def test_stix_patterns_or_in_unsupported_and_malformed(tmp_path: Path) -> None:
-    assert disjuncts("[domain-name:value = 'a.example' OR url:value = 'http://b.example/x'] "
-                     "OR [ipv4-addr:value IN ('1.2.3.4', '10.0.0.0/8')]") == [
-        ("domain-name:value", "a.example"), ("url:value", "http://b.example/x"),
-        ("ipv4-addr:value", "1.2.3.4"), ("ipv4-addr:value", "10.0.0.0/8")]
+    assert disjuncts(
+        "[domain-name:value = 'a.example' OR url:value = 'http://b.example/x'] "
+        "OR [ipv4-addr:value IN ('1.2.3.4', '10.0.0.0/8')]"
+    ) == [
+        ("domain-name:value", "a.example"),
+        ("url:value", "http://b.example/x"),
+        ("ipv4-addr:value", "1.2.3.4"),
+        ("ipv4-addr:value", "10.0.0.0/8"),
+    ]
     with pytest.raises(Unsupported):
         disjuncts("[domain-name:value = 'a.example' AND domain-name:value = 'b.example']")
-    bundle = {"type": "bundle", "id": "bundle--1", "objects": [
-        {"type": "indicator", "id": "indicator--1", "pattern_type": "stix",
-         "pattern": "[ipv6-addr:value = '2001:DB8::1'] OR [file:hashes.MD5 = 'abc']",
-         "valid_from": "2023-03-29T00:00:00Z", "valid_until": "2023-06-01T00:00:00Z", "confidence": 70},
-        {"type": "indicator", "id": "indicator--2", "pattern_type": "stix",
-         "pattern": "[domain-name:value = 'x.example'] WITHIN 300 SECONDS"},
-        {"type": "indicator", "id": "indicator--3", "pattern_type": "stix", "pattern": "[domain-name:value = "},
-        {"type": "indicator", "id": "indicator--4", "pattern_type": "sigma", "pattern": "title: x"},
-        {"type": "indicator", "id": "indicator--5", "pattern": "[domain-name:value = 'gone.example']",
-         "revoked": True},
-    ]}
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--1",
+        "objects": [
+            {
+                "type": "indicator",
+                "id": "indicator--1",
+                "pattern_type": "stix",
+                "pattern": "[ipv6-addr:value = '2001:DB8::1'] OR [file:hashes.MD5 = 'abc']",
+                "valid_from": "2023-03-29T00:00:00Z",
+                "valid_until": "2023-06-01T00:00:00Z",
+                "confidence": 70,
+            },
+            {
+                "type": "indicator",
+                "id": "indicator--2",
+                "pattern_type": "stix",
+                "pattern": "[domain-name:value = 'x.example'] WITHIN 300 SECONDS",
+            },
+            {
+                "type": "indicator",
+                "id": "indicator--3",
+                "pattern_type": "stix",
+                "pattern": "[domain-name:value = ",
+            },
+            {"type": "indicator", "id": "indicator--4", "pattern_type": "sigma", "pattern": "title: x"},
+            {
+                "type": "indicator",
+                "id": "indicator--5",
+                "pattern": "[domain-name:value = 'gone.example']",
+                "revoked": True,
+            },
+        ],
+    }
     feed = tmp_path / "b.json"
     feed.write_text(json.dumps(bundle, indent=1))
     result = load_path(feed)
@@ -226,33 +286,73 @@ def test_stix_patterns_or_in_unsupported_and_malformed(tmp_path: Path) -> None:
 
 
 def test_misp_export_with_objects_and_composites(tmp_path: Path) -> None:
-    export = {"response": [{"Event": {
-        "info": "Lazarus 3CX", "date": "2023-03-29", "Orgc": {"name": "ESET"},
-        "Attribute": [
-            {"uuid": "u1", "type": "domain|ip", "value": "journalide.org|172.93.201.88", "to_ids": True},
-            {"uuid": "u2", "type": "ja3-fingerprint-md5", "value": "E7D705A3286E19EA42F587B344EE6865",
-             "to_ids": True},
-            {"uuid": "u3", "type": "sha256", "value": "ab" * 32, "to_ids": True},
-            {"uuid": "u4", "type": "domain|ip", "value": "only-one-part.example", "to_ids": True},
-            {"uuid": "u5", "type": "domain", "value": "deleted.example", "to_ids": True, "deleted": True},
-        ],
-        "Object": [{"name": "url", "Attribute": [
-            {"uuid": "u6", "type": "url", "object_relation": "url", "to_ids": True,
-             "first_seen": "2023-03-29T00:00:00.000000+00:00", "value": "https://journalide.org/djour.php"}]}],
-    }}]}
+    export = {
+        "response": [
+            {
+                "Event": {
+                    "info": "Lazarus 3CX",
+                    "date": "2023-03-29",
+                    "Orgc": {"name": "ESET"},
+                    "Attribute": [
+                        {
+                            "uuid": "u1",
+                            "type": "domain|ip",
+                            "value": "journalide.org|172.93.201.88",
+                            "to_ids": True,
+                        },
+                        {
+                            "uuid": "u2",
+                            "type": "ja3-fingerprint-md5",
+                            "value": "E7D705A3286E19EA42F587B344EE6865",
+                            "to_ids": True,
+                        },
+                        {"uuid": "u3", "type": "sha256", "value": "ab" * 32, "to_ids": True},
+                        {"uuid": "u4", "type": "domain|ip", "value": "only-one-part.example", "to_ids": True},
+                        {
+                            "uuid": "u5",
+                            "type": "domain",
+                            "value": "deleted.example",
+                            "to_ids": True,
+                            "deleted": True,
+                        },
+                    ],
+                    "Object": [
+                        {
+                            "name": "url",
+                            "Attribute": [
+                                {
+                                    "uuid": "u6",
+                                    "type": "url",
+                                    "object_relation": "url",
+                                    "to_ids": True,
+                                    "first_seen": "2023-03-29T00:00:00.000000+00:00",
+                                    "value": "https://journalide.org/djour.php",
+                                }
+                            ],
+                        }
+                    ],
+                }
+            }
+        ]
+    }
     feed = tmp_path / "lazarus_3cx.json"
     feed.write_text(json.dumps(export, indent=2))
     assert sniff_format(feed) == "misp"
     result = load_path(feed)
     assert [(i.type, i.value) for i in result.indicators] == [
-        ("domain", "journalide.org"), ("ip", "172.93.201.88"), ("ja3", "e7d705a3286e19ea42f587b344ee6865"),
-        ("url", "https://journalide.org/djour.php")]
+        ("domain", "journalide.org"),
+        ("ip", "172.93.201.88"),
+        ("ja3", "e7d705a3286e19ea42f587b344ee6865"),
+        ("url", "https://journalide.org/djour.php"),
+    ]
     assert result.indicators[-1].first_reported == "2023-03-29"
     assert result.indicators[0].sources == ("ESET / Lazarus 3CX",)
     assert result.unsupported == {"MISP type sha256": 1}
     assert result.skipped == {"deleted": 1}
     line = next(n for n, ln in enumerate(feed.read_text().splitlines(), 1) if '"u4"' in ln)
-    assert result.problems == [f"{feed}:{line}: domain|ip value 'only-one-part.example' does not have 2 parts"]
+    assert result.problems == [
+        f"{feed}:{line}: domain|ip value 'only-one-part.example' does not have 2 parts"
+    ]
 
 
 def test_zeek_intel_file(tmp_path: Path) -> None:
@@ -265,35 +365,50 @@ def test_zeek_intel_file(tmp_path: Path) -> None:
         "raw.githubusercontent.com/IconStorages/images/main/\tIntel::URL\t3cx\t-\t-\t-\n"
         "alice\tIntel::USER_NAME\tlab\t-\t-\t-\n"
         "bad\tNOPE\tlab\t-\t-\t-\n"
-        "too\tfew\n")
+        "too\tfew\n"
+    )
     assert sniff_format(feed) == "zeek"
     result = load_path(feed)
     assert [(i.type, i.value) for i in result.indicators] == [
-        ("domain", "msstorageboxes.com"), ("ip", "172.93.201.88"), ("cidr", "198.51.100.0/24"),
-        ("url", "raw.githubusercontent.com/IconStorages/images/main/")]
+        ("domain", "msstorageboxes.com"),
+        ("ip", "172.93.201.88"),
+        ("cidr", "198.51.100.0/24"),
+        ("url", "raw.githubusercontent.com/IconStorages/images/main/"),
+    ]
     assert result.indicators[0].notes == "C2; meta.do_notice=T"
     assert result.indicators[1].sources == ("3cx", "https://eset.example/")
     assert result.unsupported == {"Zeek type Intel::USER_NAME": 1}
-    assert result.problems == [f"{feed}:7: unknown indicator_type 'NOPE'",
-                               f"{feed}:8: 2 fields, header has 6"]
+    assert result.problems == [
+        f"{feed}:7: unknown indicator_type 'NOPE'",
+        f"{feed}:8: 2 fields, header has 6",
+    ]
 
 
 def test_pack_format_validation(tmp_path: Path) -> None:
     pack = tmp_path / "lab"
     pack.mkdir()
-    (pack / "pack.toml").write_text('name = "lab"\ndescription = "test pack"\ndefault_confidence = "low"\n'
-                                    'sources = ["me"]\nindicators = ["indicators.jsonl"]\n')
-    (pack / "indicators.jsonl").write_text("\n".join([
-        json.dumps({"value": "*.evil.example", "type": "domain", "valid_until": "2024-01-01"}),
-        json.dumps({"value": "evil2.example", "type": "domain", "confidence": "certain"}),
-        json.dumps({"value": "evil3.example", "type": "domain", "valid_untill": "2024-01-01"}),
-        "{not json",
-        json.dumps({"value": "203.0.113.7", "type": "ip", "benign": True, "confidence": 40}),
-    ]) + "\n")
+    (pack / "pack.toml").write_text(
+        'name = "lab"\ndescription = "test pack"\ndefault_confidence = "low"\n'
+        'sources = ["me"]\nindicators = ["indicators.jsonl"]\n'
+    )
+    (pack / "indicators.jsonl").write_text(
+        "\n".join(
+            [
+                json.dumps({"value": "*.evil.example", "type": "domain", "valid_until": "2024-01-01"}),
+                json.dumps({"value": "evil2.example", "type": "domain", "confidence": "certain"}),
+                json.dumps({"value": "evil3.example", "type": "domain", "valid_untill": "2024-01-01"}),
+                "{not json",
+                json.dumps({"value": "203.0.113.7", "type": "ip", "benign": True, "confidence": 40}),
+            ]
+        )
+        + "\n"
+    )
     result = load_path(pack)
     assert result.pack.name == "lab" and result.pack.sources == ["me"]
     assert [(i.value, i.confidence, i.benign) for i in result.indicators] == [
-        ("evil.example", "low", False), ("203.0.113.7", 40, True)]
+        ("evil.example", "low", False),
+        ("203.0.113.7", 40, True),
+    ]
     assert result.indicators[0].raw == "*.evil.example"
     jsonl = pack / "indicators.jsonl"
     assert [p.split(": ", 1)[0] for p in result.problems] == [f"{jsonl}:2", f"{jsonl}:3", f"{jsonl}:4"]
@@ -310,3 +425,13 @@ def test_unreadable_and_unknown_inputs(tmp_path: Path) -> None:
     with pytest.raises(IntelError) as err:
         load_path(broken)
     assert err.value.line == 2
+
+
+def test_csv_without_header_keeps_the_first_row(tmp_path: Path) -> None:
+    feed = tmp_path / "bare.csv"
+    feed.write_text("akamaicontainer[.]com,c2\n172.93.201.88,c2 server\n")
+    result = load_path(feed)
+    assert [(i.type, i.value, i.notes) for i in result.indicators] == [
+        ("domain", "akamaicontainer.com", "column2=c2"),
+        ("ip", "172.93.201.88", "column2=c2 server"),
+    ]

@@ -59,6 +59,7 @@ OTHER_FORMATS: dict[bytes, str] = {
 CONVERT_HINT = "; convert it with `editcap -F pcapng IN OUT`"
 
 SNIFF_BYTES = 24
+IS_A_DIRECTORY = "is a directory (give the files in it, or use a glob)"
 
 
 def sniff(head: bytes) -> str | None:
@@ -99,27 +100,32 @@ def _read_exactly(stream: ByteStream, size: int) -> bytes:
 
 def _open_raw(path: str) -> tuple[io.BufferedReader, int | None]:
     if path == STDIN:
-        stream = cast(io.BufferedReader, sys.stdin.buffer)
+        # The unbuffered file underneath: a BufferedReader's readinto1 still blocks on a pipe to fill a
+        # large buffer, the raw file returns what has arrived. Nothing has read stdin before us.
+        stream = cast(io.BufferedReader, getattr(sys.stdin.buffer, "raw", sys.stdin.buffer))
         try:
             size = os.fstat(stream.fileno()).st_size or None
         except (OSError, ValueError, AttributeError):
             size = None
         return stream, size
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - owned by the CaptureFile, closed by it
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise CaptureError("no such file", path=path) from None
     except PermissionError:
         raise CaptureError("permission denied", path=path) from None
     except IsADirectoryError:
-        raise CaptureError("is a directory (give the files in it, or use a glob)", path=path) from None
+        raise CaptureError(IS_A_DIRECTORY, path=path) from None
     except OSError as exc:
         raise CaptureError(f"cannot open: {exc.strerror or exc}", path=path) from None
-    try:
-        size = os.fstat(handle.fileno()).st_size
-    except OSError:
-        size = None
-    return handle, size
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        os.close(fd)
+        raise CaptureError(IS_A_DIRECTORY, path=path)
+    # A named pipe or /dev/fd/N of `<(zcat ...)` is read unbuffered, like stdin (see above).
+    regular = stat.S_ISREG(info.st_mode)
+    handle = cast(io.BufferedReader, open(fd, "rb", buffering=-1 if regular else 0))  # noqa: SIM115
+    return handle, info.st_size if regular else None
 
 
 def open_capture(path: str | os.PathLike[str], *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> CaptureFile:
@@ -178,12 +184,12 @@ def _open_stream(raw: io.BufferedReader, name: str, size: int | None, chunk_byte
         chunk_bytes=chunk_bytes,
         mapped=mapped,
         mapped_from=header_bytes,
-        pipe=_pipe_fd(raw) if compression is None and name == STDIN else None,
+        pipe=_pipe_fd(raw) if compression is None else None,
     )
 
 
 def _pipe_fd(raw: io.BufferedReader) -> int | None:
-    """The descriptor of a pipe or socket on stdin (not a redirected regular file)."""
+    """The descriptor of a pipe, socket or character device (not a regular file)."""
     try:
         fd = raw.fileno()
         return None if stat.S_ISREG(os.fstat(fd).st_mode) else fd

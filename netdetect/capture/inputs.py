@@ -12,6 +12,7 @@ import glob
 import heapq
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -55,13 +56,15 @@ def _probe(path: str, size: int, mtime_ns: int) -> float | None:
 
 
 def first_timestamp(path: str) -> float | None:
-    """Epoch seconds of the first packet, None when the file has none or cannot be read (stdin: None)."""
+    """Epoch seconds of the first packet; None if there is none, or for stdin, pipes, unreadable files."""
     if path == STDIN:
         return None
     try:
         info = os.stat(path)
     except OSError:
         return None
+    if not stat.S_ISREG(info.st_mode):
+        return None  # reading a named pipe would consume what the capture needs
     return _probe(path, info.st_size, info.st_mtime_ns)
 
 
@@ -189,12 +192,14 @@ def iter_batches(
         key=lambda item: (item[0] if item[0] is not None else float("-inf"), item[1]),
     )  # unprobeable files (stdin, unreadable) first: they open and fail or stream right away
     active: list[_Cursor] = []
+    opened: list[CaptureFile] = []
     seq = 0
     try:
         while pending or active:
             while pending and (not active or pending[0][0] is None or pending[0][0] <= active[0].head_ts):
                 _ts, _index, path = pending.pop(0)
                 capture = open_capture(path)
+                opened.append(capture)
                 iterator = capture.batches(max_packets)
                 cursor = _Cursor(0.0, seq, capture, iterator, CapturedBatch(*_EMPTY))
                 seq += 1
@@ -214,9 +219,9 @@ def iter_batches(
                 heapq.heappush(active, cursor)
             else:
                 _finish(cursor.capture, stats)
-    finally:
-        for cursor in active:
-            cursor.capture.close()
+    finally:  # also when the consumer stops early or a file fails mid-way
+        for capture in opened:
+            capture.close()
 
 
 def _finish(capture: CaptureFile, stats: dict[str, ReadStats] | None) -> None:

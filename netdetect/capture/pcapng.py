@@ -40,6 +40,10 @@ MIN_BLOCK = {SHB: 28, IDB: 20, PB: 32, SPB: 16, EPB: 32}
 # Blocks that change the reader's state or carry packets: pending EPBs are decoded before them.
 STATEFUL_BLOCKS = frozenset({SHB, IDB, PB, SPB, EPB})
 MAX_BLOCK = 16 << 20
+UNUSABLE_EPB = "enhanced packet blocks with an unknown interface or impossible length (skipped)"
+CAPLEN_ABOVE_WIRELEN = "packets with captured length above original length (counted as bad, kept)"
+SMALL_RUN = 16  # fewer EPBs than this between other blocks are decoded without numpy
+MAX_INTERFACES = 1 << 16  # per section; real files have a handful
 MAX_TS_OFFSET_S = 10**10  # ~300 years; more would overflow int64 nanoseconds
 NO_TS = np.iinfo(np.int64).min  # a Simple Packet Block has no timestamp: it takes the previous packet's
 
@@ -65,6 +69,19 @@ class Clock:
     def label(self) -> str:
         return f"1e-{self.exponent}" if self.base == 10 else f"2^-{self.exponent}"
 
+    def ns_of(self, ticks: int) -> int:
+        """One timestamp, computed exactly as `to_ns` does for arrays (same float rounding)."""
+        if self.base == 10:
+            if self.exponent <= 9:
+                ns = ticks * 10 ** (9 - self.exponent)
+            else:
+                ns = ticks // 10 ** (self.exponent - 9)
+        else:
+            fraction = ticks & ((1 << self.exponent) - 1)
+            ns = (ticks >> self.exponent) * NS_PER_S + round(fraction * (NS_PER_S / 2.0**self.exponent))
+        ns += self.offset_ns
+        return (ns + (1 << 63)) % (1 << 64) - (1 << 63)  # wrap like int64 arrays do (lying timestamps)
+
     def to_ns(self, ticks: np.ndarray) -> np.ndarray:
         """ticks: uint64 array -> int64 nanoseconds."""
         if self.base == 10:
@@ -78,6 +95,57 @@ class Clock:
             fraction = (ticks & np.uint64((1 << self.exponent) - 1)).astype(np.float64)
             ns = seconds * NS_PER_S + np.rint(fraction * (NS_PER_S / 2.0**self.exponent)).astype(np.int64)
         return ns + self.offset_ns if self.offset_ns else ns
+
+
+class InterfaceTable:
+    """One section's interfaces as numpy columns, for lookups by the interface ids of many packets.
+
+    Appends are amortised O(1) and timestamp conversion loops over distinct clock kinds present,
+    not over interfaces: a crafted file with thousands of interfaces costs no more per packet.
+    """
+
+    def __init__(self) -> None:
+        self.clocks: list[Clock] = []
+        self.snaplens: list[int] = []
+        self.linktypes: list[int] = []
+        self._linktype = np.zeros(4, dtype=np.uint16)
+        self._kind = np.zeros(4, dtype=np.int64)  # index into `kinds`
+        self._offset_ns = np.zeros(4, dtype=np.int64)
+        self._kinds: dict[tuple[int, int], int] = {}
+        self._any_offset = False
+
+    def __len__(self) -> int:
+        return len(self.clocks)
+
+    def add(self, linktype: int, snaplen: int, clock: Clock) -> None:
+        index = len(self.clocks)
+        if index == len(self._linktype):
+            grow = 2 * index
+            self._linktype = np.resize(self._linktype, grow)
+            self._kind = np.resize(self._kind, grow)
+            self._offset_ns = np.resize(self._offset_ns, grow)
+        self.clocks.append(clock)
+        self.snaplens.append(snaplen)
+        self.linktypes.append(linktype)
+        self._linktype[index] = linktype
+        self._kind[index] = self._kinds.setdefault((clock.base, clock.exponent), len(self._kinds))
+        self._offset_ns[index] = clock.offset_ns
+        self._any_offset = self._any_offset or clock.offset_ns != 0
+
+    def linktype(self, iface: np.ndarray) -> np.ndarray:
+        return self._linktype[iface]
+
+    def to_ns(self, iface: np.ndarray, ticks: np.ndarray) -> np.ndarray:
+        kinds = list(self._kinds)
+        if len(kinds) == 1:
+            ns = Clock(*kinds[0]).to_ns(ticks)
+        else:
+            kind = self._kind[iface]
+            ns = np.empty(len(ticks), dtype=np.int64)
+            for k in np.unique(kind):
+                mine = kind == k
+                ns[mine] = Clock(*kinds[int(k)]).to_ns(ticks[mine])
+        return ns + self._offset_ns[iface] if self._any_offset else ns
 
 
 def walk_epbs(view: memoryview, pos: int, unpack_header: struct.Struct, append: object) -> int:
@@ -127,9 +195,7 @@ class PcapngFile(CaptureFile):
             )
         self._set_order(BYTE_ORDERS[header[8:12]])
         self._section = 0
-        self._clocks: list[Clock] = []
-        self._linktype_of = np.zeros(0, dtype=np.uint16)
-        self._snaplens: list[int] = []
+        self._interfaces = InterfaceTable()
         self._resync = False
         self._last_ts = 0
         self._warned: set[str] = set()
@@ -178,7 +244,7 @@ class PcapngFile(CaptureFile):
             if block_type not in STATEFUL_BLOCKS:
                 step = self._block(chunk, data, pos, end, singles)
             else:
-                damaged_at = self._flush(data, run, singles, parts)
+                damaged_at = self._flush(view, data, run, singles, parts)
                 if damaged_at is not None:
                     pos = damaged_at + 4
                     continue
@@ -188,7 +254,7 @@ class PcapngFile(CaptureFile):
                 need = -step
                 break
             pos += step
-        damaged_at = self._flush(data, run, singles, parts)
+        damaged_at = self._flush(view, data, run, singles, parts)
         if damaged_at is not None:
             pos, need = damaged_at + 4, 0
         columns = PacketColumns.concat(parts) if parts else EMPTY_COLUMNS
@@ -196,20 +262,49 @@ class PcapngFile(CaptureFile):
         return ChunkResult(columns, pos, need=need)
 
     def _flush(
-        self, data: np.ndarray, run: list[int], singles: list[Row], parts: list[PacketColumns]
+        self,
+        view: memoryview,
+        data: np.ndarray,
+        run: list[int],
+        singles: list[Row],
+        parts: list[PacketColumns],
     ) -> int | None:
         """Decode pending packets into `parts`, in file order; return where a damaged EPB was found."""
+        damaged_at = None
+        if 0 < len(run) < SMALL_RUN:  # numpy's fixed cost would dominate: decode one by one
+            damaged_at = self._decode_few_epbs(view, run, singles)
+            run.clear()
         if singles:
             parts.append(self._singles(singles))
             singles.clear()
-        if not run:
-            return None
-        columns, damaged_at = self._decode_epbs(data, np.array(run, dtype=np.int64))
-        run.clear()
-        parts.append(columns)
+        if run:
+            columns, damaged_at = self._decode_epbs(data, np.array(run, dtype=np.int64))
+            run.clear()
+            parts.append(columns)
         if damaged_at is not None:
             self._bad_block(damaged_at, "enhanced packet block with mismatched trailing length")
         return damaged_at
+
+    def _decode_few_epbs(self, view: memoryview, run: list[int], singles: list[Row]) -> int | None:
+        """`_decode_epbs` for a handful of blocks, in Python, appending rows to `singles`."""
+        fields = struct.Struct(self._order + "7I").unpack_from
+        word = struct.Struct(self._order + "I").unpack_from
+        table = self._interfaces
+        for pos in run:
+            _type, length, iface, high, low, caplen, wirelen = fields(view, pos)
+            if word(view, pos + length - 4)[0] != length:
+                return pos
+            if iface >= len(table) or caplen > length - 32 or caplen > MAX_CAPLEN:
+                self.stats.bad_records += 1
+                self._warn_once("epb", UNUSABLE_EPB)
+                continue
+            if wirelen < caplen:
+                self.stats.bad_records += 1
+                self._warn_once("wirelen", CAPLEN_ABOVE_WIRELEN)
+                wirelen = caplen
+            ts = table.clocks[iface].ns_of((high << 32) | low)
+            singles.append((pos + 28, caplen, wirelen, ts, table.linktypes[iface]))
+        return None
 
     def _block(
         self,
@@ -257,9 +352,7 @@ class PcapngFile(CaptureFile):
     def _section_header(self, chunk: np.ndarray, pos: int) -> None:
         major, minor = struct.unpack_from(self._order + "HH", chunk.data, pos + 12)
         self._section += 1
-        self._clocks = []
-        self._snaplens = []
-        self._linktype_of = np.zeros(0, dtype=np.uint16)
+        self._interfaces = InterfaceTable()
         if major != 1:
             self._warn_once("version", f"pcapng version {major}.{minor} (expected 1.0); reading it as 1.0")
 
@@ -280,10 +373,12 @@ class PcapngFile(CaptureFile):
             clock = Clock(offset_ns=clock.offset_ns)
         fcs = found.get(OPT_IF_FCSLEN, b"")
         name = found.get(OPT_IF_NAME, b"")[:256].decode("utf-8", "replace")
-        index = len(self._clocks)
-        self._clocks.append(clock)
-        self._snaplens.append(snaplen)
-        self._linktype_of = np.append(self._linktype_of, np.uint16(linktype))
+        index = len(self._interfaces)
+        if index >= MAX_INTERFACES:
+            self.stats.bad_records += 1
+            self._warn_once("interfaces", f"more than {MAX_INTERFACES} interfaces in one section (ignored)")
+            return
+        self._interfaces.add(linktype, snaplen, clock)
         self.stats.interfaces.append(
             Interface(
                 linktype=linktype,
@@ -302,29 +397,33 @@ class PcapngFile(CaptureFile):
             )
 
     def _simple_packet(self, chunk: np.ndarray, pos: int, length: int, singles: list[Row]) -> None:
-        if not self._clocks:
+        table = self._interfaces
+        if not len(table):
             self.stats.bad_records += 1
             self._warn_once("spb", "simple packet block before any interface description (skipped)")
             return
         (wirelen,) = struct.unpack_from(self._order + "I", chunk.data, pos + 8)
         caplen = min(wirelen, length - 16, MAX_CAPLEN)
-        if self._snaplens[0]:
-            caplen = min(caplen, self._snaplens[0])
-        singles.append((pos + 12, caplen, max(wirelen, caplen), int(NO_TS), int(self._linktype_of[0])))
+        if table.snaplens[0]:
+            caplen = min(caplen, table.snaplens[0])
+        linktype = int(table.linktype(np.zeros(1, dtype=np.int64))[0])
+        singles.append((pos + 12, caplen, max(wirelen, caplen), int(NO_TS), linktype))
 
     def _legacy_packet(self, chunk: np.ndarray, pos: int, length: int, singles: list[Row]) -> None:
         iface, _drops, high, low, caplen, wirelen = struct.unpack_from(
             self._order + "HHIIII", chunk.data, pos + 8
         )
-        if iface >= len(self._clocks) or caplen > length - 32 or caplen > MAX_CAPLEN:
+        table = self._interfaces
+        if iface >= len(table) or caplen > length - 32 or caplen > MAX_CAPLEN:
             self.stats.bad_records += 1
             return
         if wirelen < caplen:
             self.stats.bad_records += 1
             wirelen = caplen
         ticks = np.array([(high << 32) | low], dtype=np.uint64)
-        ts = int(self._clocks[iface].to_ns(ticks)[0])
-        singles.append((pos + 28, caplen, wirelen, ts, int(self._linktype_of[iface])))
+        which = np.array([iface], dtype=np.int64)
+        ts = int(table.to_ns(which, ticks)[0])
+        singles.append((pos + 28, caplen, wirelen, ts, int(table.linktype(which)[0])))
 
     def _decode_epbs(self, data: np.ndarray, offset: np.ndarray) -> tuple[PacketColumns, int | None]:
         """Decode a run of complete EPBs; also return where a damaged block (lying trailer) ends the run."""
@@ -338,36 +437,22 @@ class PcapngFile(CaptureFile):
             damaged_at = int(offset[first])
             fields, offset, length = fields[:first], offset[:first], length[:first]
         iface, caplen, wirelen = fields[:, 2], fields[:, 5], fields[:, 6]
-        usable = (iface < len(self._clocks)) & (caplen <= length - 32) & (caplen <= MAX_CAPLEN)
+        table = self._interfaces
+        usable = (iface < len(table)) & (caplen <= length - 32) & (caplen <= MAX_CAPLEN)
         if not usable.all():
             self.stats.bad_records += int((~usable).sum())
-            self._warn_once(
-                "epb", "enhanced packet blocks with an unknown interface or impossible length (skipped)"
-            )
+            self._warn_once("epb", UNUSABLE_EPB)
             fields, offset = fields[usable], offset[usable]
             iface, caplen, wirelen = fields[:, 2], fields[:, 5], fields[:, 6]
         short = wirelen < caplen
         if short.any():
             self.stats.bad_records += int(short.sum())
-            self._warn_once(
-                "wirelen", "packets with captured length above original length (counted as bad, kept)"
-            )
+            self._warn_once("wirelen", CAPLEN_ABOVE_WIRELEN)
             wirelen = np.maximum(wirelen, caplen)
         ticks = (fields[:, 3].astype(np.uint64) << np.uint64(32)) | fields[:, 4].astype(np.uint64)
-        ts_ns = self._ticks_to_ns(iface, ticks)
-        columns = PacketColumns(offset + 28, caplen, wirelen, ts_ns, self._linktype_of[iface])
+        ts_ns = table.to_ns(iface, ticks)
+        columns = PacketColumns(offset + 28, caplen, wirelen, ts_ns, table.linktype(iface))
         return columns, damaged_at
-
-    def _ticks_to_ns(self, iface: np.ndarray, ticks: np.ndarray) -> np.ndarray:
-        clocks = self._clocks
-        if len(clocks) == 1 or all(c == clocks[0] for c in clocks):
-            return clocks[0].to_ns(ticks) if clocks else np.zeros(0, np.int64)
-        ts_ns = np.empty(len(ticks), dtype=np.int64)
-        for index, clock in enumerate(clocks):
-            mine = iface == index
-            if mine.any():
-                ts_ns[mine] = clock.to_ns(ticks[mine])
-        return ts_ns
 
     def _singles(self, rows: list[Row]) -> PacketColumns:
         table = np.array(rows, dtype=np.int64).reshape(-1, 5)

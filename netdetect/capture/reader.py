@@ -13,6 +13,7 @@ import lzma
 import mmap
 import os
 import select
+import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -33,6 +34,9 @@ DEFAULT_CHUNK_BYTES = 32 << 20
 MAX_CAPLEN = 256 << 10  # libpcap refuses bigger records; a larger value means the header lies
 NS_PER_S = 1_000_000_000
 COMPRESSED_PIECE = 64 << 10
+# A pipe's packets are handed over when the writer pauses this long, or after at most PIPE_MAX_DELAY_S.
+PIPE_PAUSE_S = 0.1
+PIPE_MAX_DELAY_S = 1.0
 
 # What a broken or cut compressed stream raises while reading (gzip/bz2 raise OSError or EOFError).
 STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, lzma.LZMAError, ZstdError)
@@ -279,9 +283,14 @@ class CaptureFile(ABC):
         read = self._stream.readinto
         if self._pipe is not None and isinstance(self._stream, ReplayStream):
             read = self._stream.readinto1
+        started = time.monotonic()
         while end < size:
-            if self._pipe is not None and end > len(carry) and not _readable_now(self._pipe):
-                break
+            if self._pipe is not None and end > len(carry):
+                waited = time.monotonic() - started
+                if waited >= PIPE_MAX_DELAY_S or not _readable(
+                    self._pipe, min(PIPE_PAUSE_S, PIPE_MAX_DELAY_S - waited)
+                ):
+                    break
             try:
                 got = read(view[end : end + piece])
             except STREAM_ERRORS as exc:  # cut or corrupt compressed stream: keep what was read
@@ -303,7 +312,13 @@ class CaptureFile(ABC):
             return np.empty(0, dtype=np.uint8), 0
         aligned = begin - begin % mmap.ALLOCATIONGRANULARITY
         assert self._mapped is not None
-        mapping = mmap.mmap(self._mapped.fileno(), stop - aligned, offset=aligned, access=mmap.ACCESS_READ)
+        try:
+            fd = self._mapped.fileno()
+            mapping = mmap.mmap(fd, stop - aligned, offset=aligned, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:  # the file shrank since it was opened
+            self.stats.warn(f"file changed while being read ({exc}); stopped reading")
+            self._eof = True
+            return np.empty(0, dtype=np.uint8), 0
         with contextlib.suppress(AttributeError, OSError):
             mapping.madvise(mmap.MADV_SEQUENTIAL)
         window = np.frombuffer(mapping, dtype=np.uint8)[begin - aligned :]
@@ -328,9 +343,9 @@ class CaptureFile(ABC):
         )
 
 
-def _readable_now(fd: int) -> bool:
+def _readable(fd: int, timeout: float) -> bool:
     try:
-        return bool(select.select([fd], [], [], 0)[0])
+        return bool(select.select([fd], [], [], max(0.0, timeout))[0])
     except (OSError, ValueError):
         return True  # cannot tell: keep reading as for a file
 

@@ -16,8 +16,12 @@ from netdetect.intel.store import IntelStore, bundled_signatures_dir, discover
 EXIT_FOUND, EXIT_NOT_FOUND, EXIT_BAD_INPUT = 0, 1, 2
 
 intel_option = click.option(
-    "--intel", "intel_paths", multiple=True, type=click.Path(path_type=Path),
-    help="Extra feed file, pack or feed directory (repeatable); added to the bundled packs.")
+    "--intel",
+    "intel_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Extra feed file, pack or feed directory (repeatable); added to the bundled packs.",
+)
 no_bundled_option = click.option("--no-bundled", is_flag=True, help="Do not load the bundled packs.")
 
 
@@ -56,8 +60,10 @@ def list_cmd(intel_paths: tuple[Path, ...], no_bundled: bool, as_json: bool) -> 
         if info["description"]:
             click.echo(f"  {info['description']}")
         by_type = ", ".join(f"{k} {v}" for k, v in info["by_type"].items())  # type: ignore[attr-defined]
-        click.echo(f"  indicators: {info['indicators']} ({by_type}); benign/context: {info['benign']}; "
-                   f"expired now: {info['expired']}")
+        click.echo(
+            f"  indicators: {info['indicators']} ({by_type}); benign/context: {info['benign']}; "
+            f"expired now: {info['expired']}"
+        )
         if info["behaviours"]:
             click.echo(f"  behavioural signatures (data, not matched): {info['behaviours']}")
         if info["created"] or info["updated"]:
@@ -72,7 +78,9 @@ def list_cmd(intel_paths: tuple[Path, ...], no_bundled: bool, as_json: bool) -> 
     if not as_json:
         click.echo(f"total: {len(store)} indicators in {len(store.packs)} pack(s)")
         if store.problems:
-            click.echo(f"{len(store.problems)} bad line(s) skipped (run `netdetect intel validate`)", err=True)
+            click.echo(
+                f"{len(store.problems)} bad line(s) skipped (run `netdetect intel validate`)", err=True
+            )
 
 
 @intel_group.command("check")
@@ -81,8 +89,13 @@ def list_cmd(intel_paths: tuple[Path, ...], no_bundled: bool, as_json: bool) -> 
 @no_bundled_option
 @click.option("--at", "at_text", help="Judge expiry at this date/time (ISO 8601) instead of now.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per match.")
-def check_cmd(values: tuple[str, ...], intel_paths: tuple[Path, ...], no_bundled: bool, at_text: str | None,
-              as_json: bool) -> None:
+def check_cmd(
+    values: tuple[str, ...],
+    intel_paths: tuple[Path, ...],
+    no_bundled: bool,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
     """Does a name, address, URL or fingerprint match? Which indicator, and why.
 
     Defanged values are accepted. Exit status: 0 if any value matches a non-benign indicator,
@@ -106,15 +119,36 @@ def check_cmd(values: tuple[str, ...], intel_paths: tuple[Path, ...], no_bundled
             live = not ind.benign and not m.expired and ind.matchable
             any_hit = any_hit or live
             if as_json:
-                click.echo(json.dumps({
-                    "value": value, "indicator": ind.value, "type": ind.type, "pack": ind.pack,
-                    "confidence": ind.confidence, "reason": m.reason, "benign": ind.benign,
-                    "expired": m.expired, "valid_until": format_time(ind.valid_until), "stage": ind.stage,
-                    "first_reported": ind.first_reported, "sources": list(ind.sources), "origin": ind.origin,
-                }, sort_keys=True))
+                click.echo(
+                    json.dumps(
+                        {
+                            "value": value,
+                            "indicator": ind.value,
+                            "type": ind.type,
+                            "pack": ind.pack,
+                            "confidence": ind.confidence,
+                            "reason": m.reason,
+                            "benign": ind.benign,
+                            "expired": m.expired,
+                            "valid_until": format_time(ind.valid_until),
+                            "stage": ind.stage,
+                            "first_reported": ind.first_reported,
+                            "sources": list(ind.sources),
+                            "origin": ind.origin,
+                        },
+                        sort_keys=True,
+                    )
+                )
                 continue
-            flags = [f for f, on in (("BENIGN context only", ind.benign), ("EXPIRED", m.expired),
-                                     ("not matched on the wire", not ind.matchable)) if on]
+            flags = [
+                f
+                for f, on in (
+                    ("BENIGN context only", ind.benign),
+                    ("EXPIRED", m.expired),
+                    ("not matched on the wire", not ind.matchable),
+                )
+                if on
+            ]
             click.echo(f"{value}: MATCH {ind.describe()}" + (f" [{'; '.join(flags)}]" if flags else ""))
             click.echo(f"  why: {m.reason}")
             if ind.first_reported:
@@ -146,8 +180,10 @@ def validate_cmd(files: tuple[Path, ...], fmt: str | None, strict: bool, include
                 counts = ", ".join(f"{k} {v}" for k, v in result.pack.counts.items()) or "none"
                 extra = "".join(f", {n} skipped ({why})" for why, n in result.skipped.items())
                 unsupported = sum(result.unsupported.values())
-                click.echo(f"{target}: {result.pack.format}: {len(result.indicators)} indicators ({counts}), "
-                           f"{len(result.problems)} bad line(s), {unsupported} unsupported{extra}")
+                click.echo(
+                    f"{target}: {result.pack.format}: {len(result.indicators)} indicators ({counts}), "
+                    f"{len(result.problems)} bad line(s), {unsupported} unsupported{extra}"
+                )
                 failed = failed or bool(result.problems) or (strict and unsupported > 0)
         except NetdetectError as exc:
             click.echo(str(exc))

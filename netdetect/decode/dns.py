@@ -9,12 +9,15 @@ printable, one line, and unambiguous.
 from __future__ import annotations
 
 import ipaddress
+import struct
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from netdetect.decode.errors import Cursor, DecodeError, safe_text
 from netdetect.model import DnsAnswer
 
 HEADER_LEN = 12
+_HEADER = struct.Struct("!4H")  # id, flags, qdcount, ancount (nscount/arcount unused)
 MAX_NAME_LEN = 255  # RFC 1035 2.3.4, wire form
 MAX_POINTER_JUMPS = 64  # far above any honest message; stops pointer loops early
 MAX_RDATA_TEXT = 256  # bytes of rdata rendered for types shown as generic hex or TXT
@@ -35,6 +38,11 @@ SVC_PARAM_KEYS = {0: "mandatory", 1: "alpn", 2: "no-default-alpn", 3: "port", 4:
 # Label bytes kept as they are (after lower-casing); everything else is escaped.
 _PLAIN_LABEL_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 _PLAIN_LABEL_TABLE = bytes(sorted(_PLAIN_LABEL_BYTES))
+
+
+@lru_cache(maxsize=1 << 14)
+def _ipv6_text(raw: bytes) -> str:
+    return str(ipaddress.IPv6Address(raw))  # same rendering as netdetect.addr, so answers match conn rows
 
 
 def qtype_text(qtype: int) -> str:
@@ -79,13 +87,22 @@ def _label_text(label: bytes) -> str:
     return "".join(out)
 
 
-def read_name(msg: bytes, pos: int) -> tuple[str, int]:
+def _labels_text(raw_labels: list[bytes]) -> str:
+    if not b"".join(raw_labels).translate(None, _PLAIN_LABEL_TABLE):  # the usual case: plain hostname
+        return b".".join(raw_labels).decode("ascii").lower()
+    return ".".join(_label_text(label) for label in raw_labels)
+
+
+def read_name(msg: bytes, pos: int, seen: dict[int, tuple[str, int]] | None = None) -> tuple[str, int]:
     """Decode the (possibly compressed) name at `pos`; return it and the offset just after it in place.
 
     Pointers may go anywhere inside the message but are limited in number, and the expanded name in
-    wire length is limited to 255 bytes, so a crafted loop ends quickly.
+    wire length is limited to 255 bytes, so a crafted loop ends quickly. `seen` (offset -> name, wire
+    length), shared over one message, lets a pointer to an already decoded name finish at once.
     """
-    labels: list[str] = []
+    start = pos
+    raw_labels: list[bytes] = []
+    suffix = ""
     end_of_name = -1  # where parsing resumes in the record: set at the first pointer
     jumps = 0
     wire_len = 1
@@ -109,6 +126,13 @@ def read_name(msg: bytes, pos: int) -> tuple[str, int]:
                 raise DecodeError("dns.pointer_loop")
             if target >= n:
                 raise DecodeError("dns.bad_pointer", f"pointer to {target} beyond {n}")
+            known = seen.get(target) if seen is not None else None
+            if known is not None:
+                suffix, suffix_wire = known
+                wire_len += suffix_wire - 1
+                if wire_len > MAX_NAME_LEN:
+                    raise DecodeError("dns.name_too_long")
+                break
             pos = target
             continue
         if kind:
@@ -118,9 +142,14 @@ def read_name(msg: bytes, pos: int) -> tuple[str, int]:
             raise DecodeError("dns.name_too_long")
         if pos + 1 + length > n:
             raise DecodeError("dns.truncated", "label runs past the message")
-        labels.append(_label_text(msg[pos + 1 : pos + 1 + length]))
+        raw_labels.append(msg[pos + 1 : pos + 1 + length])
         pos += 1 + length
-    return ".".join(labels), (end_of_name if end_of_name >= 0 else pos)
+    text = _labels_text(raw_labels) if raw_labels else ""
+    if suffix:
+        text = f"{text}.{suffix}" if text else suffix
+    if seen is not None:
+        seen[start] = (text, wire_len)
+    return text, (end_of_name if end_of_name >= 0 else pos)
 
 
 def _char_strings(rdata: bytes) -> list[bytes]:
@@ -181,11 +210,11 @@ def _rdata_text(msg: bytes, rtype: int, start: int, end: int) -> str:
     if rtype == 1:
         if len(rdata) != 4:
             raise DecodeError("dns.bad_rdata", "A length")
-        return str(ipaddress.IPv4Address(rdata))
+        return f"{rdata[0]}.{rdata[1]}.{rdata[2]}.{rdata[3]}"
     if rtype == 28:
         if len(rdata) != 16:
             raise DecodeError("dns.bad_rdata", "AAAA length")
-        return str(ipaddress.IPv6Address(rdata))
+        return _ipv6_text(rdata)
     if rtype in (2, 5, 12, 39):  # NS CNAME PTR DNAME
         return read_name(msg, start)[0]
     if rtype == 15:  # MX
@@ -220,10 +249,7 @@ def parse_dns(payload: bytes) -> DnsMessage:
     """
     if len(payload) < HEADER_LEN:
         raise DecodeError("dns.short_header", f"{len(payload)} bytes")
-    txid = (payload[0] << 8) | payload[1]
-    flags = (payload[2] << 8) | payload[3]
-    qdcount = (payload[4] << 8) | payload[5]
-    ancount = (payload[6] << 8) | payload[7]
+    txid, flags, qdcount, ancount = _HEADER.unpack_from(payload)
     msg = DnsMessage(
         txid=txid,
         is_response=bool(flags & 0x8000),
@@ -234,8 +260,9 @@ def parse_dns(payload: bytes) -> DnsMessage:
     )
     pos = HEADER_LEN
     n = len(payload)
+    seen: dict[int, tuple[str, int]] = {}
     for _ in range(qdcount):
-        name, pos = read_name(payload, pos)
+        name, pos = read_name(payload, pos, seen)
         if pos + 4 > n:
             raise DecodeError("dns.truncated", "question type/class")
         qtype = (payload[pos] << 8) | payload[pos + 1]
@@ -243,7 +270,7 @@ def parse_dns(payload: bytes) -> DnsMessage:
         msg.questions.append((name, qtype_text(qtype)))
     try:
         for _ in range(ancount):
-            owner, pos = read_name(payload, pos)
+            owner, pos = read_name(payload, pos, seen)
             if pos + 10 > n:
                 raise DecodeError("dns.truncated", "record header")
             rtype = (payload[pos] << 8) | payload[pos + 1]

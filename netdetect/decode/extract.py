@@ -132,7 +132,7 @@ class EventExtractor:
         try:
             msg = dns_mod.parse_dns(payload)
         except DecodeError as exc:
-            self.error(exc.reason if hasattr(exc, "reason") else "dns.malformed")
+            self.error(exc.reason)
             return
         src, dst, sp, dp = ends or self._ends(h, r)
         client, server, cport, sport = (dst, src, dp, sp) if msg.is_response else (src, dst, sp, dp)
@@ -146,24 +146,16 @@ class EventExtractor:
         ends = self._ends(h, r)
         if ends in self.quic_done:
             return
-        try:
-            initials = quic_mod.parse_quic_initial(payload)
-        except DecodeError as exc:
-            self.error(getattr(exc, "reason", "quic.malformed"))
-            return
-        if not initials:
-            return
         asm = self.quic.get(ends)
         if asm is None:
             asm = self.quic[ends] = quic_mod.QuicCryptoAssembler()
             _bound(self.quic, self.max_streams, self, "quic.shed")
         try:
-            for ini in initials:
-                asm.add(ini)
-            hello = asm.client_hello()
+            # The assembler keeps the first Initial's keys, so later Initials sent to the server's
+            # chosen connection ID still decrypt; one bad datagram does not end the flow.
+            hello = asm.feed(payload)
         except DecodeError as exc:
-            self.error(getattr(exc, "reason", "quic.malformed"))
-            self.quic.pop(ends, None)
+            self.error(exc.reason)
             return
         if hello is not None:
             self.quic.pop(ends, None)
@@ -187,7 +179,7 @@ class EventExtractor:
             try:
                 hello = tls_mod.extract_client_hello(data)
             except DecodeError as exc:
-                self.error(getattr(exc, "reason", "tls.malformed"))
+                self.error(exc.reason)
                 self.streams.pop(key, None)
                 return
             if hello is not None:

@@ -43,6 +43,7 @@ VERSIONS: dict[int, QuicVersion] = {
     VERSION_2: QuicVersion(SALT_V2, "quicv2", initial_type=1, retry_type=0),
     **{0xFF000000 + d: QuicVersion(SALT_DRAFT_29, "quic", 0, 3) for d in range(29, 35)},
     **{0xFF000000 + d: QuicVersion(SALT_DRAFT_23, "quic", 0, 3) for d in range(23, 29)},
+    0xFACEB002: QuicVersion(SALT_DRAFT_23, "quic", 0, 3),  # Facebook mvfst, draft-27 keys (Wireshark agrees)
 }
 
 MAX_CID_LEN = 20
@@ -61,6 +62,7 @@ class QuicInitial:
     crypto: list[tuple[int, bytes]] = field(default_factory=list)  # (offset, data) of each CRYPTO frame
     frames: list[str] = field(default_factory=list)  # frame type names in order, PADDING runs once
     close_reason: str | None = None  # CONNECTION_CLOSE reason phrase, escaped
+    key_dcid: bytes = b""  # the DCID whose Initial keys opened the packet (the client's first DCID)
 
 
 def _hkdf_expand_label(secret: bytes, label: str, length: int) -> bytes:
@@ -146,9 +148,9 @@ def _read_frames(initial: QuicInitial, plain: bytes) -> None:
 
 
 def _decrypt_initial(datagram: bytes, start: int, version: int, dcid: bytes, scid: bytes,
-                     token_len: int, pn_offset: int, end: int) -> QuicInitial:  # fmt: skip
+                     token_len: int, pn_offset: int, end: int, key_dcid: bytes) -> QuicInitial:  # fmt: skip
     """Remove header protection and decrypt the Initial at datagram[start:end] (RFC 9001 5.3-5.4)."""
-    keys = client_initial_keys(version, bytes(dcid))
+    keys = client_initial_keys(version, bytes(key_dcid))
     sample_at = pn_offset + 4
     if sample_at + 16 > end:
         raise DecodeError("quic.truncated", "no room for the header-protection sample")
@@ -165,16 +167,21 @@ def _decrypt_initial(datagram: bytes, start: int, version: int, dcid: bytes, sci
         plain = keys.aead.decrypt(nonce, bytes(datagram[pn_offset + pn_len : end]), header)
     except InvalidTag:
         raise DecodeError("quic.decrypt_failed", "not a client Initial, or altered") from None
-    initial = QuicInitial(version, bytes(dcid), bytes(scid), packet_number, token_len)
+    initial = QuicInitial(
+        version, bytes(dcid), bytes(scid), packet_number, token_len, key_dcid=bytes(key_dcid)
+    )
     _read_frames(initial, plain)
     return initial
 
 
-def parse_quic_initial(datagram: bytes) -> list[QuicInitial]:
+def parse_quic_initial(datagram: bytes, original_dcid: bytes | None = None) -> list[QuicInitial]:
     """Decrypt the client Initial packets coalesced in one UDP datagram (others are skipped).
 
-    Raises DecodeError when the datagram is not QUIC long-header traffic we can read, or when no Initial
-    in it decrypts with client keys (a server's Initial, a Retry, or a damaged packet).
+    Initial keys come from the DCID of the client's *first* Initial; once the server answers, the client
+    addresses later Initials to the server's chosen CID but keeps those keys. Pass that first DCID as
+    `original_dcid` (`QuicCryptoAssembler.feed` does) to open such packets; the packet's own DCID is tried
+    first. Raises DecodeError when the datagram is not QUIC long-header traffic we can read, or when no
+    Initial in it decrypts with client keys (a server's Initial, a Retry, or a damaged packet).
     """
     initials: list[QuicInitial] = []
     first_error: DecodeError | None = None
@@ -213,10 +220,16 @@ def parse_quic_initial(datagram: bytes) -> list[QuicInitial]:
         if end > n:
             raise DecodeError("quic.truncated", f"packet length {length} past the datagram")
         if packet_type == rules.initial_type:
-            try:
-                initials.append(_decrypt_initial(datagram, pos, version, dcid, scid, token_len, cur.pos, end))
-            except DecodeError as exc:
-                first_error = first_error or exc
+            for key_dcid in (dcid, original_dcid) if original_dcid and original_dcid != dcid else (dcid,):
+                try:
+                    initials.append(
+                        _decrypt_initial(
+                            datagram, pos, version, dcid, scid, token_len, cur.pos, end, key_dcid
+                        )
+                    )
+                    break
+                except DecodeError as exc:
+                    first_error = first_error or exc
         pos = end
     if not initials:
         raise first_error or DecodeError("quic.no_initial")
@@ -230,15 +243,25 @@ class QuicCryptoAssembler:
     (retransmission). Buffered bytes are capped at MAX_CRYPTO_BYTES.
     """
 
-    __slots__ = ("_chunks", "_buffered", "_hello", "versions")
+    __slots__ = ("_chunks", "_buffered", "_hello", "versions", "original_dcid")
 
     def __init__(self) -> None:
         self._chunks: dict[int, bytes] = {}
         self._buffered = 0
         self._hello: ClientHello | None = None
         self.versions: set[int] = set()
+        self.original_dcid: bytes | None = None  # keys of this connection's Initials
+
+    def feed(self, datagram: bytes) -> ClientHello | None:
+        """Decrypt one client->server datagram of this connection, add its CRYPTO data, return the hello
+        once complete. Remembers the first DCID so Initials sent to the server's CID still decrypt."""
+        for initial in parse_quic_initial(datagram, self.original_dcid):
+            self.add(initial)
+        return self.client_hello()
 
     def add(self, initial: QuicInitial) -> None:
+        if self.original_dcid is None:
+            self.original_dcid = initial.key_dcid or initial.dcid
         self.versions.add(initial.version)
         for offset, data in initial.crypto:
             if offset >= MAX_CRYPTO_BYTES or not data:

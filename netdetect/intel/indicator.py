@@ -18,15 +18,18 @@ import re
 import socket
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import attrgetter
+from typing import Any
 from urllib.parse import unquote
 
 try:  # IDNA 2008 + UTS #46 mapping, as browsers and resolvers use today.
     import idna as _idna
 except ImportError:  # pragma: no cover - exercised only without the optional dependency
-    _idna = None
+    _idna = None  # type: ignore[assignment]
 
 # Kinds of values the matcher looks up on the wire.
 NAME_TYPES = frozenset({"domain", "hostname"})
@@ -42,26 +45,82 @@ KNOWN_TYPES = NETWORK_TYPES | CONTEXT_TYPES
 TYPE_ALIASES: dict[str, str] = {
     **{k: "domain" for k in ("domain", "domain-name", "domainname", "dns", "fqdn", "zone", "intel::domain")},
     **{k: "hostname" for k in ("hostname", "host", "intel::hostname")},
-    **{k: "ip" for k in ("ip", "ipv4", "ipv6", "ip-dst", "ip-src", "ipv4-addr", "ipv6-addr", "address",
-                        "addr", "ip-address", "ipaddress", "intel::addr")},
+    **{
+        k: "ip"
+        for k in (
+            "ip",
+            "ipv4",
+            "ipv6",
+            "ip-dst",
+            "ip-src",
+            "ipv4-addr",
+            "ipv6-addr",
+            "address",
+            "addr",
+            "ip-address",
+            "ipaddress",
+            "intel::addr",
+        )
+    },
     **{k: "cidr" for k in ("cidr", "subnet", "network", "netblock", "ip-range", "intel::subnet")},
     **{k: "url" for k in ("url", "uri", "link-url", "intel::url")},
-    **{k: "email" for k in ("email", "e-mail", "emailwhois", "whois-registrant-email", "email-src",
-                           "email-dst", "intel::email")},
-    **{k: "hash" for k in ("hash", "file", "md5", "sha1", "sha256", "sha-1", "sha-256", "sha512",
-                          "filehash", "file-hash", "intel::file_hash")},
+    **{
+        k: "email"
+        for k in (
+            "email",
+            "e-mail",
+            "emailwhois",
+            "whois-registrant-email",
+            "email-src",
+            "email-dst",
+            "intel::email",
+        )
+    },
+    **{
+        k: "hash"
+        for k in (
+            "hash",
+            "file",
+            "md5",
+            "sha1",
+            "sha256",
+            "sha-1",
+            "sha-256",
+            "sha512",
+            "filehash",
+            "file-hash",
+            "intel::file_hash",
+        )
+    },
     **{k: "ja3" for k in ("ja3", "ja3-fingerprint-md5", "ja3_hash", "ja3-hash", "intel::ja3")},
     **{k: "ja4" for k in ("ja4", "ja4-fingerprint", "intel::ja4")},
-    "ja3s": "ja3s", "ja3s-fingerprint-md5": "ja3s", "ja4s": "ja4s",
-    "jarm": "jarm", "jarm-fingerprint": "jarm",
+    "ja3s": "ja3s",
+    "ja3s-fingerprint-md5": "ja3s",
+    "ja4s": "ja4s",
+    "jarm": "jarm",
+    "jarm-fingerprint": "jarm",
     **{k: "user-agent" for k in ("user-agent", "useragent", "http-user-agent", "ua", "intel::software")},
-    "x509-fingerprint-sha1": "x509", "intel::cert_hash": "x509",
+    "x509-fingerprint-sha1": "x509",
+    "intel::cert_hash": "x509",
     "http-header-substring": "http-header",
 }
 TYPE_ALIASES.update({t: t for t in KNOWN_TYPES})
 # Labels that mark a row as metadata about the list, not an indicator (Sophos' first row).
-METADATA_LABELS = frozenset({"description", "comment", "comments", "reference", "references", "note",
-                             "notes", "source", "title", "author", "blog"})
+METADATA_LABELS = frozenset(
+    {
+        "description",
+        "comment",
+        "comments",
+        "reference",
+        "references",
+        "note",
+        "notes",
+        "source",
+        "title",
+        "author",
+        "blog",
+    }
+)
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{128}")
@@ -96,7 +155,7 @@ _DEFANG_HINT = re.compile(r"[\[({`+]|^(?:h(?:xx|\*\*)p|fxp)", re.IGNORECASE)
 
 
 def refang(text: str) -> str:
-    """Undo the usual defanging (`[.]`, `(.)`, `[dot]`, `hxxp`, `[:]`, `[@]`) and AsciiDoc/markdown quoting."""
+    """Undo the usual defanging (`[.]`, `(.)`, `[dot]`, `hxxp`, `[:]`, `[@]`) and AsciiDoc quoting."""
     text = text.strip()
     if not _DEFANG_HINT.search(text):  # the common case on million-line feeds: nothing to undo
         return text
@@ -131,8 +190,9 @@ def normalize_name(name: str) -> str:
         name = name.lower()
     else:
         name = name.translate(_DOTS)
-        name = ".".join(_label_to_ascii(label) if not label.isascii() else label.lower()
-                        for label in name.split("."))
+        name = ".".join(
+            _label_to_ascii(label) if not label.isascii() else label.lower() for label in name.split(".")
+        )
     if name.endswith("."):
         name = name.rstrip(".")
     return name
@@ -167,7 +227,11 @@ def parse_address(text: str) -> tuple[str, str]:
     try:
         if "/" in text:
             net = ipaddress.ip_network(text, strict=False)
-            if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped and net.prefixlen >= 96:
+            if (
+                isinstance(net, ipaddress.IPv6Network)
+                and net.network_address.ipv4_mapped
+                and net.prefixlen >= 96
+            ):
                 net = ipaddress.IPv4Network((net.network_address.ipv4_mapped, net.prefixlen - 96))
             if net.num_addresses == 1:
                 return "ip", str(net.network_address)
@@ -205,7 +269,7 @@ def _split_url(text: str) -> tuple[str, str, str]:
     m = _SCHEME.match(text)
     if m:
         scheme = m.group(0)[:-3].lower()
-        text = text[m.end():]
+        text = text[m.end() :]
     slash = min((i for i in (text.find("/"), text.find("?"), text.find("#")) if i >= 0), default=len(text))
     return scheme, text[:slash], text[slash:]
 
@@ -213,7 +277,7 @@ def _split_url(text: str) -> tuple[str, str, str]:
 def _host_of(authority: str) -> str:
     authority = authority.rpartition("@")[2]  # drop userinfo
     if authority.startswith("["):
-        return authority[1:authority.find("]")] if "]" in authority else authority[1:]
+        return authority[1 : authority.find("]")] if "]" in authority else authority[1:]
     if authority.count(":") == 1:
         authority = authority.partition(":")[0]
     return authority
@@ -233,7 +297,7 @@ def normalize_host(host: str) -> str:
     """A host from a URL, Host header or SNI: address text if it is an address, else a normal name."""
     host = host.strip()
     if host.startswith("[") and "]" in host:
-        host = host[1:host.find("]")]
+        host = host[1 : host.find("]")]
     elif host.count(":") == 1:
         host = host.partition(":")[0]
     if host and (host[0].isdigit() or ":" in host):
@@ -266,7 +330,7 @@ def parse_url(text: str) -> tuple[str, UrlKey]:
     port = ""
     tail = authority.rpartition("@")[2]
     if tail.startswith("["):
-        tail = tail[tail.find("]") + 1:]
+        tail = tail[tail.find("]") + 1 :]
     if tail.count(":") == 1:
         port = tail.partition(":")[2]
         if (scheme, port) in (("http", "80"), ("https", "443")) or not port:
@@ -442,6 +506,7 @@ class Indicator:
     raw: str | None = None
     source_path: str | None = None  # the file it came from (shared string) ...
     line: int | None = None  # ... and the line, for "path:line" in messages
+    url_key: UrlKey | None = None  # (host, path prefix) of a URL indicator, parsed once
     extra: dict[str, object] | None = None  # format-specific leftovers (STIX id, MISP uuid, resolves ...)
 
     def add_extra(self, **items: object) -> None:
@@ -488,12 +553,12 @@ def fast_classify(value: str) -> tuple[str, str] | None:
         addr, slash, plen = value.partition("/")
         packed = b""
         if not addr.strip("0123456789."):  # only then can it be IPv4 (exceptions are costly)
-            try:
+            try:  # noqa: SIM105 - contextlib.suppress costs more than the parse on million-line feeds
                 packed = socket.inet_pton(socket.AF_INET, addr)
             except OSError:
                 pass
         if packed and not slash:
-            return "ip", socket.inet_ntop(socket.AF_INET, packed)
+            return "ip", addr  # inet_pton accepts only canonical dotted quads: already normal
         if packed and plen.isdigit() and int(plen) <= 32:
             bits = int(plen)
             net = int.from_bytes(packed, "big") & (((1 << 32) - 1) ^ ((1 << (32 - bits)) - 1))
@@ -521,7 +586,7 @@ def make_indicator(
     pack: str,
     *,
     refang_value: bool = True,
-    **fields: object,
+    **fields: Any,
 ) -> Indicator:
     """Build an Indicator from a feed value and label (type resolved from both). Raises BadValue."""
     value = refang(raw_value) if refang_value else raw_value.strip()
@@ -530,19 +595,26 @@ def make_indicator(
         fast = fast_classify(value)
         if fast is not None:  # plain names and addresses: one cheap pass (1 M-line feeds)
             fast_type = "hostname" if labelled == "hostname" and fast[0] == "domain" else fast[0]
-            return Indicator(value=fast[1], type=fast_type, pack=pack,
-                             raw=raw_value if raw_value != fast[1] else None, **fields)  # type: ignore[arg-type]
+            return Indicator(
+                value=fast[1],
+                type=fast_type,
+                pack=pack,
+                raw=raw_value if raw_value != fast[1] else None,
+                **fields,
+            )
     resolved = resolve_type(type_, value)
     if resolved is None:
-        raise BadValue(f"cannot tell what kind of indicator {value!r} is"
-                       + (f" (label {type_!r})" if type_ else ""))
+        raise BadValue(
+            f"cannot tell what kind of indicator {value!r} is" + (f" (label {type_!r})" if type_ else "")
+        )
     final_type, normal = normalize_value(resolved, value)
-    return Indicator(value=normal, type=final_type, pack=pack,
-                     raw=raw_value if raw_value != normal else None, **fields)  # type: ignore[arg-type]
+    ind = Indicator(
+        value=normal, type=final_type, pack=pack, raw=raw_value if raw_value != normal else None, **fields
+    )
+    if final_type == "url":
+        ind.url_key = parse_url(normal)[1]
+    return ind
 
 
 def type_counts(indicators: Iterable[Indicator]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for ind in indicators:
-        counts[ind.type] = counts.get(ind.type, 0) + 1
-    return dict(sorted(counts.items()))
+    return dict(sorted(Counter(map(attrgetter("type"), indicators)).items()))

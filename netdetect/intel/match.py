@@ -67,10 +67,20 @@ class HitMerger:
             hit = self.hits.get(key)
             if hit is None:
                 self.hits[key] = IntelHit(
-                    indicator=ind.value, type="domain" if ind.type in NAME_TYPES else ind.type,
-                    pack=ind.pack, confidence=ind.confidence, field=sighting.field, value=sighting.value,
-                    client=sighting.client, first_seen=sighting.first, last_seen=sighting.last,
-                    count=sighting.count, expired=expired, notes=_note(ind), benign=ind.benign)
+                    indicator=ind.value,
+                    type="domain" if ind.type in NAME_TYPES else ind.type,
+                    pack=ind.pack,
+                    confidence=ind.confidence,
+                    field=sighting.field,
+                    value=sighting.value,
+                    client=sighting.client,
+                    first_seen=sighting.first,
+                    last_seen=sighting.last,
+                    count=sighting.count,
+                    expired=expired,
+                    notes=_note(ind),
+                    benign=ind.benign,
+                )
             else:
                 if sighting.first < hit.first_seen:
                     hit.first_seen, hit.value = sighting.first, sighting.value
@@ -116,21 +126,29 @@ def collect_sightings(
                 addresses.append(Sighting(answer.value, "dns_answer", ev.client, ev.ts, ev.ts))
         chain.discard(ev.query)
         names.extend(Sighting(name, "dns_cname", ev.client, ev.ts, ev.ts) for name in sorted(chain))
-    for ev in tls:
-        if ev.sni:
-            names.append(Sighting(ev.sni, "sni", ev.client, ev.ts, ev.ts))
-        ja3 = ev.ja3_hash or (hashlib.md5(ev.ja3.encode()).hexdigest() if ev.ja3 else None)
+    for tls_ev in tls:
+        if tls_ev.sni:
+            names.append(Sighting(tls_ev.sni, "sni", tls_ev.client, tls_ev.ts, tls_ev.ts))
+        ja3 = tls_ev.ja3_hash or (hashlib.md5(tls_ev.ja3.encode()).hexdigest() if tls_ev.ja3 else None)
         if ja3:
-            prints.append((Sighting(ja3, "ja3", ev.client, ev.ts, ev.ts), "ja3", ja3.lower()))
-        if ev.ja4:
-            prints.append((Sighting(ev.ja4, "ja4", ev.client, ev.ts, ev.ts), "ja4", ev.ja4.lower()))
-    for ev in http:
-        host_text, path = _split_request(ev.host, ev.uri, ev.server)
+            prints.append((Sighting(ja3, "ja3", tls_ev.client, tls_ev.ts, tls_ev.ts), "ja3", ja3.lower()))
+        if tls_ev.ja4:
+            prints.append(
+                (Sighting(tls_ev.ja4, "ja4", tls_ev.client, tls_ev.ts, tls_ev.ts), "ja4", tls_ev.ja4.lower())
+            )
+    for http_ev in http:
+        host_text, path = _split_request(http_ev.host, http_ev.uri, http_ev.server)
         host = normalize_host(host_text)
-        if ev.host or host_text != ev.server:
+        if http_ev.host or host_text != http_ev.server:
             target = addresses if address_bytes(host) is not None else names
-            target.append(Sighting(host, "http_host", ev.client, ev.ts, ev.ts))
-        urls.append((Sighting(f"{host_text}{path}", "url", ev.client, ev.ts, ev.ts), host, normalize_path(path)))
+            target.append(Sighting(host, "http_host", http_ev.client, http_ev.ts, http_ev.ts))
+        urls.append(
+            (
+                Sighting(f"{host_text}{path}", "url", http_ev.client, http_ev.ts, http_ev.ts),
+                host,
+                normalize_path(path),
+            )
+        )
     for client, server_ip, first, last, count in servers:
         addresses.append(Sighting(server_ip, "dst_ip", client, first, last, count))
     return names, addresses, urls, prints

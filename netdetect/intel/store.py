@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +44,9 @@ V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 NUMPY_BATCH_MIN = 2048  # below this the per-name dict walk is cheaper than building arrays
 NUMPY_CHUNK = 1 << 16  # bounds memory: rows x widest name in the chunk
 MAX_NAME_BYTES = 254  # longer cannot be a DNS name, so cannot match a listed one
-_HASH_MULT = np.random.default_rng(0x1D1).integers(1, 2**63, size=MAX_NAME_BYTES // 8 + 1,
-                                                   dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_HASH_MULT = np.random.default_rng(0x1D1).integers(
+    1, 2**63, size=MAX_NAME_BYTES // 8 + 1, dtype=np.uint64
+) * np.uint64(2) + np.uint64(1)
 
 
 def _lower_strip_dots(strings: np.ndarray) -> np.ndarray:
@@ -76,6 +78,9 @@ def _hash_rows(strings: np.ndarray) -> np.ndarray:
     h = (buf.view("<u8") * _HASH_MULT[:words]).sum(axis=1, dtype=np.uint64)
     h ^= h >> np.uint64(31)
     return h
+
+
+_V4_BASE = int.from_bytes(V4_MAPPED + b"\0\0\0\0", "big")
 _MASKS = [((1 << 128) - 1) ^ ((1 << (128 - p)) - 1) for p in range(129)]
 
 
@@ -96,8 +101,11 @@ def discover(path: Path) -> list[Path]:
         raise IntelError("no such file or directory", path=str(path))
     if path.is_file() or (path / "pack.toml").is_file() or (path / "manifest.json").is_file():
         return [path]
-    found = sorted(p for p in path.iterdir()
-                   if p.is_dir() and ((p / "pack.toml").is_file() or (p / "manifest.json").is_file()))
+    found = sorted(
+        p
+        for p in path.iterdir()
+        if p.is_dir() and ((p / "pack.toml").is_file() or (p / "manifest.json").is_file())
+    )
     if not found:
         raise IntelError("directory holds no pack (pack.toml) or MISP feed (manifest.json)", path=str(path))
     return found
@@ -126,6 +134,19 @@ def _address_key(text: str) -> tuple[int, int]:
     return prefix, int.from_bytes(raw, "big") & _MASKS[prefix]
 
 
+def _join(bucket: list[Indicator], ind: Indicator) -> bool:
+    """Append unless the same pack already listed the same value and type in this bucket."""
+    for other in bucket:
+        if other.pack == ind.pack and other.value == ind.value and other.type == ind.type:
+            return False
+    bucket.append(ind)
+    return True
+
+
+# (prefix length, mask: np.uint32 or 16 uint8, sorted keys: uint32 or S16, indicator lists by key)
+NetTable = tuple[int, Any, np.ndarray, list[list[Indicator]]]
+
+
 @dataclass(slots=True)
 class Match:
     """One indicator matched by one lookup, and why (for `intel check`)."""
@@ -149,14 +170,21 @@ class IntelStore:
         self._urls: dict[str, list[tuple[str, Indicator]]] = {}
         self._fingerprints: dict[tuple[str, str], list[Indicator]] = {}
         self._context: dict[tuple[str, str], list[Indicator]] = {}
-        self._net_tables: list[tuple[int, np.ndarray, np.ndarray, list[list[Indicator]]]] | None = None
+        self._net_tables: list[NetTable] | None = None
         self._name_hash_table: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, paths: Sequence[str | Path] | None = None, *, include_default: bool | None = None,
-             strict: bool = False, include_expired: bool = False, include_non_ids: bool = False) -> IntelStore:
+    def load(
+        cls,
+        paths: Sequence[str | Path] | None = None,
+        *,
+        include_default: bool | None = None,
+        strict: bool = False,
+        include_expired: bool = False,
+        include_non_ids: bool = False,
+    ) -> IntelStore:
         """Load feeds and packs. `include_default` (default: only when `paths` is None) adds the bundled
         packs. Bad lines are skipped and listed in `.problems`, or raise IntelError with strict."""
         store = cls(include_expired=include_expired)
@@ -183,48 +211,75 @@ class IntelStore:
         self.add(result.indicators)
 
     def add(self, indicators: Iterable[Indicator]) -> None:
+        """Index indicators. The same value listed twice in one pack is kept once (counted in notices)."""
         names, kept = self._names, self.indicators
+        hosts = self._nets.setdefault(128, {})
+        duplicates: Counter[str] = Counter()
         for ind in indicators:
-            if ind.type == "domain" and "." in ind.value:  # the bulk of large feeds: inline
-                found = names.get(ind.value)
+            value = ind.value
+            if ind.type == "domain" and "." in value:  # the bulk of large feeds: inline
+                found = names.get(value)
                 if found is None:
-                    names[ind.value] = [ind]
-                else:
-                    found.append(ind)
+                    names[value] = [ind]
+                elif not _join(found, ind):
+                    duplicates[ind.pack] += 1
+                    continue
+                kept.append(ind)
+                continue
+            if ind.type == "ip" and ":" not in value:  # IPv4 host, already normal
+                try:
+                    key = _V4_BASE | int.from_bytes(socket.inet_pton(socket.AF_INET, value), "big")
+                except OSError:
+                    self.problems.append(f"{ind.origin or ind.pack}: not an address: {value!r}")
+                    continue
+                found = hosts.get(key)
+                if found is None:
+                    hosts[key] = [ind]
+                elif not _join(found, ind):
+                    duplicates[ind.pack] += 1
+                    continue
                 kept.append(ind)
                 continue
             try:
-                self._index(ind)
+                if not self._index(ind):
+                    duplicates[ind.pack] += 1
+                    continue
             except BadValue as exc:
                 self.problems.append(f"{ind.origin or ind.pack}: {exc}")
                 continue
             kept.append(ind)
+        for pack, count in duplicates.items():
+            self.notices.append(f"pack {pack}: {count} duplicate indicator(s) ignored")
         self._net_tables = None
         self._name_hash_table = None
 
-    def _index(self, ind: Indicator) -> None:
+    def _index(self, ind: Indicator) -> bool:
+        """Put one indicator in its table; False when the pack already listed it."""
         t = ind.type
         if t in NAME_TYPES:
             if "." not in ind.value:
                 raise BadValue(f"single-label name {ind.value!r} would match a whole top-level domain")
-            self._names.setdefault(ind.value, []).append(ind)
-        elif t in ("ip", "cidr"):
+            return _join(self._names.setdefault(ind.value, []), ind)
+        if t in ("ip", "cidr"):
             prefix, key = _address_key(ind.value)
-            self._nets.setdefault(prefix, {}).setdefault(key, []).append(ind)
-        elif t == "url":
-            normal, url_key = parse_url(ind.value)
-            self._urls.setdefault(url_key.host, []).append((url_key.path, ind))
-            if url_key.path == "/" and "?" not in normal:
+            return _join(self._nets.setdefault(prefix, {}).setdefault(key, []), ind)
+        if t == "url":
+            url_key = ind.url_key or parse_url(ind.value)[1]
+            entries = self._urls.setdefault(url_key.host, [])
+            if any(o.pack == ind.pack and o.value == ind.value for _, o in entries):
+                return False
+            entries.append((url_key.path, ind))
+            if url_key.path == "/" and "?" not in ind.value:
                 # A bare "https://host/" lists the host itself, so it also matches by DNS/SNI/address.
                 if address_bytes(url_key.host) is not None:
                     prefix, key = _address_key(url_key.host)
                     self._nets.setdefault(prefix, {}).setdefault(key, []).append(ind)
                 elif "." in url_key.host:
                     self._names.setdefault(url_key.host, []).append(ind)
-        elif t in ("ja3", "ja4"):
-            self._fingerprints.setdefault((t, ind.value), []).append(ind)
-        else:
-            self._context.setdefault((t, ind.value.lower()), []).append(ind)
+            return True
+        if t in ("ja3", "ja4"):
+            return _join(self._fingerprints.setdefault((t, ind.value), []), ind)
+        return _join(self._context.setdefault((t, ind.value.lower()), []), ind)
 
     def __len__(self) -> int:
         return len(self.indicators)
@@ -238,7 +293,7 @@ class IntelStore:
         out = list(found) if found else []
         dot = normal_name.find(".")
         while dot >= 0:
-            found = names.get(normal_name[dot + 1:])
+            found = names.get(normal_name[dot + 1 :])
             if found:
                 out.extend(found)
             dot = normal_name.find(".", dot + 1)
@@ -315,8 +370,8 @@ class IntelStore:
             odd = [n for n in batch if not n.isascii()]
             encoded = np.array(plain, dtype="S") if plain else np.array([], dtype="S1")
         for start in range(0, len(plain), NUMPY_CHUNK):
-            chunk = plain[start:start + NUMPY_CHUNK]
-            for row, found in self._match_name_array(encoded[start:start + NUMPY_CHUNK]):
+            chunk = plain[start : start + NUMPY_CHUNK]
+            for row, found in self._match_name_array(encoded[start : start + NUMPY_CHUNK]):
                 out[chunk[row]] = found
         out.update(self._match_names_python(odd))
         return out
@@ -368,11 +423,11 @@ class IntelStore:
             current, dot, rows = parent[keep], dot[keep], rows[keep]
         return sorted(hits.items())
 
-    def _tables(self) -> list[tuple[int, np.ndarray, np.ndarray, list[list[Indicator]]]]:
+    def _tables(self) -> list[NetTable]:
         """Per prefix length: (prefix, mask, sorted keys, indicator lists). IPv4 keys (prefix >= 96 inside
         ::ffff:0:0/96) are uint32, which numpy searches far faster than 16-byte strings."""
         if self._net_tables is None:
-            tables = []
+            tables: list[NetTable] = []
             v4_base = int.from_bytes(V4_MAPPED + b"\0\0\0\0", "big")
             for prefix, table in sorted(self._nets.items()):
                 keys = sorted(table)
@@ -380,12 +435,24 @@ class IntelStore:
                 other = [k for k in keys if not (prefix >= 96 and k >> 32 == v4_base >> 32)]
                 if v4:
                     mask32 = np.uint32(_MASKS[prefix] & 0xFFFFFFFF)
-                    tables.append((prefix, mask32, np.array([k & 0xFFFFFFFF for k in v4], dtype=np.uint32),
-                                   [table[k] for k in v4]))
+                    tables.append(
+                        (
+                            prefix,
+                            mask32,
+                            np.array([k & 0xFFFFFFFF for k in v4], dtype=np.uint32),
+                            [table[k] for k in v4],
+                        )
+                    )
                 if other:
                     mask = np.frombuffer(_MASKS[prefix].to_bytes(16, "big"), dtype=np.uint8)
-                    tables.append((prefix, mask, np.array([k.to_bytes(16, "big") for k in other], dtype="S16"),
-                                   [table[k] for k in other]))
+                    tables.append(
+                        (
+                            prefix,
+                            mask,
+                            np.array([k.to_bytes(16, "big") for k in other], dtype="S16"),
+                            [table[k] for k in other],
+                        )
+                    )
             self._net_tables = tables
         return self._net_tables
 
@@ -441,8 +508,8 @@ class IntelStore:
         elif kind in ("ip", "cidr"):
             normal = parse_address(text)[1]
             if kind == "cidr":
-                prefix, key = _address_key(normal)
-                found += [(i, "same range listed") for i in self._nets.get(prefix, {}).get(key, [])]
+                prefix, network = _address_key(normal)
+                found += [(i, "same range listed") for i in self._nets.get(prefix, {}).get(network, [])]
             else:
                 found += self._explain_host(normal, "address")
         elif kind in ("domain", "hostname"):
@@ -451,10 +518,17 @@ class IntelStore:
             low = text.lower()
             for fp_kind in ("ja3", "ja4"):
                 found += [(i, f"{fp_kind} fingerprint") for i in self._fingerprints.get((fp_kind, low), [])]
-            found += [(i, "listed as context (not matched on the wire)") for i in self._context.get(("hash", low), [])]
+            found += [
+                (i, "listed as context (not matched on the wire)")
+                for i in self._context.get(("hash", low), [])
+            ]
         else:
-            found += [(i, "listed as context (not matched on the wire)")
-                      for (t, v), inds in self._context.items() if v == text.lower() for i in inds]
+            found += [
+                (i, "listed as context (not matched on the wire)")
+                for (t, v), inds in self._context.items()
+                if v == text.lower()
+                for i in inds
+            ]
         return [Match(ind, reason, ind.expired_at(when)) for ind, reason in found]
 
     def _explain_host(self, host: str, what: str) -> list[tuple[Indicator, str]]:
@@ -491,5 +565,7 @@ class IntelStore:
             "created": pack.created,
             "updated": pack.updated,
             "behaviours": len(pack.behaviours),
-            "valid_until_max": format_time(max((i.valid_until for i in members if i.valid_until), default=None)),
+            "valid_until_max": format_time(
+                max((i.valid_until for i in members if i.valid_until), default=None)
+            ),
         }

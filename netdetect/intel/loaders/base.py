@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from netdetect.errors import IntelError
 from netdetect.intel.indicator import BadValue, Indicator, make_indicator, type_counts
@@ -77,8 +77,14 @@ class Loader(ABC):
     name: ClassVar[str]
     extensions: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, path: str | Path, *, strict: bool = False, pack: str | None = None,
-                 include_non_ids: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        strict: bool = False,
+        pack: str | None = None,
+        include_non_ids: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.strict = strict
         self.pack_name = pack or default_pack_name(self.path)
@@ -97,14 +103,21 @@ class Loader(ABC):
     def load(self) -> LoadResult:
         indicators, info = self.read()
         info.counts = type_counts(indicators)
-        return LoadResult(indicators, info, self.problems.bad, dict(self.problems.unsupported),
-                          self.problems.notices, dict(self.problems.skipped))
+        return LoadResult(
+            indicators,
+            info,
+            self.problems.bad,
+            dict(self.problems.unsupported),
+            self.problems.notices,
+            dict(self.problems.skipped),
+        )
 
-    def build(self, line: int | None, value: str, type_: str | None, **fields: object) -> Indicator | None:
+    def build(self, line: int | None, value: str, type_: str | None, **fields: Any) -> Indicator | None:
         """make_indicator with the problem reported (and None returned) on a bad value."""
         try:
-            return make_indicator(value, type_, self.pack_name, source_path=self.problems.path, line=line,
-                                  **fields)
+            return make_indicator(
+                value, type_, self.pack_name, source_path=self.problems.path, line=line, **fields
+            )
         except BadValue as exc:
             self.problems.add(line, str(exc))
             return None
@@ -171,14 +184,21 @@ def sniff_format(path: Path) -> str:
     return best
 
 
-def load_path(path: str | Path, *, format: str | None = None, strict: bool = False,
-              pack: str | None = None, include_non_ids: bool = False) -> LoadResult:
+def load_path(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    strict: bool = False,
+    pack: str | None = None,
+    include_non_ids: bool = False,
+) -> LoadResult:
     """Load one feed file, pack or feed directory; the format is sniffed unless given."""
     path = Path(path)
     fmt = format or sniff_format(path)
     try:
         cls = LOADERS[fmt]
     except KeyError:
-        raise IntelError(f"unknown intel format {fmt!r} (known: {', '.join(sorted(LOADERS))})",
-                         path=str(path)) from None
+        raise IntelError(
+            f"unknown intel format {fmt!r} (known: {', '.join(sorted(LOADERS))})", path=str(path)
+        ) from None
     return cls(path, strict=strict, pack=pack, include_non_ids=include_non_ids).load()

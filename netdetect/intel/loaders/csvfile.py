@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from netdetect.intel.indicator import (
@@ -24,13 +25,29 @@ from netdetect.intel.indicator import (
 )
 from netdetect.intel.loaders.base import Loader, PackInfo, register
 
-VALUE_NAMES = ("value", "indicator", "ioc", "data", "observable", "ioc_value", "indicator_value",
-               "entity", "domain", "url", "ip", "hostname", "host", "address", "name")
+VALUE_NAMES = (
+    "value",
+    "indicator",
+    "ioc",
+    "data",
+    "observable",
+    "ioc_value",
+    "indicator_value",
+    "entity",
+    "domain",
+    "url",
+    "ip",
+    "hostname",
+    "host",
+    "address",
+    "name",
+)
 TYPE_NAMES = ("type", "entity_type", "indicator_type", "ioc_type", "kind", "category", "indicator")
 FIELD_NAMES: dict[str, str] = {
     **dict.fromkeys(("confidence", "score", "severity_score"), "confidence"),
-    **dict.fromkeys(("first_reported", "first_seen", "firstseen", "date", "published", "created"),
-                    "first_reported"),
+    **dict.fromkeys(
+        ("first_reported", "first_seen", "firstseen", "date", "published", "created"), "first_reported"
+    ),
     **dict.fromkeys(("valid_from",), "valid_from"),
     **dict.fromkeys(("valid_until", "expires", "expiration", "expiry", "valid_to"), "valid_until"),
     **dict.fromkeys(("benign", "is_benign", "context_only"), "benign"),
@@ -85,6 +102,11 @@ class CsvLoader(Loader):
                 continue
             if header is None:
                 header = [_norm_header(h) for h in row]
+                known = set(VALUE_NAMES) | set(TYPE_NAMES) | set(FIELD_NAMES)
+                if not known.intersection(header) and any(_looks_like_value(c) for c in row):
+                    # no header at all: the first row is data
+                    header = [f"column{i + 1}" for i in range(len(row))]
+                    body.append((lineno, row))
             else:
                 body.append((lineno, row))
         if header is None:
@@ -99,10 +121,12 @@ class CsvLoader(Loader):
         return indicators, info
 
     @staticmethod
-    def _pick_columns(header: list[str], sample: list[tuple[int, list[str]]]) -> tuple[int | None, int | None]:
-        def share(col: int, test: object) -> float:
+    def _pick_columns(
+        header: list[str], sample: list[tuple[int, list[str]]]
+    ) -> tuple[int | None, int | None]:
+        def share(col: int, test: Callable[[str], bool]) -> float:
             cells = [r[col] for _, r in sample if col < len(r) and r[col].strip()]
-            return sum(1 for c in cells if test(c)) / len(cells) if cells else 0.0  # type: ignore[operator]
+            return sum(1 for c in cells if test(c)) / len(cells) if cells else 0.0
 
         value_scores = {i: share(i, _looks_like_value) for i in range(len(header))}
         named = [i for i, h in enumerate(header) if h in VALUE_NAMES]
@@ -111,13 +135,24 @@ class CsvLoader(Loader):
             candidates = [i for i, s in value_scores.items() if s >= 0.5]
         value_col = max(candidates, key=lambda i: value_scores[i], default=None)
         type_candidates = [i for i, h in enumerate(header) if i != value_col and h in TYPE_NAMES]
-        type_candidates += [i for i in range(len(header))
-                            if i != value_col and i not in type_candidates and share(i, _is_type_label) >= 0.5]
+        type_candidates += [
+            i
+            for i in range(len(header))
+            if i != value_col and i not in type_candidates and share(i, _is_type_label) >= 0.5
+        ]
         type_col = max(type_candidates, key=lambda i: share(i, _is_type_label), default=None)
         return value_col, type_col
 
-    def _row(self, lineno: int, row: list[str], header: list[str], value_col: int, type_col: int | None,
-             out: list[Indicator], info: PackInfo) -> None:
+    def _row(
+        self,
+        lineno: int,
+        row: list[str],
+        header: list[str],
+        value_col: int,
+        type_col: int | None,
+        out: list[Indicator],
+        info: PackInfo,
+    ) -> None:
         if value_col >= len(row) or not row[value_col].strip():
             self.problems.add(lineno, "row has no value")
             return

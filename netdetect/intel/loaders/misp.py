@@ -80,7 +80,9 @@ class MispLoader(Loader):
         if path.is_dir():
             return 90 if (path / "manifest.json").is_file() else 0
         start = head.lstrip()
-        if start.startswith(("{", "[")) and ('"Event"' in head or '"Attribute"' in head or '"response"' in head):
+        if start.startswith(("{", "[")) and (
+            '"Event"' in head or '"Attribute"' in head or '"response"' in head
+        ):
             return 80
         return 0
 
@@ -164,8 +166,16 @@ class MispLoader(Loader):
             else:
                 self.problems.add(None, "attribute is not an object")
 
-    def _attribute(self, attr: dict, obj: dict | None, text: str, event_tags: list[str],
-                   event_date: str | None, source: str, out: list[Indicator]) -> None:
+    def _attribute(
+        self,
+        attr: dict,
+        obj: dict | None,
+        text: str,
+        event_tags: list[str],
+        event_date: str | None,
+        source: str,
+        out: list[Indicator],
+    ) -> None:
         uuid = attr.get("uuid")
         line = line_of(text, str(uuid)) if uuid else None
         mtype, value = attr.get("type"), attr.get("value")
@@ -202,10 +212,17 @@ class MispLoader(Loader):
         if obj is not None and isinstance(obj.get("name"), str):
             comment = "; ".join(filter(None, [f"object {obj['name']}", comment]))
         for kind, part in pairs:
-            ind = self.build(line, part, kind, confidence=confidence,
-                             first_reported=format_time(first_seen) or event_date,
-                             sources=(source,) if source else (), notes=comment or None,
-                             tags=tuple(tags), benign=False)
+            ind = self.build(
+                line,
+                part,
+                kind,
+                confidence=confidence,
+                first_reported=format_time(first_seen) or event_date,
+                sources=(source,) if source else (),
+                notes=comment or None,
+                tags=tuple(tags),
+                benign=False,
+            )
             if ind is not None:
                 if last_seen is not None:
                     ind.add_extra(last_seen=format_time(last_seen))

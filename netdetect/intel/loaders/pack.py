@@ -15,10 +15,39 @@ from netdetect.errors import IntelError
 from netdetect.intel.indicator import BadValue, Indicator, parse_time
 from netdetect.intel.loaders.base import Loader, PackInfo, register
 
-INDICATOR_KEYS = frozenset({"value", "type", "confidence", "first_reported", "valid_from", "valid_until",
-                            "benign", "stage", "sources", "notes", "tags", "extra"})
-PACK_KEYS = frozenset({"name", "title", "description", "version", "created", "updated", "default_confidence",
-                       "license", "tlp", "sources", "indicators", "behaviours", "format"})
+INDICATOR_KEYS = frozenset(
+    {
+        "value",
+        "type",
+        "confidence",
+        "first_reported",
+        "valid_from",
+        "valid_until",
+        "benign",
+        "stage",
+        "sources",
+        "notes",
+        "tags",
+        "extra",
+    }
+)
+PACK_KEYS = frozenset(
+    {
+        "name",
+        "title",
+        "description",
+        "version",
+        "created",
+        "updated",
+        "default_confidence",
+        "license",
+        "tlp",
+        "sources",
+        "indicators",
+        "behaviours",
+        "format",
+    }
+)
 CONFIDENCE_LABELS = frozenset({"high", "medium", "low"})
 
 
@@ -78,7 +107,9 @@ class _RecordReader:
             return None
         unknown = set(record) - INDICATOR_KEYS
         if unknown:
-            problems.add(lineno, f"unknown keys {sorted(unknown)} (known: {', '.join(sorted(INDICATOR_KEYS))})")
+            problems.add(
+                lineno, f"unknown keys {sorted(unknown)} (known: {', '.join(sorted(INDICATOR_KEYS))})"
+            )
             return None
         value, type_ = record.get("value"), record.get("type")
         if not isinstance(value, str) or not isinstance(type_, str):
@@ -111,9 +142,8 @@ class _RecordReader:
             problems.add(lineno, str(exc))
             return None
         ind = self.loader.build(lineno, value, type_, **fields)
-        if ind is not None:
-            if extra:
-                ind.add_extra(**extra)
+        if ind is not None and extra:
+            ind.add_extra(**extra)
         return ind
 
 
@@ -150,10 +180,17 @@ class PackLoader(Loader):
             behaviour_files = _str_tuple(meta.get("behaviours"), "behaviours")
         except BadValue as exc:
             raise IntelError(str(exc), path=str(meta_path)) from exc
-        info = PackInfo(name, str(pack_dir), self.name,
-                        description=meta.get("description") or meta.get("title"),
-                        sources=sources, created=_text(meta.get("created")), updated=_text(meta.get("updated")),
-                        default_confidence=default_confidence, license=meta.get("license"))
+        info = PackInfo(
+            name,
+            str(pack_dir),
+            self.name,
+            description=meta.get("description") or meta.get("title"),
+            sources=sources,
+            created=_text(meta.get("created")),
+            updated=_text(meta.get("updated")),
+            default_confidence=default_confidence,
+            license=meta.get("license"),
+        )
         reader = _RecordReader(self, default_confidence)
         indicators: list[Indicator] = []
         for file in files:

@@ -35,8 +35,22 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-UNSUPPORTED_WORDS = {"AND", "FOLLOWEDBY", "WITHIN", "REPEATS", "START", "STOP", "NOT", "LIKE", "MATCHES",
-                     "ISSUBSET", "ISSUPERSET", "EXISTS", "SECONDS", "TIMES"}
+UNSUPPORTED_WORDS = {
+    "AND",
+    "FOLLOWEDBY",
+    "WITHIN",
+    "REPEATS",
+    "START",
+    "STOP",
+    "NOT",
+    "LIKE",
+    "MATCHES",
+    "ISSUBSET",
+    "ISSUPERSET",
+    "EXISTS",
+    "SECONDS",
+    "TIMES",
+}
 
 
 class PatternError(ValueError):
@@ -58,7 +72,7 @@ def tokenize(pattern: str) -> list[tuple[str, str]]:
     while pos < len(pattern):
         m = _TOKEN.match(pattern, pos)
         if not m or m.end() == pos:
-            raise PatternError(f"cannot parse pattern near {pattern[pos:pos + 30]!r}")
+            raise PatternError(f"cannot parse pattern near {pattern[pos : pos + 30]!r}")
         kind = m.lastgroup or ""
         tokens.append((kind, m.group(kind)))
         pos = m.end()
@@ -142,7 +156,12 @@ class StixLoader(Loader):
         if path.is_dir():
             return 0
         start = head.lstrip()[:4096]
-        if start.startswith("{") and '"bundle"' in start or '"spec_version"' in start and "indicator--" in head:
+        if (
+            start.startswith("{")
+            and '"bundle"' in start
+            or '"spec_version"' in start
+            and "indicator--" in head
+        ):
             return 80
         return 0
 
@@ -158,8 +177,9 @@ class StixLoader(Loader):
         else:
             self.problems.add(1, "not a STIX bundle (no type 'bundle')")
             return [], info
-        identities = {o.get("id"): o.get("name") for o in objects
-                      if isinstance(o, dict) and o.get("type") == "identity"}
+        identities = {
+            o.get("id"): o.get("name") for o in objects if isinstance(o, dict) and o.get("type") == "identity"
+        }
         indicators: list[Indicator] = []
         created: list[float] = []
         for index, obj in enumerate(objects):
@@ -175,7 +195,9 @@ class StixLoader(Loader):
             info.created, info.updated = format_time(min(created)), format_time(max(created))
         return indicators, info
 
-    def _indicator(self, obj: dict, line: int | None, identities: dict, created: list[float]) -> list[Indicator]:
+    def _indicator(
+        self, obj: dict, line: int | None, identities: dict, created: list[float]
+    ) -> list[Indicator]:
         if obj.get("revoked"):
             self.problems.skipped["revoked"] += 1
             return []
@@ -203,8 +225,11 @@ class StixLoader(Loader):
             return []
         if valid_from is not None:
             created.append(valid_from)
-        sources = [ref.get("url") or ref.get("description") or ref.get("source_name")
-                   for ref in obj.get("external_references") or [] if isinstance(ref, dict)]
+        sources = [
+            ref.get("url") or ref.get("description") or ref.get("source_name")
+            for ref in obj.get("external_references") or []
+            if isinstance(ref, dict)
+        ]
         author = identities.get(obj.get("created_by_ref"))
         if author:
             sources.append(author)
@@ -224,7 +249,9 @@ class StixLoader(Loader):
         for path, value in tests:
             type_ = PATH_TYPES.get(path)
             if type_ is None:
-                self.problems.unsupported_item(line, f"object path {path.split(':')[0]}", f"{path} = {value!r}")
+                self.problems.unsupported_item(
+                    line, f"object path {path.split(':')[0]}", f"{path} = {value!r}"
+                )
                 continue
             ind = self.build(line, value, type_, **fields)
             if ind is not None:

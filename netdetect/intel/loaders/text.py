@@ -6,10 +6,13 @@ source there), so it is kept as the indicators' notes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from netdetect.intel.indicator import Indicator, fast_classify, refang
 from netdetect.intel.loaders.base import Loader, PackInfo, register
+
+_PLAIN_LINE = re.compile(r"[A-Za-z0-9_.-]+\.[A-Za-z0-9_-]+")
 
 
 @register
@@ -28,7 +31,32 @@ class TextLoader(Loader):
         pack, path = self.pack_name, self.problems.path
         section: str | None = None
         description: str | None = None
+        plain_line = _PLAIN_LINE.fullmatch
         for lineno, line in enumerate(self.read_text().splitlines(), 1):
+            if plain_line(line):  # the bulk of big feeds: a bare name or IPv4 address
+                fast = fast_classify(line)
+                if fast is not None:
+                    raw = None if line == fast[1] else line
+                    indicators.append(
+                        Indicator(
+                            fast[1],
+                            fast[0],
+                            pack,
+                            None,
+                            None,
+                            None,
+                            None,
+                            False,
+                            None,
+                            (),
+                            section,
+                            (),
+                            raw,
+                            path,
+                            lineno,
+                        )
+                    )
+                    continue
             line = line.strip()
             if not line:
                 continue
@@ -51,8 +79,18 @@ class TextLoader(Loader):
             value = refang(value)
             fast = fast_classify(value) if value else None
             if fast is not None:  # plain name or address: build directly (million-line feeds)
-                indicators.append(Indicator(fast[1], fast[0], pack, score, notes=section,
-                                            raw=None if value == fast[1] else value, source_path=path, line=lineno))
+                indicators.append(
+                    Indicator(
+                        fast[1],
+                        fast[0],
+                        pack,
+                        score,
+                        notes=section,
+                        raw=None if value == fast[1] else value,
+                        source_path=path,
+                        line=lineno,
+                    )
+                )
                 continue
             ind = self.build(lineno, value, None, confidence=score, notes=section)
             if ind is not None:

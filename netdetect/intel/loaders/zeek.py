@@ -78,13 +78,20 @@ class ZeekIntelLoader(Loader):
                 else:
                     self.problems.add(lineno, f"unknown indicator_type {zeek_type!r}")
                 continue
-            sources = tuple(row[k] for k in ("meta.source", "meta.url") if row.get(k, UNSET) not in (UNSET, ""))
+            sources = tuple(
+                row[k] for k in ("meta.source", "meta.url") if row.get(k, UNSET) not in (UNSET, "")
+            )
             notes = [row["meta.desc"]] if row.get("meta.desc", UNSET) not in (UNSET, "") else []
-            notes += [f"{k}={v}" for k, v in row.items()
-                      if k.startswith("meta.") and k not in ("meta.source", "meta.url", "meta.desc")
-                      and v not in (UNSET, "")]
-            ind = self.build(lineno, row["indicator"], our_type, sources=sources,
-                             notes="; ".join(notes) or None)
+            notes += [
+                f"{k}={v}"
+                for k, v in row.items()
+                if k.startswith("meta.")
+                and k not in ("meta.source", "meta.url", "meta.desc")
+                and v not in (UNSET, "")
+            ]
+            ind = self.build(
+                lineno, row["indicator"], our_type, sources=sources, notes="; ".join(notes) or None
+            )
             if ind is not None:
                 indicators.append(ind)
         info.sources = sorted({s for ind in indicators for s in ind.sources[:1]})[:20]

@@ -1,0 +1,64 @@
+"""Event engines: where DNS/TLS/HTTP events come from. `--engine NAME` picks one from ENGINES.
+
+"native" is the project's own bulk decoder (`netdetect.pipeline`); "tshark" takes the events
+from tshark's dissectors as a cross-check. Every engine keeps the native connection table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from netdetect.engines.tshark import TsharkEngine
+from netdetect.errors import UsageError
+from netdetect.pipeline import Extraction, extract_files, extract_parallel
+
+
+class Engine(Protocol):
+    name: str
+    description: str
+
+    def check(self) -> None:
+        """Raise a NetdetectError if the engine cannot run here (missing tools)."""
+
+    def extract(self, paths: Sequence[str], progress: Callable[[int], None] | None = None) -> Extraction:
+        """One capture stream (a file or a rotated set, in time order)."""
+        ...
+
+    def extract_parallel(self, groups: Sequence[Sequence[str]], jobs: int,
+                         progress: Callable[[int], None] | None = None) -> Extraction:
+        """Independent capture sets on `jobs` processes, merged."""
+        ...
+
+
+class NativeEngine:
+    """The project's own decoders: numpy over record headers, Python only for event packets."""
+
+    name = "native"
+    description = "netdetect's own decoders (fast; default)"
+
+    def check(self) -> None:
+        return None
+
+    def extract(self, paths: Sequence[str], progress: Callable[[int], None] | None = None) -> Extraction:
+        return extract_files(paths, progress)
+
+    def extract_parallel(self, groups: Sequence[Sequence[str]], jobs: int,
+                         progress: Callable[[int], None] | None = None) -> Extraction:
+        return extract_parallel(groups, jobs, progress)
+
+
+ENGINES: dict[str, type[Engine]] = {
+    NativeEngine.name: NativeEngine,
+    TsharkEngine.name: TsharkEngine,
+}
+
+
+def get_engine(name: str) -> Engine:
+    """The engine registered under `name`, checked to be runnable (UsageError / TsharkUnavailable)."""
+    cls = ENGINES.get(name)
+    if cls is None:
+        raise UsageError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+    engine = cls()
+    engine.check()
+    return engine

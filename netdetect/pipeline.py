@@ -69,6 +69,8 @@ class Extractor:
         self.last_ts: float | None = None
         self.errors: dict[str, int] = {}
         self._conns: list[np.ndarray] = []
+        self._interned = {"dns": 0, "tls": 0, "http": 0}
+        self._pool: dict[str, str] = {}
 
     def feed(self, batch: PacketBatch) -> None:
         if not len(batch):
@@ -85,10 +87,33 @@ class Extractor:
         whole = ~(h.fragment & (h.frag_off > 0))
         self.flows.add(_subset(h, whole) if not whole.all() else h)
         self.events.process(batch, h)
+        self._intern_new_events()
         if len(self.flows.state) > 50_000:
             self.flows.expire(hi)
         if len(self.flows._done) > 64:
             self._conns.append(self.flows.take())
+
+    def _intern_new_events(self) -> None:
+        """Share repeated strings (addresses, names, fingerprints) between events: memory then grows with
+        distinct values, not with event count."""
+        out, seen, pool = self.events.out, self._interned, self._pool
+        for attr, fields in (("dns", ("client", "server", "query", "qtype")),
+                             ("tls", ("client", "server", "sni", "ja3", "ja3_hash", "ja4")),
+                             ("http", ("client", "server", "method", "host", "user_agent"))):
+            events = getattr(out, attr)
+            for ev in events[seen[attr]:]:
+                for f in fields:
+                    v = getattr(ev, f)
+                    if v is not None:
+                        setattr(ev, f, pool.setdefault(v, v))
+                if attr == "dns":
+                    for a in ev.answers:
+                        a.name = pool.setdefault(a.name, a.name)
+                        a.value = pool.setdefault(a.value, a.value)
+                        a.rtype = pool.setdefault(a.rtype, a.rtype)
+            seen[attr] = len(events)
+        if len(pool) > 1_000_000:  # a flood of unique names: stop sharing rather than grow the pool
+            pool.clear()
 
     def finish(self, captures: Sequence[str] = ()) -> Extraction:
         self.flows.flush()

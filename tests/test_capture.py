@@ -117,6 +117,11 @@ def test_pcap_unsupported_link_type_is_named(tmp_path: Path) -> None:
     assert info.value.path == path
 
 
+def test_supported_link_types_are_the_decoders_own() -> None:
+    headers = pytest.importorskip("netdetect.decode.headers")
+    assert headers.SUPPORTED_LINKTYPES == lt.SUPPORTED
+
+
 def test_batches_are_views_sliced_by_max_packets(tmp_path: Path) -> None:
     data = frames(10)
     path = write(tmp_path, "a.pcap", pcap_bytes([Record(T0 + i, d) for i, d in enumerate(data)], nanos=True))
@@ -307,8 +312,11 @@ def test_every_corpus_file_reads_like_dpkt(path: Path | None) -> None:
         assert np.allclose(cols.ts, [ts for ts, _ in reference], rtol=0, atol=1e-6)
 
 
+MIXED_CLOCK_FILES = ["ndpi__anydesk.pcapng", "ndpi__dns-google-nsid.pcapng", "ndpi__sites.pcapng"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ndpi__anydesk.pcapng", "ndpi__dns-google-nsid.pcapng", "ndpi__sites.pcapng"])
+@pytest.mark.parametrize("name", MIXED_CLOCK_FILES)
 def test_interfaces_with_different_clocks_match_tshark_to_the_ns(name: str) -> None:
     """Files whose interfaces mix 1e-6 and 1e-9 resolution (dpkt applies the first clock to all)."""
     path = CORPUS / name

@@ -1,4 +1,7 @@
-"""LINKTYPE_* numbers (tcpdump.org/linktypes.html) that netdetect's link-layer decoding knows."""
+"""LINKTYPE_* numbers (tcpdump.org/linktypes.html) that netdetect's link-layer decoding knows.
+
+Keep `SUPPORTED` equal to `netdetect.decode.headers.SUPPORTED_LINKTYPES` (checked by a test).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ RAW_OPENBSD = 12  # raw IP on some BSDs
 RAW_BSDOS = 14
 PPP = 9
 PPP_HDLC = 50
-PPP_ETHER = 51
 RAW = 101
 LOOP = 108  # OpenBSD loopback: address family in network byte order
 LINUX_SLL = 113
@@ -23,7 +25,6 @@ NAMES: dict[int, str] = {
     RAW_OPENBSD: "RAW (12)",
     RAW_BSDOS: "RAW (14)",
     PPP_HDLC: "PPP_HDLC",
-    PPP_ETHER: "PPP_ETHER",
     RAW: "RAW",
     LOOP: "LOOP",
     LINUX_SLL: "LINUX_SLL",

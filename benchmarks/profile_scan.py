@@ -1,0 +1,141 @@
+"""Where a scan's time goes, stage by stage, on one capture (CPU seconds of this process, one core).
+
+    python benchmarks/profile_scan.py CAPTURE                # stage table
+    python benchmarks/profile_scan.py CAPTURE --cprofile 25  # plus the 25 top functions by own time
+    python benchmarks/profile_scan.py CAPTURE --events       # plus per-event parser costs (µs per call)
+
+Stages: reading records into PacketBatches, bulk header decoding, connection tracking, event
+extraction (candidate selection, reassembly, parsers). Batches are read once and kept in memory, so
+each stage is timed on its own. Nothing is asserted: figures belong in the notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from netdetect.capture import open_capture  # noqa: E402
+from netdetect.capture.batch import PacketBatch  # noqa: E402
+from netdetect.decode.extract import EventExtractor  # noqa: E402
+from netdetect.decode.headers import Headers, decode_headers  # noqa: E402
+from netdetect.flows import FlowTracker  # noqa: E402
+
+
+def cpu(fn: Callable[[], object]) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
+def stage_times(path: str) -> tuple[int, dict[str, float], list[PacketBatch], list[Headers]]:
+    batches: list[PacketBatch] = []
+
+    def read() -> None:
+        with open_capture(path) as cap:
+            batches.extend(b for b in cap.batches())
+
+    times = {"read": cpu(read)}
+    heads: list[Headers] = []
+    times["headers"] = cpu(lambda: heads.extend(decode_headers(b) for b in batches))
+    flows = FlowTracker()
+
+    def track() -> None:
+        for h in heads:
+            flows.add(h)
+        flows.flush()
+        flows.take()
+
+    times["flows"] = cpu(track)
+    events = EventExtractor()
+
+    def extract() -> None:
+        for b, h in zip(batches, heads, strict=True):
+            events.process(b, h)
+
+    times["events"] = cpu(extract)
+    out = events.out
+    print(f"events: dns {len(out.dns):,}  tls {len(out.tls):,}  http {len(out.http):,}  errors {out.errors}")
+    return sum(len(b) for b in batches), times, batches, heads
+
+
+def per_event_costs(batches: list[PacketBatch], heads: list[Headers], limit: int = 3000) -> None:
+    """µs per call of each parser, on payloads taken from the capture."""
+    import numpy as np
+
+    from netdetect.decode import dns, http, quic, tls
+
+    samples: dict[str, list[bytes]] = {"dns_query": [], "dns_response": [], "tls": [], "http": [], "quic": []}
+    for b, h in zip(batches, heads, strict=True):
+        rows = np.flatnonzero(h.payload_caplen > 0)
+        for r in rows[:4000]:
+            start = int(h.payload_off[r])
+            p = b.data[start : start + int(h.payload_caplen[r])].tobytes()
+            if h.proto[r] == 17 and 53 in (int(h.sport[r]), int(h.dport[r])):
+                samples["dns_response" if p[2:3] and p[2] & 0x80 else "dns_query"].append(p)
+            elif h.proto[r] == 17 and p[:1] and p[0] & 0xC0 == 0xC0:
+                samples["quic"].append(p)
+            elif p[:1] == b"\x16" and p[5:6] == b"\x01":
+                samples["tls"].append(p)
+            elif http.looks_like_http(p):
+                samples["http"].append(p)
+        if all(len(v) >= limit for v in samples.values()):
+            break
+
+    def quic_once(p: bytes) -> object:
+        try:
+            return quic.QuicCryptoAssembler().feed(p)
+        except Exception:
+            return None
+
+    def tls_once(p: bytes) -> object:
+        try:
+            return tls.extract_client_hello(p)
+        except Exception:
+            return None
+
+    parsers = {"dns_query": dns.parse_dns, "dns_response": dns.parse_dns, "tls": tls_once,
+               "http": http.parse_http_request, "quic": quic_once}
+    for name, payloads in samples.items():
+        payloads = payloads[:limit]
+        if not payloads:
+            continue
+        fn = parsers[name]
+        t = time.perf_counter()
+        for p in payloads:
+            fn(p)
+        print(f"  {name:<14}{(time.perf_counter() - t) / len(payloads) * 1e6:8.1f} µs/call  ({len(payloads)} calls)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("capture")
+    ap.add_argument("--cprofile", type=int, default=0, metavar="N", help="print the N top functions")
+    ap.add_argument("--events", action="store_true", help="time each parser on payloads from the capture")
+    args = ap.parse_args()
+    packets, times, batches, heads = stage_times(args.capture)
+    total = sum(times.values())
+    print(f"{packets:,} packets")
+    print(f"{'stage':<10}{'cpu s':>8}{'packets/s':>14}")
+    for name, secs in [*times.items(), ("total", total)]:
+        print(f"{name:<10}{secs:>8.2f}{packets / secs if secs else float('inf'):>14,.0f}")
+    if args.events:
+        per_event_costs(batches, heads)
+    if args.cprofile:
+        prof = cProfile.Profile()
+        events = EventExtractor()
+        prof.enable()
+        for b, h in zip(batches, heads, strict=True):
+            events.process(b, h)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(args.cprofile)
+
+
+if __name__ == "__main__":
+    main()

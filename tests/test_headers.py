@@ -129,3 +129,27 @@ def test_non_ip_is_not_an_error_but_bad_ip_version_is():
     assert len(h) == 0
     assert h.counts == {"non_ip": 1, "bad_ip_version": 1}
     assert np.all(h.index >= 0)
+
+
+def test_sll2_ppp_loop_and_more_tunnels():
+    from scapy.all import PPP, CookedLinuxV2  # type: ignore[attr-defined]
+    from scapy.contrib.erspan import ERSPAN_II
+    from scapy.contrib.geneve import GENEVE
+
+    inner = IP(src="172.16.5.5", dst="198.51.100.5") / UDP(sport=1111, dport=53)
+    sll2 = CookedLinuxV2(proto=0x0800) / inner
+    h = decode_headers(batch_of([(1.0, sll2)], linktype=276))
+    assert _addr(h, 0) == "172.16.5.5"
+    ppp = bytes(PPP(proto=0x0021) / inner)
+    h = decode_headers(batch_of([(1.0, b"\xff\x03" + ppp)], linktype=9))
+    assert _addr(h, 0) == "172.16.5.5" and int(h.dport[0]) == 53
+    loop = (2).to_bytes(4, "big") + bytes(inner)  # OpenBSD loopback: network byte order
+    h = decode_headers(batch_of([(1.0, loop)], linktype=108))
+    assert _addr(h, 0) == "172.16.5.5"
+    outer = Ether() / IP(src="10.0.0.1", dst="10.0.0.2")
+    geneve = outer / UDP(sport=5000, dport=6081) / GENEVE(proto=0x6558) / Ether() / inner
+    erspan = outer / GRE(proto=0x88BE, seqnum_present=1, seqence_number=1) / ERSPAN_II() / Ether() / inner
+    six4 = Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", nh=4) / inner
+    h = decode_headers(batch_of([(1.0, geneve), (2.0, erspan), (3.0, six4)]))
+    assert [_addr(h, i) for i in range(len(h))] == ["172.16.5.5"] * 3
+    assert h.tunnelled.all()

@@ -120,7 +120,9 @@ class EventExtractor:
         todo = np.flatnonzero(pending)
         if len(todo):
             kind = np.where(tls_start, 1, np.where(http_start, 2, np.where(dns_tcp, 3, 0)))
-            for i in todo[np.argsort(h.ts[rows[todo]], kind="stable")]:
+            # Stream starts first, then the rest by time: a segment that overtook the start of its
+            # stream within the batch joins it instead of being dropped.
+            for i in todo[np.lexsort((h.ts[rows[todo]], kind[todo] == 0))]:
                 self._tcp(batch, h, rows[i], int(dirkey[i]), int(kind[i]))
 
     # ------------------------------------------------------------------------------------

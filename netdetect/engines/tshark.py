@@ -15,6 +15,7 @@ lengths tshark also prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -37,11 +38,15 @@ from netdetect.errors import CaptureError, NetdetectError
 from netdetect.model import DnsAnswer, DnsEvent, HttpEvent, TlsEvent
 from netdetect.pipeline import Extraction, extract_files
 
-TSHARK_MISSING = "--engine tshark needs tshark (apt install tshark) and pyshark (pip install 'netdetect[tshark]')"
+TSHARK_MISSING = (
+    "--engine tshark needs tshark (apt install tshark) and pyshark (pip install 'netdetect[tshark]')"
+)
 
 # Frames worth a JSON line. ICMP errors quote the packet that caused them; tshark dissects the
 # quoted DNS, the native decoder does not, and neither is an event.
-DISPLAY_FILTER = "(dns or mdns or llmnr or tls.handshake.type == 1 or http.request) and not icmp and not icmpv6"
+DISPLAY_FILTER = (
+    "(dns or mdns or llmnr or tls.handshake.type == 1 or http.request) and not icmp and not icmpv6"
+)
 
 FRAME_FIELDS = (
     "frame.time_epoch", "frame.protocols", "_ws.malformed",
@@ -72,6 +77,7 @@ _TSHARK_SVC_KEYS = frozenset({0, 1, 2, 3, 4, 5, 6, 32769})
 # Event-decoder error counters of the native extractor; they describe events this engine replaces.
 _NATIVE_EVENT_ERRORS = ("dns.", "tls.", "quic.", "http.", "tcp.streams_shed")
 MAX_QUIC_SEEN = 100_000
+MAX_HTTP_TEXT = 2048  # as netdetect.decode.http
 
 
 class TsharkUnavailable(NetdetectError):
@@ -192,6 +198,9 @@ def wire_text(text: str, limit: int = 1024) -> str:
 # ------------------------------------------------------------------------------------------ DNS
 
 
+DNS_SECTION_COUNTS = ("queries", "answers", "auth_rr", "add_rr")  # UPDATE's sections have other names
+
+
 class _Cursor:
     """Reads one flattened field list in order, record by record."""
 
@@ -213,6 +222,16 @@ class _Cursor:
         return out
 
 
+@dataclass(slots=True)
+class DnsFields:
+    txid: int
+    is_response: bool
+    rcode: int
+    qdcount: int  # from the header; more than len(questions) when the question section was cut
+    questions: list[tuple[str, str]]
+    answers: list[DnsAnswer]
+
+
 class DnsFrameReader:
     """Splits a frame's flattened DNS fields back into messages and records."""
 
@@ -223,15 +242,15 @@ class DnsFrameReader:
     def take(self, name: str) -> str | None:
         return self.cur[name].take()
 
-    def messages(self) -> Iterator[tuple[int, bool, int, list[tuple[str, str]], list[DnsAnswer]]]:
-        """(txid, is_response, rcode, questions, answers) per DNS message in the frame."""
+    def messages(self) -> Iterator[DnsFields]:
+        """The DNS messages of the frame, in order."""
         ids = self.frame.all("dns.id")
         many = len(ids) > 1
         for _ in range(max(len(ids), 1) if self.frame.all("dns.qry.name") or ids else 0):
             txid = _int(self.take("dns.id"))
             response = _flag(self.take("dns.flags.response"))
             rcode = _int(self.take("dns.flags.rcode"))
-            counts = [_int(self.take(f"dns.count.{c}"), -1) for c in ("queries", "answers", "auth_rr", "add_rr")]
+            counts = [_int(self.take(f"dns.count.{c}"), -1) for c in DNS_SECTION_COUNTS]
             nq = counts[0] if many and counts[0] >= 0 else len(self.frame.all("dns.qry.name"))
             names = self.cur["dns.qry.name"].take_many(nq)
             types = self.cur["dns.qry.type"].take_many(len(names))
@@ -240,7 +259,7 @@ class DnsFrameReader:
             if many and min(counts[1:]) >= 0:
                 records = sum(counts[1:])
             answers = [a for i in range(records) if (a := self._record()) is not None and i < counts[1]]
-            yield txid, response, rcode, questions, answers
+            yield DnsFields(txid, response, rcode, counts[0], questions, answers)
 
     def _record(self) -> DnsAnswer | None:
         """One resource record; the value fields it owns are consumed whether or not it is an answer."""
@@ -329,6 +348,7 @@ class TsharkEvents:
     tls: list[TlsEvent] = field(default_factory=list)
     http: list[HttpEvent] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     quic_seen: OrderedDict[tuple[str, str, int, int], None] = field(default_factory=OrderedDict)
 
     def error(self, reason: str) -> None:
@@ -357,11 +377,15 @@ class TsharkEvents:
         src, dst, sport, dport, transport = ends
         if sport not in DNS_PORTS and dport not in DNS_PORTS:
             return  # tshark's heuristic finds DNS on any UDP port; the native decoder looks at these
-        for txid, response, rcode, questions, answers in DnsFrameReader(frame).messages():
+        for msg in DnsFrameReader(frame).messages():
+            if len(msg.questions) < msg.qdcount:
+                self.error("tshark.dns_malformed")  # a question tshark could not read: native drops it too
+                continue
+            response = msg.is_response
             client, server, cport, sport_ = (dst, src, dport, sport) if response else (src, dst, sport, dport)
-            qname, qtype = questions[0] if questions else ("", "")
-            self.dns.append(DnsEvent(ts, client, server, cport, sport_, transport, txid, qname, qtype, response,
-                                     rcode if response else None, answers))
+            qname, qtype = msg.questions[0] if msg.questions else ("", "")
+            self.dns.append(DnsEvent(ts, client, server, cport, sport_, transport, msg.txid, qname, qtype,
+                                     response, msg.rcode if response else None, msg.answers))
 
     def _tls(self, frame: Frame, ts: float, ends: tuple[str, str, int, int, str]) -> None:
         src, dst, sport, dport, _ = ends
@@ -391,14 +415,23 @@ class TsharkEvents:
         methods = frame.all("http.request.method")
         uris = frame.all("http.request.uri")
         hosts, agents = frame.all("http.host"), frame.all("http.user_agent")
-        # Pipelined requests in one frame: headers can only be matched up when every request has them.
         for i, method in enumerate(methods):
-            host = hosts[i] if len(hosts) == len(methods) else (hosts[0] if len(methods) == 1 and hosts else None)
-            agent = agents[i] if len(agents) == len(methods) else (
-                agents[0] if len(methods) == 1 and agents else None)
-            self.http.append(HttpEvent(
-                ts, src, dst, sport, dport, wire_text(method, 64), None if host is None else wire_text(host, 2048),
-                wire_text(uris[i] if i < len(uris) else "", 2048), None if agent is None else wire_text(agent, 2048)))
+            host, agent = _header_of(hosts, i, len(methods)), _header_of(agents, i, len(methods))
+            uri = uris[i] if i < len(uris) else ""
+            self.http.append(HttpEvent(ts, src, dst, sport, dport, wire_text(method, 64), _text_or_none(host),
+                                       wire_text(uri, MAX_HTTP_TEXT), _text_or_none(agent)))
+
+
+def _header_of(values: list[str], i: int, requests: int) -> str | None:
+    """Request i's header among a frame's flattened values. Pipelined requests in one frame can only be
+    matched up when every request has the header; otherwise it is left unknown rather than misplaced."""
+    if len(values) == requests:
+        return values[i]
+    return values[0] if requests == 1 and values else None
+
+
+def _text_or_none(value: str | None) -> str | None:
+    return None if value is None else wire_text(value, MAX_HTTP_TEXT)
 
 
 # ------------------------------------------------------------------------------------------ running tshark
@@ -432,10 +465,8 @@ def _feed_decompressed(path: str, sink: IO[bytes]) -> None:
     except (OSError, EOFError, ValueError):
         pass  # tshark reports the cut stream; the native reader has already said what is wrong
     finally:
-        try:
+        with contextlib.suppress(OSError):
             sink.close()
-        except OSError:
-            pass
 
 
 def _is_compressed(path: str) -> bool:
@@ -445,9 +476,10 @@ def _is_compressed(path: str) -> bool:
         return sniff(f.read(8)) in COMPRESSIONS
 
 
-def run_tshark(path: str, tshark: Tshark | None = None) -> Iterator[Frame]:
+def run_tshark(path: str, tshark: Tshark | None = None, warnings: list[str] | None = None) -> Iterator[Frame]:
     """Frames of one capture file, streamed. Compressed files are decompressed here and piped in,
-    since tshark 4.0 reads gzip only."""
+    since tshark 4.0 reads gzip only. What tshark says about a damaged file goes to `warnings`; a file
+    it cannot read at all raises CaptureError."""
     tshark = tshark or find_tshark()
     try:
         piped = _is_compressed(path)
@@ -477,18 +509,26 @@ def run_tshark(path: str, tshark: Tshark | None = None) -> Iterator[Frame]:
                 feeder.join()
         err.seek(0)
         message = _stderr_text(err.read())
-        if code != 0 and message and "cut short" not in message and "appears to be damaged" not in message:
+        if code != 0 and message and not any(m in message for m in _DAMAGE_MESSAGES):
             raise CaptureError(f"tshark could not read it: {message}", path=path)
+        if message and warnings is not None:
+            warnings.append(f"{path}: tshark: {message}")
+
+
+# tshark's wording for a file it read up to a damaged or cut record (wiretap/file_wrappers, wtap.c).
+_DAMAGE_MESSAGES = ("cut short", "appears to be damaged or corrupt", "appears to have been cut short")
+_STDERR_NOISE = ("Running as user", "This could be dangerous")
 
 
 def _stderr_text(raw: bytes) -> str:
     lines = [ln.strip() for ln in raw.decode("utf-8", "replace").splitlines()]
-    return " ".join(ln for ln in lines if ln and "Running as user" not in ln and "could be dangerous" not in ln)
+    return " ".join(ln for ln in lines if ln and not ln.startswith(_STDERR_NOISE))
 
 
 def tshark_events(path: str, tshark: Tshark | None = None) -> TsharkEvents:
+    """The events tshark finds in one capture file."""
     events = TsharkEvents()
-    for frame in run_tshark(path, tshark):
+    for frame in run_tshark(path, tshark, events.warnings):
         events.feed(frame)
     return events
 
@@ -513,7 +553,7 @@ def extract_files_tshark(paths: Sequence[str], progress: Callable[[int], None] |
         result = extract_files(real, progress)
         events = TsharkEvents()
         for path in real:
-            for frame in run_tshark(path, tshark):
+            for frame in run_tshark(path, tshark, events.warnings):
                 events.feed(frame)
     finally:
         if spooled:
@@ -522,6 +562,7 @@ def extract_files_tshark(paths: Sequence[str], progress: Callable[[int], None] |
         result.captures = ["-" if c == spooled else c for c in result.captures]
         result.warnings = [w.replace(spooled, "-") for w in result.warnings]
     result.dns, result.tls, result.http = events.dns, events.tls, events.http
+    result.warnings += [w.replace(spooled, "-") if spooled else w for w in events.warnings]
     for ev in (result.dns, result.tls, result.http):
         ev.sort(key=lambda e: e.ts)
     errors = {k: v for k, v in result.decode_errors.items() if not k.startswith(_NATIVE_EVENT_ERRORS)}

@@ -148,7 +148,7 @@ def test_sll2_ppp_loop_and_more_tunnels():
     assert _addr(h, 0) == "172.16.5.5"
     outer = Ether() / IP(src="10.0.0.1", dst="10.0.0.2")
     geneve = outer / UDP(sport=5000, dport=6081) / GENEVE(proto=0x6558) / Ether() / inner
-    erspan = outer / GRE(proto=0x88BE, seqnum_present=1, seqence_number=1) / ERSPAN_II() / Ether() / inner
+    erspan = outer / GRE(proto=0x88BE, seqnum_present=1, sequence_number=1) / ERSPAN_II() / Ether() / inner
     six4 = Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", nh=4) / inner
     h = decode_headers(batch_of([(1.0, geneve), (2.0, erspan), (3.0, six4)]))
     assert [_addr(h, i) for i in range(len(h))] == ["172.16.5.5"] * 3

@@ -18,6 +18,7 @@ import numpy as np
 from netdetect.addr import to_text
 from netdetect.capture.batch import PacketBatch
 from netdetect.decode import dns as dns_mod
+from netdetect.decode import fastpath
 from netdetect.decode import http as http_mod
 from netdetect.decode import quic as quic_mod
 from netdetect.decode import tls as tls_mod
@@ -33,6 +34,7 @@ _METHOD_WORDS = np.array([int.from_bytes(m, "big") for m in HTTP_METHODS], np.in
 MAX_STREAM_BYTES = 64 * 1024  # a ClientHello with post-quantum key shares is ~2 KB; leave room, bound floods
 MAX_STREAMS = 100_000
 MAX_SEGMENTS = 64
+HTTP_MAX_WAIT = 16384  # request header bytes buffered before parsing what is there
 
 
 @dataclass
@@ -72,6 +74,7 @@ class EventExtractor:
         self.quic: OrderedDict[tuple, quic_mod.QuicCryptoAssembler] = OrderedDict()
         self.quic_done: OrderedDict[tuple, None] = OrderedDict()
         self.fragments = FragmentReassembler()
+        self.dns_memo = fastpath.DnsMemo()
         self.max_streams = max_streams
 
     def error(self, reason: str, n: int = 1) -> None:
@@ -88,7 +91,7 @@ class EventExtractor:
             self._fragments(batch, h, np.flatnonzero(frag))
         if not len(rows):
             return
-        pfx = payload_prefix(batch.data, h.payload_off[rows], h.payload_caplen[rows], 8).astype(np.int64)
+        pfx = payload_prefix(batch.data, h.payload_off[rows], h.payload_caplen[rows], 9).astype(np.int64)
         proto = h.proto[rows]
         sport, dport = h.sport[rows], h.dport[rows]
         udp, tcp = proto == 17, proto == 6
@@ -101,51 +104,75 @@ class EventExtractor:
         http_start = tcp & np.isin(word, _METHOD_WORDS)
         dns_tcp = tcp & dnsport
 
-        dirkey = hash_columns(h.src_hi[rows], h.src_lo[rows], h.dst_hi[rows], h.dst_lo[rows], sport, dport)
-        pending = np.zeros(len(rows), bool)
-        if self.streams:
-            pending = tcp & np.isin(dirkey, np.fromiter(self.streams.keys(), np.uint64, len(self.streams)))
-        start = tls_start | http_start | dns_tcp
-        starting_keys = np.unique(dirkey[start])
-        if len(starting_keys):
-            pending |= tcp & np.isin(dirkey, starting_keys)
+        udp_events = np.flatnonzero((udp & dnsport) | quic_initial)
+        if len(udp_events):
+            self._udp(batch, h, rows[udp_events], quic_initial[udp_events])
 
-        for i in np.flatnonzero((udp & dnsport) | quic_initial):
-            r = rows[i]
-            payload = _payload(batch, h, r)
-            if quic_initial[i]:
-                self._quic(h, r, payload)
-            else:
-                self._dns(h, r, payload, "udp")
-        todo = np.flatnonzero(pending)
-        if len(todo):
+        start = tls_start | http_start | dns_tcp
+        if not self.streams and not start.any():
+            return
+        dirkey = hash_columns(h.src_hi[rows], h.src_lo[rows], h.dst_hi[rows], h.dst_lo[rows], sport, dport)
+        open_keys = np.fromiter(self.streams.keys(), np.uint64, len(self.streams))
+        # A TLS record holding the whole ClientHello, or an HTTP request whose header block ends in the
+        # segment, is decoded from that one packet: no stream is kept, so a direction whose every start
+        # is such a packet (and has no stream open) needs none of its other packets looked at.
+        rec_len = (pfx[:, 3] << 8) | pfx[:, 4]
+        hs_len = (pfx[:, 6] << 16) | (pfx[:, 7] << 8) | pfx[:, 8]
+        whole = tls_start & (pfx[:, 2] <= 4) & (hs_len + 4 <= rec_len) & (rec_len <= tls_mod.MAX_RECORD_LEN)
+        whole &= hs_len + 9 <= h.payload_caplen[rows]
+        http_rows = np.flatnonzero(http_start & ~tls_start)
+        http_payloads = _payloads(batch, h, rows[http_rows])
+        whole[http_rows] = [_http_header_end(p) is not None for p in http_payloads]
+        starts = np.flatnonzero(start)
+        slow_keys = np.union1d(open_keys, dirkey[starts[~whole[starts]]])
+        single = whole & ~np.isin(dirkey, slow_keys)
+        if single.any():
+            self._single_segment(batch, h, rows, np.flatnonzero(single), tls_start)
+        if len(slow_keys):
+            pending = np.flatnonzero(tcp & np.isin(dirkey, slow_keys))
             kind = np.where(tls_start, 1, np.where(http_start, 2, np.where(dns_tcp, 3, 0)))
-            # Stream starts first, then the rest by time: a segment that overtook the start of its
-            # stream within the batch joins it instead of being dropped.
-            for i in todo[np.lexsort((h.ts[rows[todo]], kind[todo] == 0))]:
+            for i in pending[np.argsort(h.ts[rows[pending]], kind="stable")]:
                 self._tcp(batch, h, rows[i], int(dirkey[i]), int(kind[i]))
 
     # ------------------------------------------------------------------------------------
+    def _udp(self, batch: PacketBatch, h: Headers, r: np.ndarray, quic_initial: np.ndarray) -> None:
+        memo = self.dns_memo
+        for ts, ends, payload, is_quic in zip(h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r),
+                                              quic_initial.tolist(), strict=True):
+            if is_quic:
+                self._quic(ts, ends, payload)
+            else:
+                self._dns_event(memo.parse(payload), payload, ts, ends, "udp")
+
+    def _single_segment(self, batch: PacketBatch, h: Headers, rows: np.ndarray, idx: np.ndarray,
+                        tls_start: np.ndarray) -> None:
+        r = rows[idx]
+        for ts, ends, payload, is_tls in zip(h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r),
+                                             tls_start[idx].tolist(), strict=True):
+            if is_tls:
+                self._tls_stream(payload, ts, ends)
+            else:
+                self._http_stream(payload, _http_header_end(payload), ts, ends)
+
     def _ends(self, h: Headers, r: int) -> tuple[str, str, int, int]:
         return (_addr_text(int(h.src_hi[r]), int(h.src_lo[r])), _addr_text(int(h.dst_hi[r]), int(h.dst_lo[r])),
                 int(h.sport[r]), int(h.dport[r]))
 
-    def _dns(self, h: Headers, r: int, payload: bytes, transport: str, ends=None, ts=None) -> None:
-        try:
-            msg = dns_mod.parse_dns(payload)
-        except DecodeError as exc:
-            self.error(exc.reason)
+    def _dns_event(self, parsed: fastpath.DnsParsed | str, payload: bytes, ts: float,
+                   ends: tuple[str, str, int, int], transport: str) -> None:
+        if isinstance(parsed, str):
+            self.error(parsed)
             return
-        src, dst, sp, dp = ends or self._ends(h, r)
-        client, server, cport, sport = (dst, src, dp, sp) if msg.is_response else (src, dst, sp, dp)
-        qname, qtype = msg.questions[0] if msg.questions else ("", "")
-        self.out.dns.append(DnsEvent(
-            ts=float(h.ts[r]) if ts is None else ts, client=client, server=server, client_port=cport,
-            server_port=sport, transport=transport, txid=msg.txid, query=qname, qtype=qtype,
-            is_response=msg.is_response, rcode=msg.rcode if msg.is_response else None, answers=msg.answers))
+        src, dst, sp, dp = ends
+        txid = (payload[0] << 8) | payload[1]
+        if parsed.is_response:
+            self.out.dns.append(DnsEvent(ts, dst, src, dp, sp, transport, txid, parsed.query, parsed.qtype,
+                                         True, parsed.rcode, list(parsed.answers)))
+        else:
+            self.out.dns.append(DnsEvent(ts, src, dst, sp, dp, transport, txid, parsed.query, parsed.qtype,
+                                         False, None, list(parsed.answers)))
 
-    def _quic(self, h: Headers, r: int, payload: bytes) -> None:
-        ends = self._ends(h, r)
+    def _quic(self, ts: float, ends: tuple[str, str, int, int], payload: bytes) -> None:
         if ends in self.quic_done:
             return
         asm = self.quic.get(ends)
@@ -163,7 +190,31 @@ class EventExtractor:
             self.quic.pop(ends, None)
             self.quic_done[ends] = None
             _bound(self.quic_done, self.max_streams, None, "")
-            self.out.tls.append(_tls_event(float(h.ts[r]), ends, "quic", hello, hello.ja4_for("q")))
+            self.out.tls.append(_tls_event(ts, ends, "quic", hello, hello.ja4_for("q")))
+
+    def _tls_stream(self, data: bytes, ts: float, ends: tuple[str, str, int, int]) -> bool:
+        """Decode the ClientHello at the start of `data`; True when the stream is finished with."""
+        try:
+            hello = fastpath.extract_client_hello(data)
+        except DecodeError as exc:
+            self.error(exc.reason)
+            return True
+        if hello is None:
+            return False
+        self.out.tls.append(_tls_event(ts, ends, "tcp", hello, hello.ja4))
+        return True
+
+    def _http_stream(self, data: bytes, end: int | None, ts: float, ends: tuple[str, str, int, int]) -> None:
+        try:
+            req = http_mod.parse_http_request(data[:end] if end is not None else data)
+        except DecodeError as exc:
+            self.error(exc.reason)
+            return
+        if req is None:
+            self.error("http.malformed")
+        else:
+            src, dst, sp, dp = ends
+            self.out.http.append(HttpEvent(ts, src, dst, sp, dp, req.method, req.host, req.uri, req.user_agent))
 
     def _tcp(self, batch: PacketBatch, h: Headers, r: int, key: int, kind: int) -> None:
         st = self.streams.get(key)
@@ -178,36 +229,22 @@ class EventExtractor:
         st.add(seq, payload)
         data = st.contiguous()
         if st.kind == "tls":
-            try:
-                hello = tls_mod.extract_client_hello(data)
-            except DecodeError as exc:
-                self.error(exc.reason)
-                self.streams.pop(key, None)
-                return
-            if hello is not None:
-                self.out.tls.append(_tls_event(st.ts, st.ends, "tcp", hello, hello.ja4))
+            if self._tls_stream(data, st.ts, st.ends):
                 self.streams.pop(key, None)
             elif len(data) >= MAX_STREAM_BYTES or len(st.segments) >= MAX_SEGMENTS:
                 self.error("tls.incomplete")
                 self.streams.pop(key, None)
         elif st.kind == "http":
-            end = data.find(b"\r\n\r\n")
-            if end < 0:
-                end = data.find(b"\n\n")
-            if end < 0 and len(data) < 16384 and len(st.segments) < MAX_SEGMENTS:
+            end = _http_header_end(data)
+            if end is None and len(data) < 16384 and len(st.segments) < MAX_SEGMENTS:
                 return
-            req = http_mod.parse_http_request(data[: end + 4] if end >= 0 else data)
-            if req is None:
-                self.error("http.malformed")
-            else:
-                src, dst, sp, dp = st.ends
-                self.out.http.append(HttpEvent(st.ts, src, dst, sp, dp, req.method, req.host, req.uri,
-                                               req.user_agent))
+            self._http_stream(data, end, st.ts, st.ends)
             self.streams.pop(key, None)
         else:  # DNS over TCP: length-prefixed, several per segment, split across segments
             msgs, used = dns_mod.split_tcp_dns(data)
+            ts = float(h.ts[r])
             for m in msgs:
-                self._dns(h, r, m, "tcp", ends=st.ends, ts=float(h.ts[r]))
+                self._dns_event(self.dns_memo.parse(m), m, ts, st.ends, "tcp")
             if used:
                 rest = data[used:]
                 st.base_seq = (st.base_seq + used) & 0xFFFFFFFF
@@ -256,6 +293,31 @@ def _addr_text(hi: int, lo: int) -> str:
 def _payload(batch: PacketBatch, h: Headers, r: int) -> bytes:
     start = int(h.payload_off[r])
     return batch.data[start:start + int(h.payload_caplen[r])].tobytes()
+
+
+def _payloads(batch: PacketBatch, h: Headers, r: np.ndarray) -> list[bytes]:
+    """Payload bytes of rows `r`, read without per-row numpy indexing."""
+    buf = memoryview(batch.data)
+    return [buf[o:o + n].tobytes() for o, n in zip(h.payload_off[r].tolist(), h.payload_caplen[r].tolist(),
+                                                   strict=True)]
+
+
+def _ends_of(h: Headers, r: np.ndarray) -> list[tuple[str, str, int, int]]:
+    """(src, dst, sport, dport) of rows `r`, addresses as text."""
+    return list(zip(map(_addr_text, h.src_hi[r].tolist(), h.src_lo[r].tolist()),
+                    map(_addr_text, h.dst_hi[r].tolist(), h.dst_lo[r].tolist()),
+                    h.sport[r].tolist(), h.dport[r].tolist(), strict=True))
+
+
+def _http_header_end(data: bytes) -> int | None:
+    """Bytes of `data` to parse as a request when its header block is complete (or too long to wait
+    for); None while more bytes may complete it."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        end = data.find(b"\n\n")
+    if end >= 0:
+        return end + 4
+    return len(data) if len(data) >= HTTP_MAX_WAIT else None
 
 
 def _tls_event(ts: float, ends: tuple[str, str, int, int], transport: str, hello, ja4: str | None) -> TlsEvent:

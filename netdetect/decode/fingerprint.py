@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from functools import lru_cache
 
 EXT_SERVER_NAME = 0x0000
 EXT_ALPN = 0x0010
@@ -21,6 +22,22 @@ JA4_VERSIONS = {
     0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3",
 }  # fmt: skip
 JA4_TRANSPORTS = ("t", "q", "d")  # TLS over TCP, QUIC, DTLS
+MEMO_LIMIT = 1 << 14  # fingerprints remembered; clients of one software build repeat them exactly
+
+
+class _Memo(dict[Hashable, str]):
+    """Fingerprints by their inputs: a dict that starts over when full, so a flood of unique hellos costs
+    bounded memory and the common case stays one lookup."""
+
+    def remember(self, key: Hashable, value: str) -> str:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        self[key] = value
+        return value
+
+
+_JA3 = _Memo()
+_JA4 = _Memo()
 
 
 def is_grease(value: int) -> bool:
@@ -28,12 +45,23 @@ def is_grease(value: int) -> bool:
     return (value & 0x0F0F) == 0x0A0A and (value >> 8) == (value & 0xFF)
 
 
+GREASE = frozenset(range(0x0A0A, 0x10000, 0x1010))  # the 16 values is_grease accepts
+
+
 def without_grease(values: Iterable[int]) -> list[int]:
-    return [v for v in values if not is_grease(v)]
+    return [v for v in values if v not in GREASE]
 
 
 def ja3_string(version: int, ciphers: Sequence[int], extensions: Sequence[int], groups: Sequence[int],
                point_formats: Sequence[int]) -> str:  # fmt: skip
+    # GREASE values change per connection and are not part of JA3: the key leaves them out.
+    key = (version, *map(tuple, map(without_grease, (ciphers, extensions, groups))), tuple(point_formats))
+    known = _JA3.get(key)
+    return known if known is not None else _JA3.remember(key, _ja3_string(*key))
+
+
+def _ja3_string(version: int, ciphers: Sequence[int], extensions: Sequence[int], groups: Sequence[int],
+                point_formats: Sequence[int]) -> str:  # fmt: skip
     fields = [
         str(version),
         "-".join(map(str, without_grease(ciphers))),
@@ -44,6 +72,7 @@ def ja3_string(version: int, ciphers: Sequence[int], extensions: Sequence[int], 
     return ",".join(fields)
 
 
+@lru_cache(maxsize=MEMO_LIMIT)
 def ja3_hash(ja3: str) -> str:
     return hashlib.md5(ja3.encode("ascii"), usedforsecurity=False).hexdigest()
 
@@ -95,10 +124,18 @@ def ja4_parts(transport: str, legacy_version: int, supported_versions: Sequence[
 def ja4(transport: str, legacy_version: int, supported_versions: Sequence[int] | None, has_sni: bool,
         ciphers: Sequence[int], extensions: Sequence[int], first_alpn: bytes | None,
         sig_algs: Sequence[int]) -> str:  # fmt: skip
+    # JA4 sorts ciphers and extensions and drops GREASE, so the key does too: Chrome's shuffled extension
+    # order and random GREASE values still hit.
+    versions = None if supported_versions is None else tuple(without_grease(supported_versions))
+    key = (transport, legacy_version, versions, has_sni, tuple(sorted(without_grease(ciphers))),
+           tuple(sorted(without_grease(extensions))), first_alpn, tuple(without_grease(sig_algs)))
+    known = _JA4.get(key)
+    if known is not None:
+        return known
     head, cipher_list, ext_list = ja4_parts(
         transport, legacy_version, supported_versions, has_sni, ciphers, extensions, first_alpn, sig_algs
     )
-    return f"{head}_{_hash12(cipher_list)}_{_hash12(ext_list)}"
+    return _JA4.remember(key, f"{head}_{_hash12(cipher_list)}_{_hash12(ext_list)}")
 
 
 def ja4_raw(transport: str, legacy_version: int, supported_versions: Sequence[int] | None, has_sni: bool,

@@ -174,8 +174,16 @@ def client_hello_message(handshake: bytes | bytearray) -> bytes | None:
 def extract_client_hello(stream: bytes) -> ClientHello | None:
     """The ClientHello at the start of client->server TCP bytes, or None while more bytes are needed.
 
-    Raises DecodeError when the bytes are not a TLS handshake or the hello is malformed.
+    Raises DecodeError when the bytes are not a TLS handshake or the hello is malformed. This is the
+    reference parser; the pipeline uses `netdetect.decode.fastpath`, which gives the same results.
     """
+    body = client_hello_body(stream)
+    return None if body is None else parse_client_hello(body)
+
+
+def client_hello_body(stream: bytes) -> bytes | None:
+    """The ClientHello handshake body (after its 4-byte header) once the TLS records at the start of
+    `stream` hold all of it; None while more bytes are needed. Raises DecodeError for non-TLS bytes."""
     handshake = bytearray()
     pos = 0
     n = len(stream)
@@ -196,10 +204,12 @@ def extract_client_hello(stream: bytes) -> ClientHello | None:
         if length == 0 or length > MAX_RECORD_LEN:
             raise DecodeError("tls.bad_record_length", str(length))
         body = stream[pos + 5 : pos + 5 + length]
+        if not handshake and len(body) >= 4 and 4 + int.from_bytes(body[1:4], "big") <= len(body):
+            return client_hello_message(body)  # the usual case: the whole hello in the first record
         handshake += body
         body_msg = client_hello_message(handshake)
         if body_msg is not None:
-            return parse_client_hello(body_msg)
+            return body_msg
         if len(body) < length:
             return None
         pos += 5 + length

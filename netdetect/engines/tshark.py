@@ -522,7 +522,7 @@ _STDERR_NOISE = ("Running as user", "This could be dangerous")
 
 def _stderr_text(raw: bytes) -> str:
     lines = [ln.strip() for ln in raw.decode("utf-8", "replace").splitlines()]
-    return " ".join(ln for ln in lines if ln and not ln.startswith(_STDERR_NOISE))
+    return " ".join(ln.removeprefix("tshark: ") for ln in lines if ln and not ln.startswith(_STDERR_NOISE))
 
 
 def tshark_events(path: str, tshark: Tshark | None = None) -> TsharkEvents:

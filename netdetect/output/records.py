@@ -85,12 +85,13 @@ def why(finding: Finding) -> str:
         parts.append(f"expired intel: {expired[0].indicator} ({expired[0].pack})")
     period = finite(finding.period_s)
     jitter = finite(finding.jitter)
+    lookup_only = finding.kind == "intel" and finding.connections == 0
     if period is not None:
         text = f"period {period:.0f}s" if period >= 10 else f"period {period:.1f}s"
         if jitter is not None:
             text += f" jitter {jitter:.2f}"
-        parts.append(text)
-    elif finding.kind == "intel" and finding.connections == 0:
+        parts.append(f"lookups every {text[7:]}" if lookup_only else text)
+    if lookup_only:
         parts.append("lookup only, no connection followed")
     missed = finite(finding.missed_share)
     if missed is not None and missed >= 0.05:

@@ -205,3 +205,11 @@ def test_rotated_set_is_one_stream(capture, tmp_path):
     split = _jsonl(CliRunner().invoke(cli, ["scan", "-f", "jsonl", "--min-score", "0", str(tmp_path)]))
     strip = lambda rows: [{k: v for k, v in r.items() if k != "id"} for r in rows]  # noqa: E731
     assert strip(whole) == strip(split)
+
+
+@pytest.mark.skipif(__import__("shutil").which("tshark") is None, reason="tshark is not installed")
+def test_engine_tshark_gives_the_same_findings(capture):
+    native = _jsonl(CliRunner().invoke(cli, ["scan", "-f", "jsonl", str(capture)]))
+    tshark = _jsonl(CliRunner().invoke(cli, ["scan", "-f", "jsonl", "--engine", "tshark", str(capture)]))
+    key = lambda rows: [(r["src_ip"], r["server_name"], r["connections"], r["kind"]) for r in rows]  # noqa: E731
+    assert key(native) == key(tshark)

@@ -392,3 +392,15 @@ def test_known_differences_name_the_right_engine(name: str, field: str) -> None:
     loser = "tshark" if winner == "native" else "native"
     assert expected <= got[winner]
     assert not expected <= got[loser]
+
+
+@needs_tshark
+def test_parallel_jobs_give_the_same_events(generated: Path, tmp_path: Path) -> None:
+    second = tmp_path / "second.pcap"
+    second.write_bytes(generated.read_bytes())
+    groups = [[str(generated)], [str(second)]]
+    tshark = get_engine("tshark")
+    one, two = tshark.extract_parallel(groups, 1), tshark.extract_parallel(groups, 2)
+    assert sorted(map(_dns_key, two.dns)) == sorted(map(_dns_key, one.dns))
+    assert sorted(map(_tls_key, two.tls)) == sorted(map(_tls_key, one.tls))
+    assert len(one.dns) == 2 * len(engine.tshark_events(str(generated)).dns)

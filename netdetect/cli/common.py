@@ -35,18 +35,27 @@ def resolve_inputs(captures: tuple[str, ...]) -> list[list[str]]:
     return list(sets.values())
 
 
-def extract(captures: tuple[str, ...], jobs: int, quiet: bool):
+def extract(captures: tuple[str, ...], jobs: int, quiet: bool, engine: str = "native"):
+    from netdetect.engines import get_engine
     from netdetect.output.progress import Progress
-    from netdetect.pipeline import extract_parallel
 
+    eng = get_engine(engine)  # fails here, before any reading, if tshark or pyshark is missing
     sets = resolve_inputs(captures)
     total = _total_size(sets)
     progress = Progress(total, enabled=not quiet and sys.stderr.isatty() and total > 0 and jobs == 1
                         and len(sets) == 1)
     try:
-        return extract_parallel(sets, jobs, progress.update)
+        return eng.extract_parallel(sets, jobs, progress.update)
     finally:
         progress.close()
+
+
+def engine_option(f: Callable) -> Callable:
+    from netdetect.engines import ENGINES
+
+    return click.option("--engine", type=click.Choice(sorted(ENGINES)), default="native", show_default=True,
+                        help="Where DNS/TLS/HTTP events come from: netdetect's decoders, or tshark "
+                             "(pip install 'netdetect[tshark]' and tshark itself).")(f)
 
 
 def _total_size(sets: list[list[str]]) -> int:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import click
 
-from netdetect.cli.common import capture_args, extract, jobs_option, quiet_option
+from netdetect.cli.common import engine_option, capture_args, extract, jobs_option, quiet_option
 from netdetect.addr import to_text
 
 EVENT_TYPES = ("dns", "tls", "quic", "http", "conn")
@@ -51,11 +51,12 @@ def event_records(ex, types: set[str]):
 @click.option("--format", "-f", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
 @click.option("--type", "-t", "types", multiple=True, type=click.Choice(EVENT_TYPES),
               help="Only these event types (repeatable). Default: all.")
+@engine_option
 @jobs_option
 @quiet_option
-def events_cmd(captures: tuple[str, ...], fmt: str, types: tuple[str, ...], jobs: int, quiet: bool) -> None:
+def events_cmd(captures: tuple[str, ...], fmt: str, types: tuple[str, ...], jobs: int, quiet: bool, engine: str) -> None:
     """Print every extracted event (dns, tls, quic, http, conn) as one JSON object per line, in time order."""
-    ex = extract(captures, jobs, quiet)
+    ex = extract(captures, jobs, quiet, engine)
     wanted = set(types or EVENT_TYPES)
     out = sys.stdout
     for ts, rec in sorted(event_records(ex, wanted), key=lambda x: x[0]):

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from netdetect.cli.common import EXIT_FINDINGS, capture_args, extract, jobs_option, quiet_option
+from netdetect.cli.common import engine_option, EXIT_FINDINGS, capture_args, extract, jobs_option, quiet_option
 
 FORMATS = ("table", "jsonl", "csv", "ecs", "eve")
 
@@ -45,6 +45,7 @@ FORMATS = ("table", "jsonl", "csv", "ecs", "eve")
               help="Exit 1 when any finding reaches the threshold or matches intel (like grep).")
 @click.option("--color/--no-color", default=None, help="Colour the table (default: when stdout is a terminal).")
 @click.option("--local-time", is_flag=True, help="Show local time in the table (machine formats stay UTC).")
+@engine_option
 @jobs_option
 @quiet_option
 @click.pass_context
@@ -53,7 +54,7 @@ def scan_cmd(ctx: click.Context, captures: tuple[str, ...], fmt: str, output: st
              allow_paths: tuple[str, ...], no_default_allowlist: bool, show_allowlisted: bool,
              threshold: float | None, min_score: float | None, group_by: str, score_internal: bool,
              internal_nets: tuple[str, ...], top: int | None,
-             fail_on_findings: bool, color: bool | None, local_time: bool, jobs: int, quiet: bool) -> None:
+             fail_on_findings: bool, color: bool | None, local_time: bool, jobs: int, quiet: bool, engine: str) -> None:
     """Score periodic check-ins and match intel in CAPTURE... (pcap, pcapng, compressed, directories,
     globs, or - for stdin)."""
     from netdetect.analysis import AnalysisOptions, analyze
@@ -62,7 +63,7 @@ def scan_cmd(ctx: click.Context, captures: tuple[str, ...], fmt: str, output: st
 
     intel = load_intel(intel_paths, no_default_intel, include_expired, strict)
     allowlist = load_allowlist(allow_paths, no_default_allowlist, strict)
-    ex = extract(captures, jobs, quiet)
+    ex = extract(captures, jobs, quiet, engine)
     opts = AnalysisOptions(threshold=DEFAULT_THRESHOLD if threshold is None else threshold, min_score=min_score,
                            group_by=group_by, show_allowlisted=show_allowlisted, top=top,
                            score_internal=score_internal, internal=_networks(internal_nets))

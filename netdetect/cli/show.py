@@ -8,7 +8,7 @@ import click
 import numpy as np
 
 from netdetect.addr import to_text
-from netdetect.cli.common import capture_args, extract, jobs_option, quiet_option
+from netdetect.cli.common import engine_option, capture_args, extract, jobs_option, quiet_option
 from netdetect.errors import UsageError
 
 
@@ -27,10 +27,11 @@ def _ip(value: str | None, option: str) -> str | None:
 @click.option("--dst", default=None, help="Server address.")
 @click.option("--name", default=None, help="Server name (SNI, HTTP Host or the DNS name the client resolved).")
 @click.option("--local-time", is_flag=True, help="Local time instead of UTC.")
+@engine_option
 @jobs_option
 @quiet_option
 def show_cmd(captures: tuple[str, ...], src: str, dst: str | None, name: str | None, local_time: bool, jobs: int,
-             quiet: bool) -> None:
+             quiet: bool, engine: str) -> None:
     """Print the connections from --src to --dst or --name with intervals, sizes and names, and their score."""
     from netdetect.analysis import attribute_names
     from netdetect.output.text import human_time, safe_text
@@ -40,7 +41,7 @@ def show_cmd(captures: tuple[str, ...], src: str, dst: str | None, name: str | N
     dst = _ip(dst, "--dst")
     if (dst is None) == (name is None):
         raise UsageError("give exactly one of --dst and --name")
-    ex = extract(captures, jobs, quiet)
+    ex = extract(captures, jobs, quiet, engine)
     name_id, names, _ = attribute_names(ex)
     c = ex.conns
     clients = np.array([to_text(bytes(v)) for v in c["client"]], dtype=object)

@@ -124,8 +124,10 @@ def read_name(msg: bytes, pos: int, seen: dict[int, tuple[str, int]] | None = No
             jumps += 1
             if jumps > MAX_POINTER_JUMPS:
                 raise DecodeError("dns.pointer_loop")
-            if target >= n:
-                raise DecodeError("dns.bad_pointer", f"pointer to {target} beyond {n}")
+            if target >= n or target < HEADER_LEN:
+                # No name lives in the header: a pointer there is crafted (and would make the name
+                # depend on the transaction ID, which the pipeline's memo leaves out).
+                raise DecodeError("dns.bad_pointer", f"pointer to {target} (message of {n} bytes)")
             known = seen.get(target) if seen is not None else None
             if known is not None:
                 suffix, suffix_wire = known

@@ -68,14 +68,22 @@ class EventTables:
 
 
 class EventExtractor:
-    def __init__(self, max_streams: int = MAX_STREAMS) -> None:
+    """Events from batches of packets with their decoded headers, in bounded state.
+
+    `reference=True` takes the plain path everywhere (every TCP start kept as a stream, reference
+    parsers, no memo): the same events, slower; tests and benchmarks compare the two.
+    """
+
+    def __init__(self, max_streams: int = MAX_STREAMS, reference: bool = False) -> None:
         self.out = EventTables()
         self.streams: OrderedDict[int, _Stream] = OrderedDict()
         self.quic: OrderedDict[tuple, quic_mod.QuicCryptoAssembler] = OrderedDict()
         self.quic_done: OrderedDict[tuple, None] = OrderedDict()
         self.fragments = FragmentReassembler()
-        self.dns_memo = fastpath.DnsMemo()
         self.max_streams = max_streams
+        self.reference = reference
+        self.parse_dns = fastpath.dns_parsed if reference else fastpath.DnsMemo().parse
+        self.extract_hello = tls_mod.extract_client_hello if reference else fastpath.extract_client_hello
 
     def error(self, reason: str, n: int = 1) -> None:
         self.out.errors[reason] = self.out.errors.get(reason, 0) + n
@@ -116,13 +124,8 @@ class EventExtractor:
         # A TLS record holding the whole ClientHello, or an HTTP request whose header block ends in the
         # segment, is decoded from that one packet: no stream is kept, so a direction whose every start
         # is such a packet (and has no stream open) needs none of its other packets looked at.
-        rec_len = (pfx[:, 3] << 8) | pfx[:, 4]
-        hs_len = (pfx[:, 6] << 16) | (pfx[:, 7] << 8) | pfx[:, 8]
-        whole = tls_start & (pfx[:, 2] <= 4) & (hs_len + 4 <= rec_len) & (rec_len <= tls_mod.MAX_RECORD_LEN)
-        whole &= hs_len + 9 <= h.payload_caplen[rows]
-        http_rows = np.flatnonzero(http_start & ~tls_start)
-        http_payloads = _payloads(batch, h, rows[http_rows])
-        whole[http_rows] = [_http_header_end(p) is not None for p in http_payloads]
+        whole = np.zeros(len(rows), bool) if self.reference else self._single_segment_starts(
+            batch, h, rows, pfx, tls_start, http_start)
         starts = np.flatnonzero(start)
         slow_keys = np.union1d(open_keys, dirkey[starts[~whole[starts]]])
         single = whole & ~np.isin(dirkey, slow_keys)
@@ -131,32 +134,47 @@ class EventExtractor:
         if len(slow_keys):
             pending = np.flatnonzero(tcp & np.isin(dirkey, slow_keys))
             kind = np.where(tls_start, 1, np.where(http_start, 2, np.where(dns_tcp, 3, 0)))
-            for i in pending[np.argsort(h.ts[rows[pending]], kind="stable")]:
+            # Stream starts first, then the rest by time: a segment that overtook the start of its
+            # stream within the batch joins it instead of being dropped.
+            for i in pending[np.lexsort((h.ts[rows[pending]], kind[pending] == 0))]:
                 self._tcp(batch, h, rows[i], int(dirkey[i]), int(kind[i]))
+
+    def _single_segment_starts(self, batch: PacketBatch, h: Headers, rows: np.ndarray, pfx: np.ndarray,
+                               tls_start: np.ndarray, http_start: np.ndarray) -> np.ndarray:
+        """Stream starts that decide their stream alone: a TLS record holding the whole ClientHello (from
+        the record and handshake lengths), or an HTTP request whose header block ends in the segment."""
+        rec_len = (pfx[:, 3] << 8) | pfx[:, 4]
+        hs_len = (pfx[:, 6] << 16) | (pfx[:, 7] << 8) | pfx[:, 8]
+        whole = tls_start & (pfx[:, 2] <= 4) & (hs_len + 4 <= rec_len) & (rec_len <= tls_mod.MAX_RECORD_LEN)
+        whole &= hs_len + 9 <= h.payload_caplen[rows]
+        http_rows = np.flatnonzero(http_start & ~tls_start)
+        if len(http_rows):
+            whole[http_rows] = [_http_header_end(p) is not None for p in _payloads(batch, h, rows[http_rows])]
+        return whole
 
     # ------------------------------------------------------------------------------------
     def _udp(self, batch: PacketBatch, h: Headers, r: np.ndarray, quic_initial: np.ndarray) -> None:
-        memo = self.dns_memo
+        parse_dns = self.parse_dns
         for ts, ends, payload, is_quic in zip(h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r),
                                               quic_initial.tolist(), strict=True):
             if is_quic:
                 self._quic(ts, ends, payload)
             else:
-                self._dns_event(memo.parse(payload), payload, ts, ends, "udp")
+                self._dns_event(parse_dns(payload), payload, ts, ends, "udp")
 
     def _single_segment(self, batch: PacketBatch, h: Headers, rows: np.ndarray, idx: np.ndarray,
                         tls_start: np.ndarray) -> None:
         r = rows[idx]
         for ts, ends, payload, is_tls in zip(h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r),
                                              tls_start[idx].tolist(), strict=True):
-            if is_tls:
-                self._tls_stream(payload, ts, ends)
+            if is_tls:  # record and handshake lengths checked in bulk: the hello is bytes 9 .. 9 + length
+                self._tls_hello(payload[9 : 9 + int.from_bytes(payload[6:9], "big")], ts, ends)
             else:
                 self._http_stream(payload, _http_header_end(payload), ts, ends)
 
     def _ends(self, h: Headers, r: int) -> tuple[str, str, int, int]:
-        return (_addr_text(int(h.src_hi[r]), int(h.src_lo[r])), _addr_text(int(h.dst_hi[r]), int(h.dst_lo[r])),
-                int(h.sport[r]), int(h.dport[r]))
+        return (_addr_text(int(h.src_hi[r]), int(h.src_lo[r])),
+                _addr_text(int(h.dst_hi[r]), int(h.dst_lo[r])), int(h.sport[r]), int(h.dport[r]))
 
     def _dns_event(self, parsed: fastpath.DnsParsed | str, payload: bytes, ts: float,
                    ends: tuple[str, str, int, int], transport: str) -> None:
@@ -192,10 +210,18 @@ class EventExtractor:
             _bound(self.quic_done, self.max_streams, None, "")
             self.out.tls.append(_tls_event(ts, ends, "quic", hello, hello.ja4_for("q")))
 
+    def _tls_hello(self, body: bytes, ts: float, ends: tuple[str, str, int, int]) -> None:
+        try:
+            hello = fastpath.parse_client_hello(body)
+        except DecodeError as exc:
+            self.error(exc.reason)
+            return
+        self.out.tls.append(_tls_event(ts, ends, "tcp", hello, hello.ja4))
+
     def _tls_stream(self, data: bytes, ts: float, ends: tuple[str, str, int, int]) -> bool:
         """Decode the ClientHello at the start of `data`; True when the stream is finished with."""
         try:
-            hello = fastpath.extract_client_hello(data)
+            hello = self.extract_hello(data)
         except DecodeError as exc:
             self.error(exc.reason)
             return True
@@ -214,7 +240,8 @@ class EventExtractor:
             self.error("http.malformed")
         else:
             src, dst, sp, dp = ends
-            self.out.http.append(HttpEvent(ts, src, dst, sp, dp, req.method, req.host, req.uri, req.user_agent))
+            self.out.http.append(HttpEvent(ts, src, dst, sp, dp, req.method, req.host, req.uri,
+                                           req.user_agent))
 
     def _tcp(self, batch: PacketBatch, h: Headers, r: int, key: int, kind: int) -> None:
         st = self.streams.get(key)
@@ -244,7 +271,7 @@ class EventExtractor:
             msgs, used = dns_mod.split_tcp_dns(data)
             ts = float(h.ts[r])
             for m in msgs:
-                self._dns_event(self.dns_memo.parse(m), m, ts, st.ends, "tcp")
+                self._dns_event(self.parse_dns(m), m, ts, st.ends, "tcp")
             if used:
                 rest = data[used:]
                 st.base_seq = (st.base_seq + used) & 0xFFFFFFFF
@@ -268,9 +295,11 @@ class EventExtractor:
         self.error("ip.fragments_dropped", self.fragments.take_dropped())
         if whole:
             lens = np.array([len(p) for _, p in whole], np.int64)
-            mini = PacketBatch(np.frombuffer(b"".join(p for _, p in whole), np.uint8),
-                               np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64), lens, lens.copy(),
-                               np.array([t for t, _ in whole]), np.full(len(whole), 101, np.uint16), batch.source)
+            starts = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
+            data = np.frombuffer(b"".join(p for _, p in whole), np.uint8)
+            mini = PacketBatch(data, starts, lens, lens.copy(),
+                               np.array([t for t, _ in whole]), np.full(len(whole), 101, np.uint16),
+                               batch.source)
             self.process(mini, decode_headers(mini))
 
 
@@ -320,11 +349,11 @@ def _http_header_end(data: bytes) -> int | None:
     return len(data) if len(data) >= HTTP_MAX_WAIT else None
 
 
-def _tls_event(ts: float, ends: tuple[str, str, int, int], transport: str, hello, ja4: str | None) -> TlsEvent:
+def _tls_event(ts: float, ends: tuple[str, str, int, int], transport: str, hello: tls_mod.ClientHello,
+               ja4: str | None) -> TlsEvent:
     src, dst, sp, dp = ends
-    return TlsEvent(ts=ts, client=src, server=dst, client_port=sp, server_port=dp, transport=transport,
-                    sni=hello.sni, alpn=list(hello.alpn), versions=list(hello.versions), ech=hello.ech,
-                    ja3=hello.ja3, ja3_hash=hello.ja3_hash, ja4=ja4)
+    return TlsEvent(ts, src, dst, sp, dp, transport, hello.sni, list(hello.alpn), list(hello.versions),
+                    hello.ech, hello.ja3, hello.ja3_hash, ja4)
 
 
 def _bound(cache: OrderedDict, limit: int, owner: EventExtractor | None, reason: str) -> None:

@@ -34,113 +34,153 @@ from netdetect.decode.tls import (
 from netdetect.model import DnsAnswer
 
 _TYPE_LEN = struct.Struct("!HH").unpack_from
-_QUIC_TP = (EXT_QUIC_TRANSPORT_PARAMETERS, EXT_QUIC_TRANSPORT_PARAMETERS_DRAFT)
-
-
-def _u16s(raw: bytes) -> list[int]:
-    return list(struct.unpack(f"!{len(raw) >> 1}H", raw))
+# Extensions whose bytes decide the parsed lists and the fingerprints; the rest only count by type.
+_SHAPE_EXTENSIONS = frozenset(
+    {EXT_ALPN, EXT_SUPPORTED_VERSIONS, EXT_SUPPORTED_GROUPS, EXT_SIGNATURE_ALGORITHMS, EXT_EC_POINT_FORMATS})
+SHAPE_ENTRIES = 4096
+SHAPE_MAX_BYTES = 2048  # hellos whose shape bytes are longer are parsed each time: bounds the memo's memory
 
 
 class _Unusual(Exception):
     """Raised inside the fast walk: let the reference parser decide."""
 
 
-def _walk_client_hello(body: bytes) -> ClientHello:
-    """The common TLS (not DTLS) ClientHello; raises _Unusual or IndexError on anything else."""
-    n = len(body)
-    if n < 39 or body[0] != 3 or body[34] > 32:
+def _u16s(raw: bytes) -> tuple[int, ...]:
+    if len(raw) & 1:
         raise _Unusual
-    pos = 35 + body[34]
-    clen = (body[pos] << 8) | body[pos + 1]
-    pos += 2
-    if clen & 1 or pos + clen > n:
-        raise _Unusual
-    ciphers = _u16s(body[pos : pos + clen])
-    pos += clen
-    compression = body[pos]
-    pos += 1 + compression
-    if not compression or pos + 2 > n:
-        raise _Unusual  # includes the legal SSL 3.0 hello without extensions: rare, reference handles it
-    end = pos + 2 + ((body[pos] << 8) | body[pos + 1])
-    pos += 2
-    if end > n:
-        raise _Unusual
-    hello = ClientHello((3 << 8) | body[1], ciphers, [], None, [], [], [], [], [], False)
-    extensions = hello.extensions
-    while pos < end:
-        if pos + 4 > end:
-            raise _Unusual
-        ext_type, ext_len = _TYPE_LEN(body, pos)
-        pos += 4
-        ext_end = pos + ext_len
-        if ext_end > end:
-            raise _Unusual
-        extensions.append(ext_type)
-        if ext_type == EXT_SERVER_NAME:
-            if ext_len:  # server_name_list whose first entry is a host_name (the only type ever used)
-                if ext_len < 5 or body[pos + 2] != 0:
-                    raise _Unusual
-                list_end = pos + 2 + ((body[pos] << 8) | body[pos + 1])
-                name_end = pos + 5 + ((body[pos + 3] << 8) | body[pos + 4])
-                if list_end > ext_end or name_end > list_end:
-                    raise _Unusual
-                hello.sni = safe_text(body[pos + 5 : name_end], limit=255)
-        elif ext_type == EXT_ALPN:
-            if ext_len < 2:
+    return struct.unpack(f"!{len(raw) >> 1}H", raw)
+
+
+@dataclass(frozen=True, slots=True)
+class _HelloShape:
+    """Everything a ClientHello yields except its SNI: equal for every connection of one client build."""
+
+    legacy_version: int
+    ciphers: tuple[int, ...]
+    extensions: tuple[int, ...]
+    alpn: tuple[str, ...]
+    alpn_raw: tuple[bytes, ...]
+    has_supported_versions: bool
+    versions: tuple[int, ...]
+    groups: tuple[int, ...]
+    ec_point_formats: tuple[int, ...]
+    sig_algs: tuple[int, ...]
+    ja3: str
+    ja3_hash: str
+    ja4: str
+
+    def hello(self, sni: str | None) -> ClientHello:
+        ext = self.extensions
+        return ClientHello(self.legacy_version, list(self.ciphers), list(ext), sni, list(self.alpn),
+                           list(self.versions), list(self.groups), list(self.ec_point_formats),
+                           list(self.sig_algs), EXT_ECH in ext, self.ja3, self.ja3_hash, self.ja4,
+                           list(self.alpn_raw), self.has_supported_versions,
+                           EXT_QUIC_TRANSPORT_PARAMETERS in ext or EXT_QUIC_TRANSPORT_PARAMETERS_DRAFT in ext)
+
+
+def _shape(legacy_version: int, cipher_raw: bytes, types: tuple[int, ...], raws: tuple[bytes, ...]) -> _HelloShape:
+    """Decode the shape extensions (their bytes in wire order in `raws`), as `tls._parse_extensions` does."""
+    alpn: list[str] = []
+    alpn_raw: list[bytes] = []
+    versions: tuple[int, ...] | None = None
+    groups: tuple[int, ...] = ()
+    point_formats: tuple[int, ...] = ()
+    sig_algs: tuple[int, ...] = ()
+    for ext_type, raw in zip((t for t in types if t in _SHAPE_EXTENSIONS), raws, strict=True):
+        if ext_type == EXT_ALPN:
+            if len(raw) < 2 or 2 + ((raw[0] << 8) | raw[1]) > len(raw):
                 raise _Unusual
-            p = pos + 2
-            list_end = p + ((body[pos] << 8) | body[pos + 1])
-            if list_end > ext_end:
-                raise _Unusual
+            p, list_end = 2, 2 + ((raw[0] << 8) | raw[1])
             while p < list_end:
-                q = p + 1 + body[p]
+                q = p + 1 + raw[p]
                 if q > list_end:
                     raise _Unusual
-                raw = body[p + 1 : q]
-                hello.alpn_raw.append(raw)
-                hello.alpn.append(safe_text(raw, limit=255))
+                alpn_raw.append(raw[p + 1 : q])
+                alpn.append(safe_text(raw[p + 1 : q], limit=255))
                 p = q
         elif ext_type == EXT_SUPPORTED_VERSIONS:
-            size = body[pos] if ext_len else 1
-            if size & 1 or 1 + size > ext_len:
+            if not raw or 1 + raw[0] > len(raw):
                 raise _Unusual
-            hello.has_supported_versions = True
-            hello.versions = fingerprint.without_grease(_u16s(body[pos + 1 : pos + 1 + size]))
-        elif ext_type in (EXT_SUPPORTED_GROUPS, EXT_SIGNATURE_ALGORITHMS):
-            size = ((body[pos] << 8) | body[pos + 1]) if ext_len >= 2 else 1
-            if size & 1 or 2 + size > ext_len:
-                raise _Unusual
-            values = _u16s(body[pos + 2 : pos + 2 + size])
-            if ext_type == EXT_SUPPORTED_GROUPS:
-                hello.groups = values
-            else:
-                hello.sig_algs = values
+            versions = tuple(fingerprint.without_grease(_u16s(raw[1 : 1 + raw[0]])))
         elif ext_type == EXT_EC_POINT_FORMATS:
-            if not ext_len or 1 + body[pos] > ext_len:
+            if not raw or 1 + raw[0] > len(raw):
                 raise _Unusual
-            hello.ec_point_formats = list(body[pos + 1 : pos + 1 + body[pos]])
-        elif ext_type == EXT_ECH:
-            hello.ech = True
-        elif ext_type in _QUIC_TP:
-            hello.quic_transport_parameters = True
-        pos = ext_end
-    if pos != end:
-        raise _Unusual
-    return hello
+            point_formats = tuple(raw[1 : 1 + raw[0]])
+        else:  # supported_groups, signature_algorithms: a 16-bit length, then 16-bit values
+            if len(raw) < 2 or 2 + ((raw[0] << 8) | raw[1]) > len(raw):
+                raise _Unusual
+            values = _u16s(raw[2 : 2 + ((raw[0] << 8) | raw[1])])
+            if ext_type == EXT_SUPPORTED_GROUPS:
+                groups = values
+            else:
+                sig_algs = values
+    ciphers = _u16s(cipher_raw)
+    ja3 = fingerprint.ja3_string(legacy_version, ciphers, types, groups, point_formats)
+    ja4 = fingerprint.ja4("t", legacy_version, versions, EXT_SERVER_NAME in types, ciphers, types,
+                          alpn_raw[0] if alpn_raw else None, sig_algs)
+    return _HelloShape(legacy_version, ciphers, types, tuple(alpn), tuple(alpn_raw), versions is not None,
+                       versions or (), groups, point_formats, sig_algs, ja3, fingerprint.ja3_hash(ja3), ja4)
+
+
+_SHAPES: dict[tuple, _HelloShape] = {}
 
 
 def parse_client_hello(body: bytes) -> ClientHello:
-    """`tls.parse_client_hello`, faster on the common case; same result, same DecodeError."""
+    """`tls.parse_client_hello`, faster on the common case; same result, same DecodeError.
+
+    The walk only notes extension types and slices the few extensions that shape the result; the
+    decoded lists and fingerprints come from a memo keyed by those bytes, so a repeated client build
+    costs one walk and one lookup. Anything unusual goes to the reference parser.
+    """
+    if type(body) is not bytes:
+        body = bytes(body)
     try:
-        hello = _walk_client_hello(body)
-    except (_Unusual, IndexError):
+        n = len(body)
+        if n < 39 or body[0] != 3 or body[34] > 32:  # TLS (not DTLS) version, session ID <= 32 bytes
+            raise _Unusual
+        pos = 37 + body[34]
+        ciphers_end = pos + ((body[pos - 2] << 8) | body[pos - 1])
+        compression = body[ciphers_end]
+        pos = ciphers_end + 3 + compression  # after the extensions block length
+        end = pos + ((body[pos - 2] << 8) | body[pos - 1])
+        if not compression or end > n:
+            raise _Unusual  # also the legal SSL 3.0 hello without extensions: rare, the reference reads it
+        types: list[int] = []
+        raws: list[bytes] = []
+        sni_at = -1
+        type_len, add_type, add_raw, shaping = _TYPE_LEN, types.append, raws.append, _SHAPE_EXTENSIONS
+        while pos < end:
+            ext_type, ext_len = type_len(body, pos)
+            pos += 4 + ext_len
+            add_type(ext_type)
+            if ext_type in shaping:
+                add_raw(body[pos - ext_len : pos])
+            elif not ext_type and ext_len:  # server_name
+                if sni_at >= 0:
+                    raise _Unusual
+                sni_at = pos - ext_len
+        if pos != end:
+            raise _Unusual
+        sni = None
+        if sni_at >= 0:  # a server_name_list whose first entry is a host_name, the only type in use
+            list_end = sni_at + 2 + ((body[sni_at] << 8) | body[sni_at + 1])
+            name_end = sni_at + 5 + ((body[sni_at + 3] << 8) | body[sni_at + 4])
+            ext_end = sni_at + ((body[sni_at - 2] << 8) | body[sni_at - 1])
+            if body[sni_at + 2] != 0 or list_end > ext_end or name_end > list_end:
+                raise _Unusual
+            sni = safe_text(body[sni_at + 5 : name_end], limit=255)
+        cipher_raw = body[37 + body[34] : ciphers_end]
+        key = ((3 << 8) | body[1], cipher_raw, tuple(types), tuple(raws))
+        shape = _SHAPES.get(key)
+        if shape is None:
+            shape = _shape(*key)
+            if len(cipher_raw) + sum(map(len, raws)) <= SHAPE_MAX_BYTES:
+                if len(_SHAPES) >= SHAPE_ENTRIES:
+                    _SHAPES.clear()  # a flood of unique hellos: start over rather than grow
+                _SHAPES[key] = shape
+    except (_Unusual, IndexError, struct.error):
         return tls_mod.parse_client_hello(body)
-    hello.ja3 = fingerprint.ja3_string(
-        hello.legacy_version, hello.ciphers, hello.extensions, hello.groups, hello.ec_point_formats
-    )
-    hello.ja3_hash = fingerprint.ja3_hash(hello.ja3)
-    hello.ja4 = hello.ja4_for("t")
-    return hello
+    return shape.hello(sni)
 
 
 def extract_client_hello(stream: bytes) -> ClientHello | None:
@@ -181,7 +221,7 @@ class DnsMemo:
 
     def parse(self, payload: bytes) -> DnsParsed | str:
         if len(payload) > MEMO_MAX_PAYLOAD:
-            return _dns_parsed(payload)
+            return dns_parsed(payload)
         key = payload[2:]
         known = self._seen.get(key)
         if known is not None:
@@ -190,11 +230,12 @@ class DnsMemo:
         self.misses += 1
         if len(self._seen) >= MEMO_ENTRIES:
             self._seen.clear()  # a flood of unique names: start over rather than grow
-        parsed = self._seen[key] = _dns_parsed(payload)
+        parsed = self._seen[key] = dns_parsed(payload)
         return parsed
 
 
-def _dns_parsed(payload: bytes) -> DnsParsed | str:
+def dns_parsed(payload: bytes) -> DnsParsed | str:
+    """`dns.parse_dns` reduced to what an event needs, or the DecodeError reason."""
     try:
         msg = dns_mod.parse_dns(payload)
     except DecodeError as exc:

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from netdetect.decode.errors import Cursor, DecodeError, safe_text
-from netdetect.decode.tls import ClientHello, client_hello_message, parse_client_hello
+from netdetect.decode.fastpath import parse_client_hello
+from netdetect.decode.tls import ClientHello, client_hello_message
 
 VERSION_1 = 0x00000001
 VERSION_2 = 0x6B3343CF

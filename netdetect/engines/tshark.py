@@ -437,10 +437,12 @@ def _text_or_none(value: str | None) -> str | None:
 # ------------------------------------------------------------------------------------------ running tshark
 
 
-# tshark's defaults, so the engine shows what an analyst's tshark shows, except LLMNR over TCP
-# (RFC 4795 2.4), which tshark 4.0 registers for UDP only. `tcp.try_heuristic_first` would find TLS
-# sent to port 80 but lets other heuristics swallow a DNS-over-TCP response (zeek dns/tkey.pcap).
-DECODE_AS = ("tcp.port==5355,dns",)
+# tshark's defaults, so the engine shows what an analyst's tshark shows, with two ports added:
+# LLMNR over TCP (RFC 4795 2.4), which tshark 4.0 registers for UDP only, and DNS over QUIC on
+# udp/853 (RFC 9250), which tshark 4.0 gives to DNS over DTLS (RFC 8094, experimental, rare).
+# `tcp.try_heuristic_first` would find TLS sent to port 80 but lets other heuristics swallow a
+# DNS-over-TCP response (zeek dns/tkey.pcap), so it stays off.
+DECODE_AS = ("tcp.port==5355,dns", "udp.port==853,quic")
 
 
 def tshark_command(tshark: Tshark, source: str) -> list[str]:

@@ -4,9 +4,12 @@
     python benchmarks/bench_scan.py --capture FILE       # or time an existing capture
 
 Times, in one run and on the same file: netdetect scan (events, connections, scoring, intel
-matching), tshark field extraction of the same fields (DNS names, SNI, addresses, ports), and a
-per-packet dpkt loop doing the same extraction. Prints packets/s and ratios. Peak RSS of the
-netdetect run is reported too. Nothing is asserted: figures belong in the notes, not in tests.
+matching) as a user runs it, the same with `--min-score 0` (every group becomes a finding and is
+written out: thousands of report records), netdetect's extraction alone (in this process: reading,
+headers, flows, events), tshark field extraction of the same fields (DNS names, SNI, addresses,
+ports), and a per-packet dpkt loop doing the same extraction. Prints packets/s and ratios to the
+netdetect scan. Peak RSS of the netdetect scan is reported too. Nothing is asserted: figures belong
+in the notes, not in tests. `python benchmarks/profile_scan.py CAPTURE` breaks extraction down.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def run_netdetect(capture: Path, jobs: int) -> tuple[float, int]:
-    cmd = [sys.executable, "-m", "netdetect", "scan", "--quiet", "--format", "jsonl", "--min-score", "0",
+def run_netdetect(capture: Path, jobs: int, extra: tuple[str, ...] = ()) -> tuple[float, int]:
+    cmd = [sys.executable, "-m", "netdetect", "scan", "--quiet", "--format", "jsonl", *extra,
            "-o", os.devnull, "--jobs", str(jobs), str(capture)]
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -80,6 +83,15 @@ def run_dpkt(capture: Path) -> float:
     return time.perf_counter() - t
 
 
+def run_extraction(capture: Path) -> float:
+    sys.path.insert(0, str(HERE.parent))
+    from netdetect.pipeline import extract_files
+
+    t = time.perf_counter()
+    extract_files([str(capture)])
+    return time.perf_counter() - t
+
+
 def count_packets(capture: Path) -> int:
     sys.path.insert(0, str(HERE.parent))
     from netdetect.capture.files import open_capture
@@ -110,16 +122,18 @@ def main() -> None:
     size_mb = capture.stat().st_size / 1e6
     print(f"capture {capture} {size_mb:,.0f} MB, {packets:,} packets")
     nd, peak = run_netdetect(capture, args.jobs)
-    rows = [("netdetect scan", nd)]
+    every_group = run_netdetect(capture, args.jobs, ("--min-score", "0"))[0]
+    rows = [("netdetect scan", nd), ("  with --min-score 0", every_group),
+            ("  extraction alone", run_extraction(capture))]
     if "tshark" not in args.skip:
         ts = run_tshark(capture)
         if ts is not None:
             rows.append(("tshark -T fields", ts))
     if "dpkt" not in args.skip:
         rows.append(("dpkt per-packet loop", run_dpkt(capture)))
-    print(f"{'tool':<24}{'seconds':>10}{'packets/s':>14}{'netdetect is':>16}")
+    print(f"{'tool':<26}{'seconds':>10}{'packets/s':>14}{'netdetect scan is':>20}")
     for name, secs in rows:
-        print(f"{name:<24}{secs:>10.2f}{packets / secs:>14,.0f}{secs / nd:>15.1f}x")
+        print(f"{name:<26}{secs:>10.2f}{packets / secs:>14,.0f}{secs / nd:>19.1f}x")
     print(f"netdetect peak RSS {peak / 1024:,.0f} MiB")
 
 

@@ -213,3 +213,19 @@ def test_engine_tshark_gives_the_same_findings(capture):
     tshark = _jsonl(CliRunner().invoke(cli, ["scan", "-f", "jsonl", "--engine", "tshark", str(capture)]))
     key = lambda rows: [(r["src_ip"], r["server_name"], r["connections"], r["kind"]) for r in rows]  # noqa: E731
     assert key(native) == key(tshark)
+
+
+def test_allowlist_apply_to_saved_findings_needs_no_rescan(capture, tmp_path):
+    saved = tmp_path / "all.jsonl"
+    res = CliRunner().invoke(cli, ["scan", "-f", "jsonl", "-o", str(saved), str(capture)])
+    assert res.exit_code == 0
+    allow = tmp_path / "allow.txt"
+    allow.write_text("203.0.113.9/32\n*.officestoragebox.com\n")
+    res = CliRunner().invoke(cli, ["allowlist", "apply", str(saved), "--allowlist", str(allow)])
+    rows = _jsonl(res)
+    assert {r["src_ip"] for r in rows} == {"10.0.0.5", "10.0.0.7"}  # bare-IP beacon gone, intel kept
+    assert "1 allowlisted" in res.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"src_ip": "10.0.0.1"}\nnot json\n')
+    res = CliRunner().invoke(cli, ["allowlist", "apply", str(bad), "--no-default-allowlist"])
+    assert res.exit_code == 2 and f"{bad}:2" in res.output

@@ -56,11 +56,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
+    from netdetect.cli.allowlist_cmd import allowlist_group
     from netdetect.cli.events import events_cmd
     from netdetect.cli.scan import scan_cmd
     from netdetect.cli.show import show_cmd
 
-    for cmd in (scan_cmd, events_cmd, show_cmd):
+    for cmd in (scan_cmd, events_cmd, show_cmd, allowlist_group):
         cli.add_command(cmd)
     try:
         from netdetect.cli.intel_cmd import intel_group

@@ -27,8 +27,21 @@ HERE = Path(__file__).resolve().parent
 
 
 def run_netdetect(capture: Path, jobs: int, extra: tuple[str, ...] = ()) -> tuple[float, int]:
-    cmd = [sys.executable, "-m", "netdetect", "scan", "--quiet", "--format", "jsonl", *extra,
-           "-o", os.devnull, "--jobs", str(jobs), str(capture)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "netdetect",
+        "scan",
+        "--quiet",
+        "--format",
+        "jsonl",
+        *extra,
+        "-o",
+        os.devnull,
+        "--jobs",
+        str(jobs),
+        str(capture),
+    ]
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
     wall = time.perf_counter() - t
@@ -39,15 +52,38 @@ def run_netdetect(capture: Path, jobs: int, extra: tuple[str, ...] = ()) -> tupl
 def run_tshark(capture: Path) -> float | None:
     if not shutil.which("tshark"):
         return None
-    cmd = ["tshark", "-n", "-r", str(capture), "-T", "fields", "-e", "frame.time_epoch", "-e", "ip.src",
-           "-e", "ip.dst", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "udp.srcport", "-e", "udp.dstport",
-           "-e", "dns.qry.name", "-e", "tls.handshake.extensions_server_name"]
+    cmd = [
+        "tshark",
+        "-n",
+        "-r",
+        str(capture),
+        "-T",
+        "fields",
+        "-e",
+        "frame.time_epoch",
+        "-e",
+        "ip.src",
+        "-e",
+        "ip.dst",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "tcp.dstport",
+        "-e",
+        "udp.srcport",
+        "-e",
+        "udp.dstport",
+        "-e",
+        "dns.qry.name",
+        "-e",
+        "tls.handshake.extensions_server_name",
+    ]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t
 
 
-DPKT_LOOP = r'''
+DPKT_LOOP = r"""
 import sys, dpkt
 names = snis = 0
 with open(sys.argv[1], "rb") as f:
@@ -74,7 +110,7 @@ with open(sys.argv[1], "rb") as f:
             except Exception:
                 pass
 print(names, snis)
-'''
+"""
 
 
 def run_dpkt(capture: Path) -> float:
@@ -116,15 +152,19 @@ def main() -> None:
         out.mkdir(exist_ok=True)
         capture = out / f"bench-{args.size}.pcap"
         if not capture.exists():
-            subprocess.run([sys.executable, str(HERE / "make_capture.py"), str(capture), "--size", args.size],
-                           check=True)
+            subprocess.run(
+                [sys.executable, str(HERE / "make_capture.py"), str(capture), "--size", args.size], check=True
+            )
     packets = count_packets(capture)
     size_mb = capture.stat().st_size / 1e6
     print(f"capture {capture} {size_mb:,.0f} MB, {packets:,} packets")
     nd, peak = run_netdetect(capture, args.jobs)
     every_group = run_netdetect(capture, args.jobs, ("--min-score", "0"))[0]
-    rows = [("netdetect scan", nd), ("  with --min-score 0", every_group),
-            ("  extraction alone", run_extraction(capture))]
+    rows = [
+        ("netdetect scan", nd),
+        ("  with --min-score 0", every_group),
+        ("  extraction alone", run_extraction(capture)),
+    ]
     if "tshark" not in args.skip:
         ts = run_tshark(capture)
         if ts is not None:

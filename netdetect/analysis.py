@@ -25,9 +25,22 @@ CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 DNS_CLOCK_SLACK_S = 1.0  # an answer logged a hair after the SYN (capture clock skew) still counts
 PLOT_DETAIL_TOP = 50
 # Address space that is not "outside": private, CGNAT, loopback, link-local, multicast, ULA.
-INTERNAL_DEFAULT = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
-                    "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", "0.0.0.0/32", "fc00::/7", "fe80::/10",
-                    "ff00::/8", "::1/128", "::/128")  # findings that carry per-connection times for plots and `show`
+INTERNAL_DEFAULT = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "224.0.0.0/4",
+    "255.255.255.255/32",
+    "0.0.0.0/32",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+    "::1/128",
+    "::/128",
+)  # findings that carry per-connection times for plots and `show`
 
 
 @dataclass
@@ -124,8 +137,14 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
             return
         ec_hi, ec_lo = _addr_cols([e.client for e, _ in rows])
         es_hi, es_lo = _addr_cols([e.server for e, _ in rows])
-        ekey = hash_columns(ec_hi, ec_lo, es_hi, es_lo, np.array([e.client_port for e, _ in rows]),
-                            np.array([e.server_port for e, _ in rows]))
+        ekey = hash_columns(
+            ec_hi,
+            ec_lo,
+            es_hi,
+            es_lo,
+            np.array([e.client_port for e, _ in rows]),
+            np.array([e.server_port for e, _ in rows]),
+        )
         ets = np.array([e.ts for e, _ in rows]) + DNS_CLOCK_SLACK_S
         hit = latest_before(conn_key, conns["ts"], ekey, ets)
         for k in np.flatnonzero(hit >= 0)[::-1]:  # reversed: the earliest event of a connection wins
@@ -190,8 +209,14 @@ def make_groups(conns: np.ndarray, name_id: np.ndarray, names: list[str], group_
     named = name_id >= 0 if group_by == "name" else np.zeros(len(conns), bool)
     zero = np.zeros(len(conns), np.uint64)
     port = conns["server_port"].astype(np.uint64) if group_by == "port" else zero
-    key = hash_columns(c_hi, c_lo, np.where(named, name_id.astype(np.uint64) + np.uint64(1), zero),
-                       np.where(named, zero, s_hi), np.where(named, zero, s_lo), port)
+    key = hash_columns(
+        c_hi,
+        c_lo,
+        np.where(named, name_id.astype(np.uint64) + np.uint64(1), zero),
+        np.where(named, zero, s_hi),
+        np.where(named, zero, s_lo),
+        port,
+    )
     uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     client = [to_text(bytes(conns["client"][i])) for i in first]
     gname = [names[name_id[i]] if named[i] else None for i in first]
@@ -210,15 +235,24 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     groups = make_groups(conns, name_id, names, opts.group_by)
     n_groups = len(groups.client)
     window = (ex.first_ts, ex.last_ts) if ex.first_ts is not None else None
-    scores = score_groups(groups.index, conns["ts"], conns["bytes_out"], conns["bytes_in"],
-                          conns["end_ts"] - conns["ts"], n_groups, window=window, threshold=opts.threshold)
+    scores = score_groups(
+        groups.index,
+        conns["ts"],
+        conns["bytes_out"],
+        conns["bytes_in"],
+        conns["end_ts"] - conns["ts"],
+        n_groups,
+        window=window,
+        threshold=opts.threshold,
+    )
 
     hits: list[IntelHit] = []
     if intel is not None:
         from netdetect.intel import match_events
 
-        hits = match_events(intel, ex.dns, ex.tls, ex.http, _server_pairs(ex.conns),
-                            include_benign=opts.include_benign_intel)
+        hits = match_events(
+            intel, ex.dns, ex.tls, ex.http, _server_pairs(ex.conns), include_benign=opts.include_benign_intel
+        )
     # Context-only indicators (a legitimate service the actor abused, e.g. the GitHub icon stage) never
     # make a finding; they are shown beside the same client's threat findings.
     context: dict[str, list[IntelHit]] = defaultdict(list)
@@ -232,7 +266,7 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     bounds = np.searchsorted(groups.index[order], np.arange(n_groups + 1))
 
     def group_rows(g: int) -> np.ndarray:
-        return order[bounds[g]:bounds[g + 1]]
+        return order[bounds[g] : bounds[g + 1]]
 
     # Attach intel hits to the groups they explain: same client, and the value is the group's name,
     # a name or address in that name's DNS chain, or one of its server addresses.
@@ -301,8 +335,11 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
             if not ev.is_response and (ev.client, ev.query) in orphan:
                 lookups[(ev.client, ev.query)].append(ev.ts)
     for (client, name), hs in orphan.items():
-        findings.append(_orphan_finding(client, hs, np.array(sorted(lookups.get((client, name), []))), window,
-                                        opts.threshold))
+        findings.append(
+            _orphan_finding(
+                client, hs, np.array(sorted(lookups.get((client, name), []))), window, opts.threshold
+            )
+        )
 
     for f in findings:
         if context.get(f.src_ip) and _has_threat(f):
@@ -310,19 +347,28 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     findings.sort(key=_rank_key)
     if opts.top:
         findings = findings[: opts.top]
-    for f in findings[:PLOT_DETAIL_TOP]:
-        pass  # times/sizes were attached in _group_finding for every group finding
-    for f in findings[PLOT_DETAIL_TOP:]:
+    for f in findings[PLOT_DETAIL_TOP:]:  # per-connection detail only where plots will use it
         f.times = None
         f.sizes = None
 
     summary = Summary(
-        captures=list(ex.captures), packets=ex.packets, bytes=ex.bytes, first_ts=ex.first_ts, last_ts=ex.last_ts,
-        hosts=_host_count(ex.conns), connections=len(ex.conns), groups_scored=n_groups, dns_events=len(ex.dns),
-        tls_events=len(ex.tls), http_events=len(ex.http), decode_errors=dict(ex.decode_errors), allowlisted=suppressed,
+        captures=list(ex.captures),
+        packets=ex.packets,
+        bytes=ex.bytes,
+        first_ts=ex.first_ts,
+        last_ts=ex.last_ts,
+        hosts=_host_count(ex.conns),
+        connections=len(ex.conns),
+        groups_scored=n_groups,
+        dns_events=len(ex.dns),
+        tls_events=len(ex.tls),
+        http_events=len(ex.http),
+        decode_errors=dict(ex.decode_errors),
+        allowlisted=suppressed,
         intel_indicators=len(intel) if intel is not None else 0,
         intel_packs=[p.name for p in getattr(intel, "packs", [])] if intel is not None else [],
-        warnings=list(ex.warnings) + [str(p) for p in getattr(intel, "problems", [])][:20]
+        warnings=list(ex.warnings)
+        + [str(p) for p in getattr(intel, "problems", [])][:20]
         + [str(p) for p in getattr(allowlist, "problems", [])][:20],
     )
     return Report(summary=summary, findings=findings, threshold=opts.threshold)
@@ -362,8 +408,10 @@ def _server_pairs(conns: np.ndarray):
     last_ts = np.full(len(uniq), -np.inf)
     np.minimum.at(first_ts, inverse, conns["ts"])
     np.maximum.at(last_ts, inverse, conns["end_ts"])
-    return [(to_text(bytes(conns["client"][i])), to_text(bytes(conns["server"][i])), float(a), float(b), int(c))
-            for i, a, b, c in zip(first, first_ts, last_ts, counts, strict=True)]
+    return [
+        (to_text(bytes(conns["client"][i])), to_text(bytes(conns["server"][i])), float(a), float(b), int(c))
+        for i, a, b, c in zip(first, first_ts, last_ts, counts, strict=True)
+    ]
 
 
 def _canon_ip(value: str) -> str:
@@ -381,8 +429,17 @@ def _hit_is_context(h: IntelHit) -> bool:
     return h.benign
 
 
-def _group_finding(g: int, groups: Groups, conns: np.ndarray, rows: np.ndarray, scores, hits: list[IntelHit],
-                   chains: dict, threshold: float, intel) -> Finding:
+def _group_finding(
+    g: int,
+    groups: Groups,
+    conns: np.ndarray,
+    rows: np.ndarray,
+    scores,
+    hits: list[IntelHit],
+    chains: dict,
+    threshold: float,
+    intel,
+) -> Finding:
     rows = rows[np.argsort(conns["ts"][rows], kind="stable")]
     servers = Counter(to_text(bytes(s)) for s in conns["server"][rows])
     ports = Counter(int(p) for p in conns["server_port"][rows])
@@ -393,24 +450,41 @@ def _group_finding(g: int, groups: Groups, conns: np.ndarray, rows: np.ndarray, 
     period = _num(scores.period_s[g])
     hist, edges = interval_histogram(times, period) if len(times) > 2 else ([], [])
     name = groups.name[g]
-    dns_names = sorted(chains.get((groups.client[g], name), set()) | ({name} if name else set()),
-                       key=lambda v: (v != name, v))
+    dns_names = sorted(
+        chains.get((groups.client[g], name), set()) | ({name} if name else set()),
+        key=lambda v: (v != name, v),
+    )
     score = float(scores.score[g])
     hits = _merge_hits(hits)
     return Finding(
         kind="intel" if any(not _hit_is_context(h) for h in hits) else "beacon",
-        src_ip=groups.client[g], dst_ip=dst_ips[0] if dst_ips else None, dst_ips=dst_ips,
-        dst_port=ports.most_common(1)[0][0] if ports else None, server_name=name, score=score,
+        src_ip=groups.client[g],
+        dst_ip=dst_ips[0] if dst_ips else None,
+        dst_ips=dst_ips,
+        dst_port=ports.most_common(1)[0][0] if ports else None,
+        server_name=name,
+        score=score,
         proto={6: "tcp", 17: "udp"}.get(protos.most_common(1)[0][0]) if protos else None,
-        beacon=bool(scores.beacon[g]), period_s=period, jitter=_num(scores.jitter[g]),
-        connections=int(len(rows)), first_seen=float(times[0]), last_seen=float(conns["end_ts"][rows].max()),
+        beacon=bool(scores.beacon[g]),
+        period_s=period,
+        jitter=_num(scores.jitter[g]),
+        connections=int(len(rows)),
+        first_seen=float(times[0]),
+        last_seen=float(conns["end_ts"][rows].max()),
         subscores={k: round(float(v[g]), 4) for k, v in scores.subscores.items() if np.isfinite(v[g])},
-        intel=hits, missed_share=_num(scores.missed_share[g]), interval_histogram=list(hist),
-        interval_bin_edges_s=list(edges), dns_names=dns_names, times=times, sizes=sizes,
+        intel=hits,
+        missed_share=_num(scores.missed_share[g]),
+        interval_histogram=list(hist),
+        interval_bin_edges_s=list(edges),
+        dns_names=dns_names,
+        times=times,
+        sizes=sizes,
     )
 
 
-def _orphan_finding(client: str, hits: list[IntelHit], lookup_times: np.ndarray, window, threshold: float) -> Finding:
+def _orphan_finding(
+    client: str, hits: list[IntelHit], lookup_times: np.ndarray, window, threshold: float
+) -> Finding:
     """A lookup or sighting of listed infrastructure with no connection group to hang it on
     (a blocked or sinkholed lookup is still an infected host). Repeated lookups are scored for
     periodicity like connections: a blocked implant keeps asking on its schedule."""
@@ -420,21 +494,34 @@ def _orphan_finding(client: str, hits: list[IntelHit], lookup_times: np.ndarray,
     last = max(h.last_seen for h in hits)
     ips = sorted({h.value for h in hits if h.field in ("dst_ip", "dns_answer")})
     f = Finding(
-        kind="intel" if any(not _hit_is_context(h) for h in hits) else "beacon", src_ip=client,
-        dst_ip=ips[0] if ips else None, dst_ips=ips, dst_port=None,
+        kind="intel" if any(not _hit_is_context(h) for h in hits) else "beacon",
+        src_ip=client,
+        dst_ip=ips[0] if ips else None,
+        dst_ips=ips,
+        dst_port=None,
         server_name=next((h.value for h in hits if h.field in ("dns_query", "sni", "http_host")), None),
-        score=0.0, beacon=False, period_s=None, jitter=None, connections=0, first_seen=first, last_seen=last,
-        intel=hits, dns_names=names,
+        score=0.0,
+        beacon=False,
+        period_s=None,
+        jitter=None,
+        connections=0,
+        first_seen=first,
+        last_seen=last,
+        intel=hits,
+        dns_names=names,
     )
     if len(lookup_times) >= 3:
         zeros = np.zeros(len(lookup_times), np.int64)
-        s = score_groups(zeros, lookup_times, zeros, zeros, zeros.astype(float), 1, window=window,
-                         threshold=threshold)
+        s = score_groups(
+            zeros, lookup_times, zeros, zeros, zeros.astype(float), 1, window=window, threshold=threshold
+        )
         f.score, f.beacon = float(s.score[0]), bool(s.beacon[0])
         f.period_s, f.jitter, f.missed_share = _num(s.period_s[0]), _num(s.jitter[0]), _num(s.missed_share[0])
         f.subscores = {k: round(float(v[0]), 4) for k, v in s.subscores.items() if np.isfinite(v[0])}
         f.subscores["lookups"] = float(len(lookup_times))
-        f.interval_histogram, f.interval_bin_edges_s = (list(x) for x in interval_histogram(lookup_times, f.period_s))
+        f.interval_histogram, f.interval_bin_edges_s = (
+            list(x) for x in interval_histogram(lookup_times, f.period_s)
+        )
         f.times = lookup_times
     return f
 
@@ -460,6 +547,7 @@ def _num(v) -> float | None:
 
 def _rank_key(f: Finding):
     threat = _has_threat(f)
-    best_conf = min((CONFIDENCE_RANK.get(str(h.confidence), 3) for h in f.intel if not _hit_is_context(h)),
-                    default=9)
+    best_conf = min(
+        (CONFIDENCE_RANK.get(str(h.confidence), 3) for h in f.intel if not _hit_is_context(h)), default=9
+    )
     return (0 if threat else 1, best_conf if threat else 0, -f.score, -f.connections, f.src_ip)

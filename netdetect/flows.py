@@ -28,13 +28,19 @@ STATE_DTYPE = np.dtype(
         ("key", "u8"),
         ("ts", "f8"),
         ("end_ts", "f8"),
-        ("a_hi", "u8"), ("a_lo", "u8"), ("a_port", "u2"),
-        ("b_hi", "u8"), ("b_lo", "u8"), ("b_port", "u2"),
+        ("a_hi", "u8"),
+        ("a_lo", "u8"),
+        ("a_port", "u2"),
+        ("b_hi", "u8"),
+        ("b_lo", "u8"),
+        ("b_port", "u2"),
         ("proto", "u1"),
         ("client_is_a", "?"),
         ("finrst", "?"),
-        ("bytes_ab", "i8"), ("bytes_ba", "i8"),
-        ("pk_ab", "i8"), ("pk_ba", "i8"),
+        ("bytes_ab", "i8"),
+        ("bytes_ba", "i8"),
+        ("pk_ab", "i8"),
+        ("pk_ba", "i8"),
     ]
 )
 
@@ -182,8 +188,10 @@ class FlowTracker:
         return out[np.argsort(out["ts"], kind="stable")]
 
     def save_state(self) -> dict[str, np.ndarray]:
-        return {"state": self.state.copy(), "stats": np.array([self.stats.packets, self.stats.connections,
-                                                               self.stats.shed], np.int64)}
+        return {
+            "state": self.state.copy(),
+            "stats": np.array([self.stats.packets, self.stats.connections, self.stats.shed], np.int64),
+        }
 
     def load_state(self, saved: dict[str, np.ndarray]) -> None:
         self.state = saved["state"].astype(STATE_DTYPE)
@@ -191,8 +199,9 @@ class FlowTracker:
         self.stats = TrackerStats(p, c, s)
 
     # --- internals ----------------------------------------------------------------------
-    def _merge(self, segs: np.ndarray, first_of_run: np.ndarray, last_of_run: np.ndarray,
-               first_is_syn: np.ndarray) -> None:
+    def _merge(
+        self, segs: np.ndarray, first_of_run: np.ndarray, last_of_run: np.ndarray, first_is_syn: np.ndarray
+    ) -> None:
         st = self.state
         if len(st):
             heads = np.flatnonzero(first_of_run)
@@ -200,8 +209,11 @@ class FlowTracker:
             pos_c = np.minimum(pos, len(st) - 1)
             found = st["key"][pos_c] == segs["key"][heads]
             old = st[pos_c]
-            cont = found & (segs["ts"][heads] - old["end_ts"] <= _idle(old["proto"])) & ~(
-                first_is_syn[heads] & old["finrst"])
+            cont = (
+                found
+                & (segs["ts"][heads] - old["end_ts"] <= _idle(old["proto"]))
+                & ~(first_is_syn[heads] & old["finrst"])
+            )
             # Continuing segments absorb the open connection's counters and identity.
             ci = heads[cont]
             oc = old[cont]

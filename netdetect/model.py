@@ -102,7 +102,9 @@ class IntelHit:
     last_seen: float
     count: int = 1
     expired: bool = False
-    benign: bool = False  # context-only indicator (a legitimate service the actor abused): never a finding alone
+    benign: bool = (
+        False  # context-only indicator (a legitimate service the actor abused): never a finding alone
+    )
     notes: str | None = None
 
 

@@ -97,11 +97,13 @@ class Extractor:
         """Share repeated strings (addresses, names, fingerprints) between events: memory then grows with
         distinct values, not with event count."""
         out, seen, pool = self.events.out, self._interned, self._pool
-        for attr, fields in (("dns", ("client", "server", "query", "qtype")),
-                             ("tls", ("client", "server", "sni", "ja3", "ja3_hash", "ja4")),
-                             ("http", ("client", "server", "method", "host", "user_agent"))):
+        for attr, fields in (
+            ("dns", ("client", "server", "query", "qtype")),
+            ("tls", ("client", "server", "sni", "ja3", "ja3_hash", "ja4")),
+            ("http", ("client", "server", "method", "host", "user_agent")),
+        ):
             events = getattr(out, attr)
-            for ev in events[seen[attr]:]:
+            for ev in events[seen[attr] :]:
                 for f in fields:
                     v = getattr(ev, f)
                     if v is not None:
@@ -127,8 +129,18 @@ class Extractor:
         if self.flows.stats.shed:
             errors["flows.shed"] = self.flows.stats.shed
         ev = self.events.out
-        return Extraction(conns, ev.dns, ev.tls, ev.http, list(captures), self.packets, self.bytes,
-                          self.first_ts, self.last_ts, errors)
+        return Extraction(
+            conns,
+            ev.dns,
+            ev.tls,
+            ev.http,
+            list(captures),
+            self.packets,
+            self.bytes,
+            self.first_ts,
+            self.last_ts,
+            errors,
+        )
 
 
 def _subset(h, mask: np.ndarray):
@@ -153,8 +165,10 @@ def extract_files(paths: Sequence[str], progress: Callable[[int], None] | None =
     warnings: list[str] = []
     for name, st in stats.items():
         warnings += [f"{name}: {w}" for w in getattr(st, "warnings", [])]
-        for key, value in (("capture.truncated_records", st.truncated_records), ("capture.bad_records",
-                                                                                 st.bad_records)):
+        for key, value in (
+            ("capture.truncated_records", st.truncated_records),
+            ("capture.bad_records", st.bad_records),
+        ):
             if value:
                 ex.errors[key] = ex.errors.get(key, 0) + value
     result = ex.finish(list(stats) or list(paths))
@@ -163,8 +177,9 @@ def extract_files(paths: Sequence[str], progress: Callable[[int], None] | None =
     return result
 
 
-def extract_parallel(groups: Sequence[Sequence[str]], jobs: int,
-                     progress: Callable[[int], None] | None = None) -> Extraction:
+def extract_parallel(
+    groups: Sequence[Sequence[str]], jobs: int, progress: Callable[[int], None] | None = None
+) -> Extraction:
     """Extract independent captures (or rotated sets) on several cores and merge the tables."""
     if jobs <= 1 or len(groups) <= 1:
         return Extraction.merge([extract_files(g, progress if len(groups) == 1 else None) for g in groups])

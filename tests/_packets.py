@@ -15,8 +15,13 @@ def batch_of(packets: list[tuple[float, bytes]], linktype: int = 1) -> PacketBat
     lens = np.array([len(p) for p in raw], np.int64)
     offs = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
     return PacketBatch(
-        data=np.frombuffer(b"".join(raw), np.uint8), offset=offs, caplen=lens.copy(), wirelen=lens.copy(),
-        ts=np.array([t for t, _ in packets], np.float64), linktype=np.full(len(raw), linktype, np.uint16))
+        data=np.frombuffer(b"".join(raw), np.uint8),
+        offset=offs,
+        caplen=lens.copy(),
+        wirelen=lens.copy(),
+        ts=np.array([t for t, _ in packets], np.float64),
+        linktype=np.full(len(raw), linktype, np.uint16),
+    )
 
 
 def write_pcap(path: Path, packets: list[tuple[float, bytes]], linktype: int = 1) -> Path:

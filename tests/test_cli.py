@@ -57,13 +57,16 @@ def test_scan_jsonl_finds_intel_beacon_bare_ip_and_blocked_lookup(capture):
     assert abs(bare["period_s"] - 90) < 9 and bare["intel"] == []
     blocked = by_src["10.0.0.7"]
     assert blocked["kind"] == "intel" and blocked["connections"] == 0
-    assert {h["indicator"] for h in blocked["intel"]} >= {"www.journalide.org", "172.93.201.88"} or \
-        {h["value"] for h in blocked["intel"]} >= {"www.journalide.org", "172.93.201.88"}
+    assert {h["indicator"] for h in blocked["intel"]} >= {"www.journalide.org", "172.93.201.88"} or {
+        h["value"] for h in blocked["intel"]
+    } >= {"www.journalide.org", "172.93.201.88"}
     assert [r["src_ip"] for r in rows][:2] == ["10.0.0.5", "10.0.0.7"]  # intel first, then beacons by score
 
 
 def test_scan_min_score_zero_emits_every_group_and_fail_on_findings(capture):
-    res = CliRunner().invoke(cli, ["scan", "-f", "jsonl", "--min-score", "0", "--score-internal", str(capture)])
+    res = CliRunner().invoke(
+        cli, ["scan", "-f", "jsonl", "--min-score", "0", "--score-internal", str(capture)]
+    )
     rows = _jsonl(res)
     assert any(r["dst_ip"] == "10.0.0.2" for r in rows)  # the resolver group is scored too
     assert CliRunner().invoke(cli, ["scan", "--fail-on-findings", str(capture)]).exit_code == 1
@@ -89,6 +92,7 @@ def test_show_timeline(capture):
 
 
 # --- bad input ----------------------------------------------------------------------------
+
 
 def _err(args: list[str]):
     res = CliRunner().invoke(cli, args)
@@ -158,8 +162,11 @@ def test_allowlist_suppresses_beacons_but_never_intel(capture, tmp_path):
     rows = _jsonl(res)
     assert "10.0.0.6" not in {r["src_ip"] for r in rows}  # the bare-IP beacon is allowlisted
     assert any(r["src_ip"] == "10.0.0.5" and r["kind"] == "intel" for r in rows)  # intel is never suppressed
-    shown = _jsonl(CliRunner().invoke(cli, ["scan", "-f", "jsonl", "--allowlist", str(allow), "--show-allowlisted",
-                                            str(capture)]))
+    shown = _jsonl(
+        CliRunner().invoke(
+            cli, ["scan", "-f", "jsonl", "--allowlist", str(allow), "--show-allowlisted", str(capture)]
+        )
+    )
     bare = next(r for r in shown if r["src_ip"] == "10.0.0.6")
     assert bare["allowlisted"] and "203.0.113.0/24" in bare["allowlisted"]
     table = CliRunner().invoke(cli, ["scan", "--allowlist", str(allow), str(capture)])
@@ -185,8 +192,9 @@ def test_bad_intel_line_strict_fails_with_file_and_line(capture, tmp_path):
 def test_jobs_give_the_same_findings_as_one_core(capture, tmp_path):
     other = _beacon_capture(tmp_path / "branch-office.pcap", period=120.0, count=40)
     one = CliRunner().invoke(cli, ["scan", "-f", "jsonl", "--min-score", "0", str(capture), str(other)])
-    two = CliRunner().invoke(cli, ["scan", "-f", "jsonl", "--min-score", "0", "--jobs", "2", str(capture),
-                                   str(other)])
+    two = CliRunner().invoke(
+        cli, ["scan", "-f", "jsonl", "--min-score", "0", "--jobs", "2", str(capture), str(other)]
+    )
     assert one.exit_code == two.exit_code == 0
     assert one.stdout == two.stdout and len(_jsonl(one)) >= 3
 

@@ -20,26 +20,39 @@ if not CORPUS.is_dir():
 
 # file -> (field, reason): answers we do not reproduce, and why.
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("zeek__dns__dns_notify2.pcap", "dns_queries"):
-        "disputed answer: Zeek leaves the query of one DS response unset; its question on the wire is "
-        "aei.mpg.de (tshark agrees with us)",
-    ("zeek__dns__dynamic-update.pcap", "dns_queries"):
-        "disputed answer: for DNS UPDATE Zeek logs the updated RR owners; we log the zone in the question "
-        "section (stratolab.org), as tshark does",
-    ("zeek__websocket__wstunnel-https.pcap", "sni"):
-        "the ClientHello travels inside WebSocket frames of an HTTP upgrade; WebSocket payloads are not decoded",
+    (
+        "zeek__dns__dns_notify2.pcap",
+        "dns_queries",
+    ): "disputed answer: Zeek leaves the query of one DS response unset; its question on the wire is "
+    "aei.mpg.de (tshark agrees with us)",
+    (
+        "zeek__dns__dynamic-update.pcap",
+        "dns_queries",
+    ): "disputed answer: for DNS UPDATE Zeek logs the updated RR owners; we log the zone in the question "
+    "section (stratolab.org), as tshark does",
+    (
+        "zeek__websocket__wstunnel-https.pcap",
+        "sni",
+    ): "the ClientHello travels inside WebSocket frames of an HTTP upgrade; WebSocket payloads are not decoded",
 }
 
 
 def _load() -> tuple[dict, dict]:
     if not (CORPUS / "expected.json").is_file():
         return {}, {}
-    return (json.loads((CORPUS / "expected.json").read_text()), json.loads((CORPUS / "manifest.json").read_text()))
+    return (
+        json.loads((CORPUS / "expected.json").read_text()),
+        json.loads((CORPUS / "manifest.json").read_text()),
+    )
 
 
 EXPECTED, MANIFEST = _load()
-CASES = [(name, fld) for name in sorted(EXPECTED) for fld in ("sni", "dns_queries")
-         if EXPECTED[name].get(fld) is not None]
+CASES = [
+    (name, fld)
+    for name in sorted(EXPECTED)
+    for fld in ("sni", "dns_queries")
+    if EXPECTED[name].get(fld) is not None
+]
 
 
 @lru_cache(maxsize=4)

@@ -25,8 +25,10 @@ def findings() -> list[dict]:
 
 def _match(findings: list[dict], truth: dict) -> int:
     for i, f in enumerate(findings):
-        if f["src_ip"] == truth["src_ip"] and (f["server_name"] == truth["server_name"] or (
-                truth["server_name"] is None and f["dst_ip"] == truth["dst_ip"])):
+        if f["src_ip"] == truth["src_ip"] and (
+            f["server_name"] == truth["server_name"]
+            or (truth["server_name"] is None and f["dst_ip"] == truth["dst_ip"])
+        ):
             return i
     raise AssertionError(f"no finding for {truth['role']} {truth['src_ip']}")
 
@@ -34,11 +36,13 @@ def _match(findings: list[dict], truth: dict) -> int:
 def test_suspicious_hosts_rank_above_every_benign_host(findings):
     ranks = sorted(_match(findings, t) for t in TRUTH["suspicious"])
     assert ranks == list(range(len(TRUTH["suspicious"]))), ranks
-    benign = findings[len(ranks):]
+    benign = findings[len(ranks) :]
     assert all(f["kind"] == "beacon" and not f["intel"] for f in benign)
 
 
-@pytest.mark.parametrize("truth", TRUTH["suspicious"], ids=[t["role"] + ":" + t["src_ip"] for t in TRUTH["suspicious"]])
+@pytest.mark.parametrize(
+    "truth", TRUTH["suspicious"], ids=[t["role"] + ":" + t["src_ip"] for t in TRUTH["suspicious"]]
+)
 def test_intel_and_period(findings, truth):
     f = findings[_match(findings, truth)]
     want = {(i["indicator"], fld) for i in truth["intel"] for fld in i["fields"]}

@@ -18,8 +18,12 @@ def frame(src: str, dst: str, proto: int, l4: bytes, ident: int = 0) -> bytes:
     return synth.ethernet(MAC, MAC, 0x0800, synth.ip_packet(src, dst, proto, l4, ident=ident))
 
 
-def seg(seq: int, payload: bytes, sport: int = 40000, dport: int = 443, flags: int = synth.ACK | synth.PSH) -> bytes:
-    return frame(C, S, 6, synth.tcp(synth.packed_ip(C), synth.packed_ip(S), sport, dport, seq, 1, flags, payload))
+def seg(
+    seq: int, payload: bytes, sport: int = 40000, dport: int = 443, flags: int = synth.ACK | synth.PSH
+) -> bytes:
+    return frame(
+        C, S, 6, synth.tcp(synth.packed_ip(C), synth.packed_ip(S), sport, dport, seq, 1, flags, payload)
+    )
 
 
 def extract(packets: list[tuple[float, bytes]], cuts: tuple[int, ...] = ()):
@@ -36,11 +40,13 @@ def test_clienthello_across_segments_out_of_order_and_retransmitted():
     assert len(hello) > 1500
     a, b, c = hello[:700], hello[700:1400], hello[1400:]
     isn = 1000
-    pkts = [(1.0, seg(isn, b"", flags=synth.SYN)),
-            (1.1, seg(isn + 1 + 700, b)),  # second part first
-            (1.2, seg(isn + 1, a)),
-            (1.3, seg(isn + 1, a)),  # retransmission
-            (1.4, seg(isn + 1 + 1400, c))]
+    pkts = [
+        (1.0, seg(isn, b"", flags=synth.SYN)),
+        (1.1, seg(isn + 1 + 700, b)),  # second part first
+        (1.2, seg(isn + 1, a)),
+        (1.3, seg(isn + 1, a)),  # retransmission
+        (1.4, seg(isn + 1 + 1400, c)),
+    ]
     # Reordering is handled within a batch (65536 packets in practice); a later batch may hold the rest.
     for cuts in ((), (1,), (3,), (4,), (1, 3, 4)):
         ex = extract(pkts, cuts)
@@ -53,8 +59,9 @@ def test_tls_on_any_port_and_http_request():
     req = synth.http_request("GET", "plain.example", "/beacon?id=1", user_agent="curl/8.0")
     ex = extract([(1.0, seg(5, hello, dport=8443)), (2.0, seg(9, req, sport=40001, dport=8080))])
     assert [(t.sni, t.server_port) for t in ex.tls] == [("odd-port.example", 8443)]
-    assert [(h.method, h.host, h.uri, h.user_agent) for h in ex.http] == [("GET", "plain.example", "/beacon?id=1",
-                                                                           "curl/8.0")]
+    assert [(h.method, h.host, h.uri, h.user_agent) for h in ex.http] == [
+        ("GET", "plain.example", "/beacon?id=1", "curl/8.0")
+    ]
 
 
 def test_dns_over_tcp_split_and_several_per_segment():
@@ -73,7 +80,7 @@ def test_fragmented_dns_response_is_reassembled():
     header, body = ip[:20], ip[20:]
     frags = []
     for off in range(0, len(body), 1000):
-        part = body[off:off + 1000]
+        part = body[off : off + 1000]
         more = 0x2000 if off + 1000 < len(body) else 0
         h = bytearray(header)
         struct.pack_into("!HHH", h, 2, 20 + len(part), 99, more | (off // 8))
@@ -87,8 +94,14 @@ def test_fragmented_dns_response_is_reassembled():
 
 
 def test_mdns_is_kept_apart_by_port_and_garbage_is_counted():
-    mdns = frame(C, "224.0.0.251", 17, synth.udp(synth.packed_ip(C), synth.packed_ip("224.0.0.251"), 5353, 5353,
-                                                 synth.dns_query("printer.local")))
+    mdns = frame(
+        C,
+        "224.0.0.251",
+        17,
+        synth.udp(
+            synth.packed_ip(C), synth.packed_ip("224.0.0.251"), 5353, 5353, synth.dns_query("printer.local")
+        ),
+    )
     junk = frame(C, S, 17, synth.udp(synth.packed_ip(C), synth.packed_ip(S), 40000, 53, b"\x01\x02\x03"))
     ex = extract([(1.0, mdns), (2.0, junk)])
     assert [(d.query, d.server_port) for d in ex.dns] == [("printer.local", 5353)]

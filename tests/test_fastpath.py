@@ -60,6 +60,40 @@ def test_mutated_client_hellos_parse_alike(seed: bytes, edits: list[tuple[int, i
     _assert_same_hello(bytes(body[: cut % (len(body) + 1)]))
 
 
+def _inner(draw_bytes: bytes, kind: int) -> bytes:
+    """An extension body: well formed for its type (kind 0), or raw bytes (kind 1)."""
+    return draw_bytes if kind else struct.pack("!H", len(draw_bytes)) + draw_bytes
+
+
+EXTENSION = st.tuples(
+    st.sampled_from([0, 0, 5, 10, 11, 13, 16, 16, 21, 43, 43, 51, 0x0A0A, 0x39, 0xFE0D, 0xFFA5]),
+    st.binary(max_size=24), st.integers(0, 2))
+
+
+def _extension(ext_type: int, data: bytes, kind: int) -> bytes:
+    if kind == 0 and ext_type == 0:  # server_name with one host_name entry
+        data = struct.pack("!HBH", len(data) + 3, 0, len(data)) + data
+    elif kind == 0 and ext_type == 16:  # ALPN list of one protocol
+        data = struct.pack("!HB", len(data) + 1, len(data)) + data
+    elif kind == 0 and ext_type in (43, 11):  # 8-bit length lists
+        data = bytes([len(data)]) + data
+    elif kind == 0:
+        data = _inner(data, 0)
+    return struct.pack("!HH", ext_type, len(data)) + data
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(extensions=st.lists(EXTENSION, max_size=10), ciphers=st.lists(st.integers(0, 0xFFFF), max_size=6),
+       version=st.sampled_from([0x0301, 0x0303, 0x0300, 0xFEFD]), sid=st.integers(0, 33))
+def test_generated_client_hellos_parse_alike(extensions, ciphers, version: int, sid: int) -> None:
+    blob = b"".join(_extension(*e) for e in extensions)
+    body = struct.pack("!H", version) + bytes(32) + bytes([sid]) + bytes(min(sid, 32))
+    body += struct.pack("!H", 2 * len(ciphers)) + b"".join(struct.pack("!H", c) for c in ciphers) + b"\x01\x00"
+    body += struct.pack("!H", len(blob)) + blob
+    _assert_same_hello(body)
+    _assert_same_hello(body)  # the second time through the shape memo
+
+
 def test_client_hello_cases_the_fast_walk_hands_over() -> None:
     ext = struct.Struct("!HH").pack
     body = HELLO_SEEDS[0]

@@ -17,8 +17,14 @@ def session(t: float, sport: int, out_bytes: int = 100, in_bytes: int = 50):
     return [
         (t, Ether() / IP(src=C, dst=S) / TCP(sport=sport, dport=443, flags="S")),
         (t + 0.01, Ether() / IP(src=S, dst=C) / TCP(sport=443, dport=sport, flags="SA")),
-        (t + 0.02, Ether() / IP(src=C, dst=S) / TCP(sport=sport, dport=443, flags="PA") / Raw(b"x" * out_bytes)),
-        (t + 0.03, Ether() / IP(src=S, dst=C) / TCP(sport=443, dport=sport, flags="PA") / Raw(b"y" * in_bytes)),
+        (
+            t + 0.02,
+            Ether() / IP(src=C, dst=S) / TCP(sport=sport, dport=443, flags="PA") / Raw(b"x" * out_bytes),
+        ),
+        (
+            t + 0.03,
+            Ether() / IP(src=S, dst=C) / TCP(sport=443, dport=sport, flags="PA") / Raw(b"y" * in_bytes),
+        ),
         (t + 0.04, Ether() / IP(src=C, dst=S) / TCP(sport=sport, dport=443, flags="FA")),
     ]
 

@@ -29,12 +29,16 @@ from netdetect.decode.headers import addr_bytes, decode_headers
 
 def _addr(h, i, which="src"):
     hi, lo = (h.src_hi, h.src_lo) if which == "src" else (h.dst_hi, h.dst_lo)
-    return to_text(bytes(addr_bytes(hi[i:i + 1], lo[i:i + 1])[0]))
+    return to_text(bytes(addr_bytes(hi[i : i + 1], lo[i : i + 1])[0]))
 
 
 def test_ethernet_ipv4_tcp_fields():
-    p = Ether() / IP(src="10.0.0.1", dst="192.0.2.9") / TCP(sport=5000, dport=443, flags="PA", seq=123456) / Raw(
-        b"x" * 33)
+    p = (
+        Ether()
+        / IP(src="10.0.0.1", dst="192.0.2.9")
+        / TCP(sport=5000, dport=443, flags="PA", seq=123456)
+        / Raw(b"x" * 33)
+    )
     h = decode_headers(batch_of([(1.5, p)]))
     assert len(h) == 1
     assert (_addr(h, 0), _addr(h, 0, "dst")) == ("10.0.0.1", "192.0.2.9")
@@ -47,9 +51,29 @@ def test_ethernet_ipv4_tcp_fields():
 
 def test_vlan_qinq_and_ipv6_extension_headers():
     pkts = [
-        (1.0, Ether() / Dot1Q(vlan=7) / IP(src="10.0.0.2", dst="10.0.0.3") / UDP(sport=1, dport=53) / Raw(b"ab")),
-        (2.0, Ether() / Dot1AD(vlan=3) / Dot1Q(vlan=4) / IP(src="10.0.0.4", dst="10.0.0.5") / UDP(sport=2, dport=3)),
-        (3.0, Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop() / TCP(sport=7, dport=8)),
+        (
+            1.0,
+            Ether()
+            / Dot1Q(vlan=7)
+            / IP(src="10.0.0.2", dst="10.0.0.3")
+            / UDP(sport=1, dport=53)
+            / Raw(b"ab"),
+        ),
+        (
+            2.0,
+            Ether()
+            / Dot1AD(vlan=3)
+            / Dot1Q(vlan=4)
+            / IP(src="10.0.0.4", dst="10.0.0.5")
+            / UDP(sport=2, dport=3),
+        ),
+        (
+            3.0,
+            Ether()
+            / IPv6(src="2001:db8::1", dst="2001:db8::2")
+            / IPv6ExtHdrHopByHop()
+            / TCP(sport=7, dport=8),
+        ),
     ]
     h = decode_headers(batch_of(pkts))
     assert len(h) == 3
@@ -60,8 +84,11 @@ def test_vlan_qinq_and_ipv6_extension_headers():
 
 
 def test_linux_cooked_capture_v1():
-    p = CookedLinux(pkttype=0, lladdrtype=1, lladdrlen=6, proto=0x0800) / IP(src="10.1.1.1", dst="10.1.1.2") / UDP(
-        sport=9, dport=10)
+    p = (
+        CookedLinux(pkttype=0, lladdrtype=1, lladdrlen=6, proto=0x0800)
+        / IP(src="10.1.1.1", dst="10.1.1.2")
+        / UDP(sport=9, dport=10)
+    )
     h = decode_headers(batch_of([(1.0, p)], linktype=113))
     assert len(h) == 1 and _addr(h, 0) == "10.1.1.1" and int(h.dport[0]) == 10
 
@@ -78,12 +105,20 @@ def test_raw_ip_and_null_loopback():
 
 
 def test_vxlan_and_gre_inner_packets_are_decoded():
-    inner = Ether() / IP(src="172.16.0.9", dst="198.51.100.7") / UDP(sport=5353, dport=53) / DNS(
-        qd=DNSQR(qname="x.test"))
+    inner = (
+        Ether()
+        / IP(src="172.16.0.9", dst="198.51.100.7")
+        / UDP(sport=5353, dport=53)
+        / DNS(qd=DNSQR(qname="x.test"))
+    )
     vx = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=40000, dport=4789) / VXLAN(vni=42) / inner
-    gre = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / GRE(proto=0x0800) / IP(src="172.16.0.10",
-                                                                               dst="198.51.100.8") / TCP(sport=1,
-                                                                                                         dport=443)
+    gre = (
+        Ether()
+        / IP(src="10.0.0.1", dst="10.0.0.2")
+        / GRE(proto=0x0800)
+        / IP(src="172.16.0.10", dst="198.51.100.8")
+        / TCP(sport=1, dport=443)
+    )
     h = decode_headers(batch_of([(1.0, vx), (2.0, gre)]))
     assert len(h) == 2
     assert [_addr(h, i) for i in range(2)] == ["172.16.0.9", "172.16.0.10"]
@@ -100,7 +135,9 @@ def test_fragments_are_flagged():
     assert h.fragment.all()
     assert int(h.frag_off[0]) == 0 and int(h.frag_off[1]) == 1000 and bool(h.more_frags[0])
     assert int(h.sport[0]) == 53  # the first fragment still shows its ports
-    v6 = Ether() / IPv6(src="::1", dst="::2") / IPv6ExtHdrFragment(offset=0, m=1, id=9) / UDP(sport=1, dport=2)
+    v6 = (
+        Ether() / IPv6(src="::1", dst="::2") / IPv6ExtHdrFragment(offset=0, m=1, id=9) / UDP(sport=1, dport=2)
+    )
     h = decode_headers(batch_of([(1.0, v6)]))
     assert bool(h.fragment[0]) and int(h.ip_id[0]) == 9 and int(h.proto[0]) == 17
 

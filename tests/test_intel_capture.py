@@ -19,12 +19,20 @@ def _capture(path: Path) -> Path:
     with synth.TrafficWriter(path, seed=3) as w:
         # A: mixed-case lookup with a trailing dot, then TLS to a subdomain of a listed domain
         w.dns_exchange(T0, "10.9.0.11", DNS, "MsStorageBoxes.com.", ["198.51.100.10"])
-        w.tcp_session(T0 + 1, "10.9.0.11", "198.51.100.10", None, 443, [synth.client_hello("api.msstorageboxes.com")])
+        w.tcp_session(
+            T0 + 1, "10.9.0.11", "198.51.100.10", None, 443, [synth.client_hello("api.msstorageboxes.com")]
+        )
         # B: an innocent-looking name whose CNAME chain reaches a listed domain
         w.dns_exchange(T0 + 2, "10.9.0.12", DNS, "cdn.example.net", ["officestoragebox.com", "198.51.100.11"])
         # C: plain HTTP fetch of the GitHub icon stage (URL indicator: host + path prefix)
-        w.tcp_session(T0 + 3, "10.9.0.13", "185.199.108.133", None, 80, [synth.http_request(
-            "GET", "raw.githubusercontent.com", "/IconStorages/images/main/icon3.ico")])
+        w.tcp_session(
+            T0 + 3,
+            "10.9.0.13",
+            "185.199.108.133",
+            None,
+            80,
+            [synth.http_request("GET", "raw.githubusercontent.com", "/IconStorages/images/main/icon3.ico")],
+        )
         # D: a bare connection to a listed address
         w.tcp_session(T0 + 4, "10.9.0.14", "172.93.201.88", None, 443, [200], 100)
         # E: an IDN lookup in punycode of a name listed in Unicode, and a server inside a listed CIDR
@@ -33,10 +41,22 @@ def _capture(path: Path) -> Path:
         # F: near misses, a GitHub fetch outside the listed path, and TLS to raw.githubusercontent.com
         w.dns_exchange(T0 + 7, "10.9.0.16", DNS, "notmsstorageboxes.com", ["192.0.2.1"])
         w.dns_exchange(T0 + 8, "10.9.0.16", DNS, "msstorageboxes.com.example.net", ["192.0.2.2"])
-        w.tcp_session(T0 + 9, "10.9.0.16", "185.199.108.133", None, 80, [synth.http_request(
-            "GET", "raw.githubusercontent.com", "/someone/else/main/icon3.ico")])
-        w.tcp_session(T0 + 10, "10.9.0.16", "185.199.108.133", None, 443,
-                      [synth.client_hello("raw.githubusercontent.com")])
+        w.tcp_session(
+            T0 + 9,
+            "10.9.0.16",
+            "185.199.108.133",
+            None,
+            80,
+            [synth.http_request("GET", "raw.githubusercontent.com", "/someone/else/main/icon3.ico")],
+        )
+        w.tcp_session(
+            T0 + 10,
+            "10.9.0.16",
+            "185.199.108.133",
+            None,
+            443,
+            [synth.client_hello("raw.githubusercontent.com")],
+        )
     return path
 
 
@@ -59,6 +79,11 @@ def test_capture_gives_exactly_the_expected_hits(tmp_path):
     lab.write_text("# lab feed\nbücher-c2.example\n203.0.113.0/24\n")
     res = CliRunner().invoke(cli, ["scan", "-f", "jsonl", "--min-score", "0", "--intel", str(lab), str(cap)])
     assert res.exit_code == 0, res.output
-    hits = {(r["src_ip"], h["indicator"], h["field"]) for line in res.stdout.splitlines()
-            for r in [json.loads(line)] for h in r["intel"] if not h.get("benign")}
+    hits = {
+        (r["src_ip"], h["indicator"], h["field"])
+        for line in res.stdout.splitlines()
+        for r in [json.loads(line)]
+        for h in r["intel"]
+        if not h.get("benign")
+    }
     assert hits == EXPECTED

@@ -21,8 +21,9 @@ def allowlist_group() -> None:
 @click.option("--no-default-allowlist", is_flag=True, help="Do not apply the bundled allowlist.")
 @click.option("--strict", is_flag=True, help="Fail on a bad allowlist line instead of skipping it.")
 @click.option("--show-allowlisted", is_flag=True, help="Keep suppressed findings, marked in 'allowlisted'.")
-def apply_cmd(findings: str, paths: tuple[str, ...], no_default_allowlist: bool, strict: bool,
-              show_allowlisted: bool) -> None:
+def apply_cmd(
+    findings: str, paths: tuple[str, ...], no_default_allowlist: bool, strict: bool, show_allowlisted: bool
+) -> None:
     """Read findings written by `scan --format jsonl` (ideally with --show-allowlisted --min-score 0) and
     write them again with the allowlists applied. Intel matches are never suppressed."""
     from netdetect.allowlist import Allowlist

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -42,8 +43,9 @@ def extract(captures: tuple[str, ...], jobs: int, quiet: bool, engine: str = "na
     eng = get_engine(engine)  # fails here, before any reading, if tshark or pyshark is missing
     sets = resolve_inputs(captures)
     total = _total_size(sets)
-    progress = Progress(total, enabled=not quiet and sys.stderr.isatty() and total > 0 and jobs == 1
-                        and len(sets) == 1)
+    progress = Progress(
+        total, enabled=not quiet and sys.stderr.isatty() and total > 0 and jobs == 1 and len(sets) == 1
+    )
     try:
         return eng.extract_parallel(sets, jobs, progress.update)
     finally:
@@ -53,27 +55,34 @@ def extract(captures: tuple[str, ...], jobs: int, quiet: bool, engine: str = "na
 def engine_option(f: Callable) -> Callable:
     from netdetect.engines import ENGINES
 
-    return click.option("--engine", type=click.Choice(sorted(ENGINES)), default="native", show_default=True,
-                        help="Where DNS/TLS/HTTP events come from: netdetect's decoders, or tshark "
-                             "(pip install 'netdetect[tshark]' and tshark itself).")(f)
+    return click.option(
+        "--engine",
+        type=click.Choice(sorted(ENGINES)),
+        default="native",
+        show_default=True,
+        help="Where DNS/TLS/HTTP events come from: netdetect's decoders, or tshark "
+        "(pip install 'netdetect[tshark]' and tshark itself).",
+    )(f)
 
 
 def _total_size(sets: list[list[str]]) -> int:
-    import os
-
     total = 0
     for s in sets:
         for p in s:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.path.getsize(p) if p != "-" else 0
-            except OSError:
-                pass
     return total
 
 
 def jobs_option(f: Callable) -> Callable:
-    return click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
-                        help="Capture files read in parallel (one process each).")(f)
+    return click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(1, 256),
+        default=1,
+        show_default=True,
+        help="Capture files read in parallel (one process each).",
+    )(f)
 
 
 def quiet_option(f: Callable) -> Callable:

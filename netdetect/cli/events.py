@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import click
 
-from netdetect.cli.common import engine_option, capture_args, extract, jobs_option, quiet_option
 from netdetect.addr import to_text
+from netdetect.cli.common import capture_args, engine_option, extract, jobs_option, quiet_option
 
 EVENT_TYPES = ("dns", "tls", "quic", "http", "conn")
 
@@ -36,25 +36,42 @@ def event_records(ex, types: set[str]):
         c = ex.conns
         for i in range(len(c)):
             r = c[i]
-            yield float(r["ts"]), {
-                "type": "conn", "ts": float(r["ts"]), "duration": float(r["end_ts"] - r["ts"]),
-                "client": to_text(bytes(r["client"])), "server": to_text(bytes(r["server"])),
-                "client_port": int(r["client_port"]), "server_port": int(r["server_port"]),
-                "transport": {6: "tcp", 17: "udp"}.get(int(r["proto"]), str(int(r["proto"]))),
-                "bytes_out": int(r["bytes_out"]), "bytes_in": int(r["bytes_in"]),
-                "packets_out": int(r["packets_out"]), "packets_in": int(r["packets_in"]),
-            }
+            yield (
+                float(r["ts"]),
+                {
+                    "type": "conn",
+                    "ts": float(r["ts"]),
+                    "duration": float(r["end_ts"] - r["ts"]),
+                    "client": to_text(bytes(r["client"])),
+                    "server": to_text(bytes(r["server"])),
+                    "client_port": int(r["client_port"]),
+                    "server_port": int(r["server_port"]),
+                    "transport": {6: "tcp", 17: "udp"}.get(int(r["proto"]), str(int(r["proto"]))),
+                    "bytes_out": int(r["bytes_out"]),
+                    "bytes_in": int(r["bytes_in"]),
+                    "packets_out": int(r["packets_out"]),
+                    "packets_in": int(r["packets_in"]),
+                },
+            )
 
 
 @click.command("events")
 @capture_args
 @click.option("--format", "-f", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
-@click.option("--type", "-t", "types", multiple=True, type=click.Choice(EVENT_TYPES),
-              help="Only these event types (repeatable). Default: all.")
+@click.option(
+    "--type",
+    "-t",
+    "types",
+    multiple=True,
+    type=click.Choice(EVENT_TYPES),
+    help="Only these event types (repeatable). Default: all.",
+)
 @engine_option
 @jobs_option
 @quiet_option
-def events_cmd(captures: tuple[str, ...], fmt: str, types: tuple[str, ...], jobs: int, quiet: bool, engine: str) -> None:
+def events_cmd(
+    captures: tuple[str, ...], fmt: str, types: tuple[str, ...], jobs: int, quiet: bool, engine: str
+) -> None:
     """Print every extracted event (dns, tls, quic, http, conn) as one JSON object per line, in time order."""
     ex = extract(captures, jobs, quiet, engine)
     wanted = set(types or EVENT_TYPES)
@@ -63,5 +80,7 @@ def events_cmd(captures: tuple[str, ...], fmt: str, types: tuple[str, ...], jobs
         rec["ts"] = iso(ts)
         out.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
     if ex.decode_errors:
-        click.echo("netdetect: not decoded: " + ", ".join(f"{k}={v}" for k, v in sorted(ex.decode_errors.items())),
-                   err=True)
+        click.echo(
+            "netdetect: not decoded: " + ", ".join(f"{k}={v}" for k, v in sorted(ex.decode_errors.items())),
+            err=True,
+        )

@@ -8,9 +8,8 @@ from typing import Any
 import click
 
 from netdetect import __version__
-from netdetect.errors import NetdetectError
-
 from netdetect.cli.common import EXIT_INTERNAL, EXIT_OK
+from netdetect.errors import NetdetectError
 
 
 class NetdetectGroup(click.Group):
@@ -35,12 +34,17 @@ class NetdetectGroup(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"netdetect: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-                       "traceback and please report it)", err=True)
+            click.echo(
+                f"netdetect: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
+                "traceback and please report it)",
+                err=True,
+            )
             ctx.exit(EXIT_INTERNAL)
 
 
-@click.group(cls=NetdetectGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    cls=NetdetectGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
 @click.version_option(__version__, prog_name="netdetect")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context

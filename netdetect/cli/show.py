@@ -8,7 +8,7 @@ import click
 import numpy as np
 
 from netdetect.addr import to_text
-from netdetect.cli.common import engine_option, capture_args, extract, jobs_option, quiet_option
+from netdetect.cli.common import capture_args, engine_option, extract, jobs_option, quiet_option
 from netdetect.errors import UsageError
 
 
@@ -25,13 +25,23 @@ def _ip(value: str | None, option: str) -> str | None:
 @capture_args
 @click.option("--src", required=True, help="Client address.")
 @click.option("--dst", default=None, help="Server address.")
-@click.option("--name", default=None, help="Server name (SNI, HTTP Host or the DNS name the client resolved).")
+@click.option(
+    "--name", default=None, help="Server name (SNI, HTTP Host or the DNS name the client resolved)."
+)
 @click.option("--local-time", is_flag=True, help="Local time instead of UTC.")
 @engine_option
 @jobs_option
 @quiet_option
-def show_cmd(captures: tuple[str, ...], src: str, dst: str | None, name: str | None, local_time: bool, jobs: int,
-             quiet: bool, engine: str) -> None:
+def show_cmd(
+    captures: tuple[str, ...],
+    src: str,
+    dst: str | None,
+    name: str | None,
+    local_time: bool,
+    jobs: int,
+    quiet: bool,
+    engine: str,
+) -> None:
     """Print the connections from --src to --dst or --name with intervals, sizes and names, and their score."""
     from netdetect.analysis import attribute_names
     from netdetect.output.text import human_time, safe_text
@@ -59,19 +69,32 @@ def show_cmd(captures: tuple[str, ...], src: str, dst: str | None, name: str | N
         return
     rows = rows[np.argsort(c["ts"][rows], kind="stable")]
     ts = c["ts"][rows]
-    s = score_groups(np.zeros(len(rows), np.int64), ts, c["bytes_out"][rows], c["bytes_in"][rows],
-                     c["end_ts"][rows] - ts, 1, window=(ex.first_ts, ex.last_ts))
+    s = score_groups(
+        np.zeros(len(rows), np.int64),
+        ts,
+        c["bytes_out"][rows],
+        c["bytes_in"][rows],
+        c["end_ts"][rows] - ts,
+        1,
+        window=(ex.first_ts, ex.last_ts),
+    )
     period = float(s.period_s[0])
-    click.echo(f"{src} -> {safe_text(dst or name)}: {len(rows)} connections, score {float(s.score[0]):.2f}"
-               + (f", period {period:.1f}s, jitter {float(s.jitter[0]):.2f}" if np.isfinite(period) else ""))
-    click.echo(f"{'time':<26} {'+interval':>10} {'server':<40} {'port':>5} {'proto':>5} {'bytes out':>10} "
-               f"{'bytes in':>10} {'dur s':>8}  name")
+    click.echo(
+        f"{src} -> {safe_text(dst or name)}: {len(rows)} connections, score {float(s.score[0]):.2f}"
+        + (f", period {period:.1f}s, jitter {float(s.jitter[0]):.2f}" if np.isfinite(period) else "")
+    )
+    click.echo(
+        f"{'time':<26} {'+interval':>10} {'server':<40} {'port':>5} {'proto':>5} {'bytes out':>10} "
+        f"{'bytes in':>10} {'dur s':>8}  name"
+    )
     prev = None
     for r, t in zip(rows, ts, strict=True):
         gap = "" if prev is None else f"{t - prev:.1f}"
         prev = t
         nm = names[name_id[r]] if name_id[r] >= 0 else "-"
-        click.echo(f"{human_time(float(t), local=local_time):<26} {gap:>10} {to_text(bytes(c['server'][r])):<40} "
-                   f"{int(c['server_port'][r]):>5} {'tcp' if c['proto'][r] == 6 else 'udp':>5} "
-                   f"{int(c['bytes_out'][r]):>10} {int(c['bytes_in'][r]):>10} "
-                   f"{float(c['end_ts'][r] - t):>8.1f}  {safe_text(nm)}")
+        click.echo(
+            f"{human_time(float(t), local=local_time):<26} {gap:>10} {to_text(bytes(c['server'][r])):<40} "
+            f"{int(c['server_port'][r]):>5} {'tcp' if c['proto'][r] == 6 else 'udp':>5} "
+            f"{int(c['bytes_out'][r]):>10} {int(c['bytes_in'][r]):>10} "
+            f"{float(c['end_ts'][r] - t):>8.1f}  {safe_text(nm)}"
+        )

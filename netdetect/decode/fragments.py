@@ -32,7 +32,7 @@ class FragmentReassembler:
             for off in sorted(parts):
                 if off > len(buf):
                     break
-                buf += parts[off][len(buf) - off:]
+                buf += parts[off][len(buf) - off :]
             if len(buf) >= total:
                 return bytes(buf[:total])
         self.pending[key] = (first_ts, parts, total)

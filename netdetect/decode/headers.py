@@ -30,8 +30,16 @@ LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
 RAW_IP_LINKTYPES = (LINKTYPE_RAW, LINKTYPE_RAW_BSD, LINKTYPE_RAW_OPENBSD, LINKTYPE_IPV4, LINKTYPE_IPV6)
 SUPPORTED_LINKTYPES = frozenset(
-    (LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_PPP, LINKTYPE_PPP_HDLC, LINKTYPE_LOOP, LINKTYPE_LINUX_SLL,
-     LINKTYPE_LINUX_SLL2, *RAW_IP_LINKTYPES)
+    (
+        LINKTYPE_NULL,
+        LINKTYPE_ETHERNET,
+        LINKTYPE_PPP,
+        LINKTYPE_PPP_HDLC,
+        LINKTYPE_LOOP,
+        LINKTYPE_LINUX_SLL,
+        LINKTYPE_LINUX_SLL2,
+        *RAW_IP_LINKTYPES,
+    )
 )
 
 # Per-row parse state.
@@ -63,7 +71,9 @@ class Headers:
     payload_off: np.ndarray  # int64: absolute offset of the L4 payload in the batch buffer
     payload_caplen: np.ndarray  # int64: payload bytes actually captured
     payload_len: np.ndarray  # int64: payload bytes on the wire (from IP length)
-    fragment: np.ndarray  # bool: IP fragment (more-fragments or offset > 0); payload_off is then the L4 header
+    fragment: (
+        np.ndarray
+    )  # bool: IP fragment (more-fragments or offset > 0); payload_off is then the L4 header
     ip_id: np.ndarray  # int64: IPv4 id / IPv6 fragment id
     frag_off: np.ndarray  # int64: fragment offset in bytes
     more_frags: np.ndarray  # bool
@@ -128,7 +138,9 @@ def decode_headers(batch: PacketBatch) -> Headers:
     if null.any():
         # Address family in host byte order for NULL, network order for LOOP: accept both.
         fam_be = u32(start[null])
-        fam_le = ((fam_be & 0xFF) << 24) | ((fam_be & 0xFF00) << 8) | ((fam_be >> 8) & 0xFF00) | (fam_be >> 24)
+        fam_le = (
+            ((fam_be & 0xFF) << 24) | ((fam_be & 0xFF00) << 8) | ((fam_be >> 8) & 0xFF00) | (fam_be >> 24)
+        )
         fam = np.where(fam_be < 256, fam_be, fam_le)
         v4 = fam == 2
         v6 = np.isin(fam, (10, 24, 28, 30))
@@ -191,10 +203,50 @@ def decode_headers(batch: PacketBatch) -> Headers:
             v = u8(p) >> 4
             expect = ipver[rows]
             v = np.where((expect != 0) & (v != expect), -1, v)
-            _decode_ip4(rows[v == 4], p[v == 4], end, u8, u16, u32, u64, state, pos, src_hi, src_lo, dst_hi, dst_lo,
-                        proto_col, ip_len, ip_end, ip_id, frag_off, more_frags, counts)
-            _decode_ip6(rows[v == 6], p[v == 6], end, u8, u16, u32, u64, state, pos, src_hi, src_lo, dst_hi, dst_lo,
-                        proto_col, ip_len, ip_end, ip_id, frag_off, more_frags, counts)
+            _decode_ip4(
+                rows[v == 4],
+                p[v == 4],
+                end,
+                u8,
+                u16,
+                u32,
+                u64,
+                state,
+                pos,
+                src_hi,
+                src_lo,
+                dst_hi,
+                dst_lo,
+                proto_col,
+                ip_len,
+                ip_end,
+                ip_id,
+                frag_off,
+                more_frags,
+                counts,
+            )
+            _decode_ip6(
+                rows[v == 6],
+                p[v == 6],
+                end,
+                u8,
+                u16,
+                u32,
+                u64,
+                state,
+                pos,
+                src_hi,
+                src_lo,
+                dst_hi,
+                dst_lo,
+                proto_col,
+                ip_len,
+                ip_end,
+                ip_id,
+                frag_off,
+                more_frags,
+                counts,
+            )
             bad_v = rows[(v != 4) & (v != 6)]
             state[bad_v] = _BAD
             _count(counts, "bad_ip_version", np.ones(len(bad_v), bool))
@@ -205,7 +257,7 @@ def decode_headers(batch: PacketBatch) -> Headers:
             break
         p = pos[rows]
         pr = proto_col[rows]
-        fr = (frag_off[rows] > 0)  # non-first fragments carry no transport header
+        fr = frag_off[rows] > 0  # non-first fragments carry no transport header
         first_frag = more_frags[rows] & ~fr  # has ports, but its payload is reassembled from the L4 header on
         state[rows[fr]] = _DONE
         poff[rows[fr]] = p[fr]
@@ -252,8 +304,12 @@ def decode_headers(batch: PacketBatch) -> Headers:
             fl = u16(q)
             ptype = u16(q + 2)
             # Version 1 is PPTP's enhanced GRE: key always present, optional ack number (A bit).
-            hlen = 4 + 4 * (((fl & 0x8000) != 0).astype(np.int64) + ((fl & 0x2000) != 0) + ((fl & 0x1000) != 0)
-                            + (((fl & 0x0007) == 1) & ((fl & 0x0080) != 0)))
+            hlen = 4 + 4 * (
+                ((fl & 0x8000) != 0).astype(np.int64)
+                + ((fl & 0x2000) != 0)
+                + ((fl & 0x1000) != 0)
+                + (((fl & 0x0007) == 1) & ((fl & 0x0080) != 0))
+            )
             inner = q + hlen
             state[r] = _DONE
             poff[r] = inner
@@ -262,7 +318,9 @@ def decode_headers(batch: PacketBatch) -> Headers:
             erspan3 = ptype == 0x22EB
             if erspan3.any():
                 o_bit = (u8(inner[erspan3] + 11) & 0x01) != 0
-                _enter_tunnel(r[erspan3], inner[erspan3] + 12 + 8 * o_bit, _ETH, 0, state, pos, ipver, tunnelled)
+                _enter_tunnel(
+                    r[erspan3], inner[erspan3] + 12 + 8 * o_bit, _ETH, 0, state, pos, ipver, tunnelled
+                )
             _enter_tunnel(r[erspan2], inner[erspan2] + 8, _ETH, 0, state, pos, ipver, tunnelled)
             _enter_tunnel(r[erspan1], inner[erspan1], _ETH, 0, state, pos, ipver, tunnelled)
             ppp = ptype == 0x880B
@@ -301,12 +359,25 @@ def decode_headers(batch: PacketBatch) -> Headers:
     return Headers(
         index=keep,
         ts=batch.ts[keep],
-        src_hi=src_hi[keep], src_lo=src_lo[keep], dst_hi=dst_hi[keep], dst_lo=dst_lo[keep],
+        src_hi=src_hi[keep],
+        src_lo=src_lo[keep],
+        dst_hi=dst_hi[keep],
+        dst_lo=dst_lo[keep],
         proto=proto_col[keep].astype(np.uint8),
-        sport=sport[keep], dport=dport[keep], tcp_flags=flags[keep], seq=seq[keep],
-        ip_len=ip_len[keep], payload_off=po, payload_caplen=payload_caplen, payload_len=payload_len,
-        fragment=frag, ip_id=ip_id[keep], frag_off=frag_off[keep], more_frags=more_frags[keep],
-        tunnelled=tunnelled[keep], counts=counts,
+        sport=sport[keep],
+        dport=dport[keep],
+        tcp_flags=flags[keep],
+        seq=seq[keep],
+        ip_len=ip_len[keep],
+        payload_off=po,
+        payload_caplen=payload_caplen,
+        payload_len=payload_len,
+        fragment=frag,
+        ip_id=ip_id[keep],
+        frag_off=frag_off[keep],
+        more_frags=more_frags[keep],
+        tunnelled=tunnelled[keep],
+        counts=counts,
     )
 
 
@@ -338,8 +409,28 @@ _V4_MAPPED_HI = np.uint64(0)
 _V4_MAPPED_LO_BASE = np.uint64(0xFFFF_0000_0000)
 
 
-def _decode_ip4(rows, p, end, u8, u16, u32, u64, state, pos, src_hi, src_lo, dst_hi, dst_lo, proto_col, ip_len,
-                ip_end, ip_id, frag_off, more_frags, counts) -> None:
+def _decode_ip4(
+    rows,
+    p,
+    end,
+    u8,
+    u16,
+    u32,
+    u64,
+    state,
+    pos,
+    src_hi,
+    src_lo,
+    dst_hi,
+    dst_lo,
+    proto_col,
+    ip_len,
+    ip_end,
+    ip_id,
+    frag_off,
+    more_frags,
+    counts,
+) -> None:
     if not len(rows):
         return
     ihl = (u8(p) & 0x0F) * 4
@@ -368,8 +459,28 @@ def _decode_ip4(rows, p, end, u8, u16, u32, u64, state, pos, src_hi, src_lo, dst
 _IP6_EXT_GENERIC = (0, 43, 60)  # hop-by-hop, routing, destination options: length in 8-octet units
 
 
-def _decode_ip6(rows, p, end, u8, u16, u32, u64, state, pos, src_hi, src_lo, dst_hi, dst_lo, proto_col, ip_len,
-                ip_end, ip_id, frag_off, more_frags, counts) -> None:
+def _decode_ip6(
+    rows,
+    p,
+    end,
+    u8,
+    u16,
+    u32,
+    u64,
+    state,
+    pos,
+    src_hi,
+    src_lo,
+    dst_hi,
+    dst_lo,
+    proto_col,
+    ip_len,
+    ip_end,
+    ip_id,
+    frag_off,
+    more_frags,
+    counts,
+) -> None:
     if not len(rows):
         return
     plen = u16(p + 4)

@@ -234,7 +234,7 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
         conns, name_id = conns[outside], name_id[outside]
     groups = make_groups(conns, name_id, names, opts.group_by)
     n_groups = len(groups.client)
-    window = (ex.first_ts, ex.last_ts) if ex.first_ts is not None else None
+    window = (ex.first_ts, ex.last_ts) if ex.first_ts is not None and ex.last_ts is not None else None
     scores = score_groups(
         groups.index,
         conns["ts"],
@@ -273,12 +273,13 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     by_client_value: dict[tuple[str, str], set[int]] = defaultdict(set)
     for g in range(n_groups):
         c = groups.client[g]
-        if groups.name[g] is not None:
-            by_client_value[(c, groups.name[g])].add(g)
-            for v in chains.get((c, groups.name[g]), ()):
+        gname, gserver = groups.name[g], groups.server[g]
+        if gname is not None:
+            by_client_value[(c, gname)].add(g)
+            for v in chains.get((c, gname), ()):
                 by_client_value[(c, v)].add(g)
-        else:
-            by_client_value[(c, groups.server[g])].add(g)
+        elif gserver is not None:
+            by_client_value[(c, gserver)].add(g)
     group_hits: dict[int, list[IntelHit]] = defaultdict(list)
     orphan: dict[tuple[str, str], list[IntelHit]] = defaultdict(list)
     need_dst: dict[str, list[IntelHit]] = defaultdict(list)
@@ -519,9 +520,8 @@ def _orphan_finding(
         f.period_s, f.jitter, f.missed_share = _num(s.period_s[0]), _num(s.jitter[0]), _num(s.missed_share[0])
         f.subscores = {k: round(float(v[0]), 4) for k, v in s.subscores.items() if np.isfinite(v[0])}
         f.subscores["lookups"] = float(len(lookup_times))
-        f.interval_histogram, f.interval_bin_edges_s = (
-            list(x) for x in interval_histogram(lookup_times, f.period_s)
-        )
+        counts, edges = interval_histogram(lookup_times, f.period_s)
+        f.interval_histogram, f.interval_bin_edges_s = list(counts), list(edges)
         f.times = lookup_times
     return f
 

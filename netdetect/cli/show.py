@@ -47,7 +47,7 @@ def show_cmd(
     from netdetect.output.text import human_time, safe_text
     from netdetect.scoring import score_groups
 
-    src = _ip(src, "--src")
+    client = _ip(src, "--src")
     dst = _ip(dst, "--dst")
     if (dst is None) == (name is None):
         raise UsageError("give exactly one of --dst and --name")
@@ -55,17 +55,17 @@ def show_cmd(
     name_id, names, _ = attribute_names(ex)
     c = ex.conns
     clients = np.array([to_text(bytes(v)) for v in c["client"]], dtype=object)
-    mask = clients == src
+    mask = clients == client
     if dst is not None:
         servers = np.array([to_text(bytes(v)) for v in c["server"]], dtype=object)
         mask &= servers == dst
-    else:
+    elif name is not None:
         wanted = name.lower().rstrip(".")
         ids = [i for i, n in enumerate(names) if n == wanted]
         mask &= np.isin(name_id, ids)
     rows = np.flatnonzero(mask)
     if not len(rows):
-        click.echo(f"no connections from {src} to {safe_text(dst or name)}")
+        click.echo(f"no connections from {client} to {safe_text(dst or name)}")
         return
     rows = rows[np.argsort(c["ts"][rows], kind="stable")]
     ts = c["ts"][rows]
@@ -80,7 +80,7 @@ def show_cmd(
     )
     period = float(s.period_s[0])
     click.echo(
-        f"{src} -> {safe_text(dst or name)}: {len(rows)} connections, score {float(s.score[0]):.2f}"
+        f"{client} -> {safe_text(dst or name)}: {len(rows)} connections, score {float(s.score[0]):.2f}"
         + (f", period {period:.1f}s, jitter {float(s.jitter[0]):.2f}" if np.isfinite(period) else "")
     )
     click.echo(

@@ -88,7 +88,7 @@ def _extension(ext_type: int, data: bytes, kind: int) -> bytes:
 def test_generated_client_hellos_parse_alike(extensions, ciphers, version: int, sid: int) -> None:
     blob = b"".join(_extension(*e) for e in extensions)
     body = struct.pack("!H", version) + bytes(32) + bytes([sid]) + bytes(min(sid, 32))
-    body += struct.pack("!H", 2 * len(ciphers)) + b"".join(struct.pack("!H", c) for c in ciphers) + b"\x01\x00"
+    body += struct.pack(f"!H{len(ciphers)}H", 2 * len(ciphers), *ciphers) + b"\x01\x00"
     body += struct.pack("!H", len(blob)) + blob
     _assert_same_hello(body)
     _assert_same_hello(body)  # the second time through the shape memo
@@ -98,7 +98,7 @@ def test_client_hello_cases_the_fast_walk_hands_over() -> None:
     ext = struct.Struct("!HH").pack
     body = HELLO_SEEDS[0]
     ssl3 = b"\x03\x00" + bytes(32) + b"\x00" + b"\x00\x02\x00\x0a" + b"\x01\x00"  # no extensions block
-    two_sni = _with_extensions(body, [ext(0, 6) + b"\x00\x04\x00\x00\x01a", ext(0, 6) + b"\x00\x04\x00\x00\x01b"])
+    two_sni = _with_extensions(body, [ext(0, 6) + b"\x00\x04\x00\x00\x01" + name for name in (b"a", b"b")])
     odd_groups = _with_extensions(body, [ext(10, 3) + b"\x00\x01\x1d"])
     for case in (ssl3, two_sni, odd_groups, b"\xfe\xfd" + body[2:], body + b"trailing"):
         _assert_same_hello(case)
@@ -117,11 +117,13 @@ def _with_extensions(body: bytes, extensions: list[bytes]) -> bytes:
 
 def test_grease_and_extension_order_do_not_split_the_ja4_memo() -> None:
     ciphers, sig = [0x1301, 0x1302], [0x0403]
-    plain = fingerprint.ja4("t", 0x0303, [0x0304], True, ciphers, [0, 10, 13, 43], b"h2", sig)
-    shuffled = fingerprint.ja4("t", 0x0303, [0x3A3A, 0x0304], True, [0x5A5A, *ciphers], [43, 0x2A2A, 13, 0, 10],
-                               b"h2", sig)
-    assert plain == shuffled == fingerprint.ja4_raw("t", 0x0303, [0x0304], True, ciphers, [0, 10, 13, 43], b"h2",
-                                                    sig).split("_")[0] + plain[10:]
+    plain = ("t", 0x0303, [0x0304], True, ciphers, [0, 10, 13, 43], b"h2", sig)
+    shuffled = ("t", 0x0303, [0x3A3A, 0x0304], True, [0x5A5A, *ciphers], [43, 0x2A2A, 13, 0, 10], b"h2", sig)
+    first = fingerprint.ja4(*plain)
+    assert fingerprint.ja4(*shuffled) == first  # from the memo
+    fingerprint._JA4.clear()
+    assert fingerprint.ja4(*shuffled) == first  # computed afresh
+    assert first.startswith("t13d0204h2_")
     assert fingerprint.without_grease(range(0x0A0A, 0x0A0C)) == [0x0A0B]
 
 
@@ -183,7 +185,8 @@ MAC = b"\x02\x00\x00\x00\x00\x01"
 
 
 def _seg(seq: int, payload: bytes, sport: int = 40000, dport: int = 443) -> bytes:
-    l4 = synth.tcp(synth.packed_ip(C), synth.packed_ip(S), sport, dport, seq, 1, synth.ACK | synth.PSH, payload)
+    flags = synth.ACK | synth.PSH
+    l4 = synth.tcp(synth.packed_ip(C), synth.packed_ip(S), sport, dport, seq, 1, flags, payload)
     return synth.ethernet(MAC, MAC, 0x0800, synth.ip_packet(C, S, 6, l4))
 
 
@@ -196,7 +199,8 @@ def test_single_segment_and_stream_starts_mixed_in_one_batch() -> None:
             (2.0, _seg(5, big[:700], sport=40001)), (2.1, _seg(705, big[700:], sport=40001)),
             (2.2, _seg(1, hello, sport=40001)),  # a whole hello where a stream is open: goes with the stream
             (3.0, _seg(7, req[:10], sport=40002, dport=80)), (3.1, _seg(17, req[10:], sport=40002, dport=80)),
-            (4.0, _seg(7, req, sport=40003, dport=80)), (4.1, _seg(7, b"GET \r\n\r\n", sport=40004, dport=80)),
+            (4.0, _seg(7, req, sport=40003, dport=80)),
+            (4.1, _seg(7, b"GET \r\n\r\n", sport=40004, dport=80)),  # crashed the pipeline before
             (5.0, _seg(9, b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00", sport=40005))]  # malformed whole hello
     fast, ref = _both([batch_of(pkts)])
     assert _events(fast) == _events(ref)
@@ -207,6 +211,38 @@ def test_single_segment_and_stream_starts_mixed_in_one_batch() -> None:
     for cut in (3, 5, 6):
         fast, ref = _both([batch_of(pkts[:cut]), batch_of(pkts[cut:])])
         assert _events(fast) == _events(ref), cut
+
+
+def test_client_hello_in_two_segments_without_a_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    big = synth.client_hello("pq.example.org", post_quantum=True)
+    cut = 1400
+    a, b = big[:cut], big[cut:]
+    cases = {
+        "in order": [(1.0, _seg(10, a)), (1.1, _seg(10 + cut, b))],
+        "second first": [(1.0, _seg(10 + cut, b)), (1.1, _seg(10, a))],
+        "second retransmitted": [(1.0, _seg(10, a)), (1.1, _seg(10 + cut, b)), (1.2, _seg(10 + cut, b))],
+        "gap then second": [(1.0, _seg(10, a)), (1.1, _seg(10 + cut + 50, b[50:])), (1.2, _seg(10 + cut, b))],
+        "three segments": [(1.0, _seg(10, a[:700])), (1.1, _seg(710, a[700:])), (1.2, _seg(10 + cut, b))],
+        "start retransmitted": [(1.0, _seg(10, a)), (1.1, _seg(10, a)), (1.2, _seg(10 + cut, b))],
+    }
+    stream_segments: list[int] = []
+    stream_path = EventExtractor._tcp
+    monkeypatch.setattr(EventExtractor, "_tcp",
+                        lambda self, *args: stream_segments.append(1) or stream_path(self, *args))
+    paired = {"in order", "second first", "second retransmitted"}
+    for name, pkts in cases.items():
+        stream_segments.clear()
+        fast = EventExtractor()
+        fast.process(batch := batch_of(pkts), decode_headers(batch))
+        assert bool(stream_segments) == (name not in paired), name
+        ref = EventExtractor(reference=True)
+        ref.process(batch, decode_headers(batch))
+        assert _events(fast) == _events(ref), name
+        assert [e.sni for e in fast.out.tls] == ["pq.example.org"], name
+        assert not fast.streams and not ref.streams, name
+    fast = EventExtractor()
+    fast.process(batch := batch_of(cases["in order"]), decode_headers(batch))
+    assert fast.out.tls[0].ts == 1.0
 
 
 def _corpus_files() -> list[Path]:

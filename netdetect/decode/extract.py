@@ -34,6 +34,7 @@ _METHOD_WORDS = np.array([int.from_bytes(m, "big") for m in HTTP_METHODS], np.in
 MAX_STREAM_BYTES = 64 * 1024  # a ClientHello with post-quantum key shares is ~2 KB; leave room, bound floods
 MAX_STREAMS = 100_000
 MAX_SEGMENTS = 64
+_STREAM_KINDS = {1: "tls", 2: "http", 3: "dns"}
 HTTP_MAX_WAIT = 16384  # request header bytes buffered before parsing what is there
 
 
@@ -122,35 +123,58 @@ class EventExtractor:
         dirkey = hash_columns(h.src_hi[rows], h.src_lo[rows], h.dst_hi[rows], h.dst_lo[rows], sport, dport)
         open_keys = np.fromiter(self.streams.keys(), np.uint64, len(self.streams))
         # A TLS record holding the whole ClientHello, or an HTTP request whose header block ends in the
-        # segment, is decoded from that one packet: no stream is kept, so a direction whose every start
-        # is such a packet (and has no stream open) needs none of its other packets looked at.
-        whole = np.zeros(len(rows), bool) if self.reference else self._single_segment_starts(
-            batch, h, rows, pfx, tls_start, http_start)
+        # segment, is decoded from that one packet; a ClientHello in a start segment and the segment
+        # right after it (post-quantum key shares) from those two. No stream is kept, so a direction whose
+        # every start is decoded so (and has no stream open) needs none of its other packets looked at.
         starts = np.flatnonzero(start)
-        slow_keys = np.union1d(open_keys, dirkey[starts[~whole[starts]]])
-        single = whole & ~np.isin(dirkey, slow_keys)
-        if single.any():
-            self._single_segment(batch, h, rows, np.flatnonzero(single), tls_start)
+        if self.reference:
+            slow_keys = np.union1d(open_keys, dirkey[starts])
+        else:
+            hs_len = (pfx[:, 6] << 16) | (pfx[:, 7] << 8) | pfx[:, 8]
+            rec_len = (pfx[:, 3] << 8) | pfx[:, 4]
+            in_record = tls_start & (pfx[:, 2] <= 4) & (hs_len + 4 <= rec_len)
+            in_record &= rec_len <= tls_mod.MAX_RECORD_LEN
+            caplen = h.payload_caplen[rows]
+            whole = self._single_segment_starts(batch, h, rows, in_record & (hs_len + 9 <= caplen), tls_start,
+                                                http_start)
+            slow_keys = np.union1d(open_keys, dirkey[starts[~whole[starts]]])
+            single = whole & ~np.isin(dirkey, slow_keys)
+            if single.any():
+                self._single_segment(batch, h, rows, np.flatnonzero(single), tls_start)
+            pair_start = in_record & ~whole & (caplen >= 9) & ~np.isin(dirkey, open_keys)
+            first, second = _segment_pairs(h, rows, dirkey, tcp, start, pair_start, hs_len)
+            if len(first):
+                self._segment_pairs(batch, h, rows[first], rows[second], hs_len[first])
+                slow_keys = np.setdiff1d(slow_keys, dirkey[first], assume_unique=True)
         if len(slow_keys):
             pending = np.flatnonzero(tcp & np.isin(dirkey, slow_keys))
             kind = np.where(tls_start, 1, np.where(http_start, 2, np.where(dns_tcp, 3, 0)))
             # Stream starts first, then the rest by time: a segment that overtook the start of its
             # stream within the batch joins it instead of being dropped.
-            for i in pending[np.lexsort((h.ts[rows[pending]], kind[pending] == 0))]:
-                self._tcp(batch, h, rows[i], int(dirkey[i]), int(kind[i]))
+            order = pending[np.lexsort((h.ts[rows[pending]], kind[pending] == 0))]
+            r = rows[order]
+            buf = batch.data.data
+            columns = (r, dirkey[order], kind[order], h.seq[r], h.ts[r], h.payload_off[r],
+                       h.payload_caplen[r])
+            for row, key, kind_, seq, ts, off, size in zip(*(c.tolist() for c in columns), strict=True):
+                self._tcp(h, row, key, kind_, seq, ts, buf, off, size)
 
-    def _single_segment_starts(self, batch: PacketBatch, h: Headers, rows: np.ndarray, pfx: np.ndarray,
+    def _single_segment_starts(self, batch: PacketBatch, h: Headers, rows: np.ndarray, tls_whole: np.ndarray,
                                tls_start: np.ndarray, http_start: np.ndarray) -> np.ndarray:
-        """Stream starts that decide their stream alone: a TLS record holding the whole ClientHello (from
-        the record and handshake lengths), or an HTTP request whose header block ends in the segment."""
-        rec_len = (pfx[:, 3] << 8) | pfx[:, 4]
-        hs_len = (pfx[:, 6] << 16) | (pfx[:, 7] << 8) | pfx[:, 8]
-        whole = tls_start & (pfx[:, 2] <= 4) & (hs_len + 4 <= rec_len) & (rec_len <= tls_mod.MAX_RECORD_LEN)
-        whole &= hs_len + 9 <= h.payload_caplen[rows]
+        """Stream starts that decide their stream alone: `tls_whole` (a record holding the whole ClientHello),
+        or an HTTP request whose header block ends in the segment."""
+        whole = tls_whole.copy()
         http_rows = np.flatnonzero(http_start & ~tls_start)
         if len(http_rows):
             whole[http_rows] = [_http_header_end(p) is not None for p in _payloads(batch, h, rows[http_rows])]
         return whole
+
+    def _segment_pairs(self, batch: PacketBatch, h: Headers, first: np.ndarray, second: np.ndarray,
+                       hs_len: np.ndarray) -> None:
+        for ts, ends, head, tail, length in zip(h.ts[first].tolist(), _ends_of(h, first),
+                                                _payloads(batch, h, first), _payloads(batch, h, second),
+                                                hs_len.tolist(), strict=True):
+            self._tls_hello((head + tail)[9 : 9 + length], ts, ends)
 
     # ------------------------------------------------------------------------------------
     def _udp(self, batch: PacketBatch, h: Headers, r: np.ndarray, quic_initial: np.ndarray) -> None:
@@ -211,12 +235,15 @@ class EventExtractor:
             self.out.tls.append(_tls_event(ts, ends, "quic", hello, hello.ja4_for("q")))
 
     def _tls_hello(self, body: bytes, ts: float, ends: tuple[str, str, int, int]) -> None:
+        """A ClientHello body from one or two segments: straight to the event, no ClientHello object."""
         try:
-            hello = fastpath.parse_client_hello(body)
+            shape, sni = fastpath.hello_shape(body)
         except DecodeError as exc:
             self.error(exc.reason)
             return
-        self.out.tls.append(_tls_event(ts, ends, "tcp", hello, hello.ja4))
+        src, dst, sp, dp = ends
+        self.out.tls.append(TlsEvent(ts, src, dst, sp, dp, "tcp", sni, list(shape.alpn), list(shape.versions),
+                                     shape.ech, shape.ja3, shape.ja3_hash, shape.ja4))
 
     def _tls_stream(self, data: bytes, ts: float, ends: tuple[str, str, int, int]) -> bool:
         """Decode the ClientHello at the start of `data`; True when the stream is finished with."""
@@ -243,17 +270,17 @@ class EventExtractor:
             self.out.http.append(HttpEvent(ts, src, dst, sp, dp, req.method, req.host, req.uri,
                                            req.user_agent))
 
-    def _tcp(self, batch: PacketBatch, h: Headers, r: int, key: int, kind: int) -> None:
+    def _tcp(self, h: Headers, r: int, key: int, kind: int, seq: int, ts: float, buf: memoryview, off: int,
+             size: int) -> None:
+        """One segment of a direction that has (or starts) a stream, in the batch's stream order."""
         st = self.streams.get(key)
-        seq = int(h.seq[r])
-        payload = _payload(batch, h, r)
         if st is None:
             if kind == 0:
                 return  # a continuation whose stream start we never saw
-            st = _Stream({1: "tls", 2: "http", 3: "dns"}[kind], seq, float(h.ts[r]), self._ends(h, r))
+            st = _Stream(_STREAM_KINDS[kind], seq, ts, self._ends(h, r))
             self.streams[key] = st
             _bound(self.streams, self.max_streams, self, "tcp.streams_shed")
-        st.add(seq, payload)
+        st.add(seq, buf[off:off + size].tobytes())
         data = st.contiguous()
         if st.kind == "tls":
             if self._tls_stream(data, st.ts, st.ends):
@@ -269,7 +296,6 @@ class EventExtractor:
             self.streams.pop(key, None)
         else:  # DNS over TCP: length-prefixed, several per segment, split across segments
             msgs, used = dns_mod.split_tcp_dns(data)
-            ts = float(h.ts[r])
             for m in msgs:
                 self._dns_event(self.parse_dns(m), m, ts, st.ends, "tcp")
             if used:
@@ -303,6 +329,30 @@ class EventExtractor:
             self.process(mini, decode_headers(mini))
 
 
+def _segment_pairs(h: Headers, rows: np.ndarray, dirkey: np.ndarray, tcp: np.ndarray, start: np.ndarray,
+                   candidate: np.ndarray, hs_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, second) indexes into `rows`: a `candidate` start that is its direction's only start in the
+    batch, and the segment the stream path would add next (the earliest other one), which continues it
+    exactly and completes the ClientHello. The stream path would decode the hello from those two and
+    do nothing with the direction's later segments."""
+    none = np.zeros(0, np.int64)
+    if not candidate.any():
+        return none, none
+    members = np.flatnonzero(tcp & np.isin(dirkey, dirkey[candidate]))
+    # The stream path's order within a direction: starts first, then by time.
+    order = members[np.lexsort((h.ts[rows[members]], ~start[members], dirkey[members]))]
+    keys = dirkey[order]
+    heads = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    heads = heads[(heads + 1 < len(order))]
+    heads = heads[keys[heads + 1] == keys[heads]]
+    first, second = order[heads], order[heads + 1]
+    seq_first, seq_second = h.seq[rows[first]], h.seq[rows[second]]
+    caplen_first, caplen_second = h.payload_caplen[rows[first]], h.payload_caplen[rows[second]]
+    ok = (candidate[first] & ~start[second] & (seq_second == (seq_first + caplen_first) & 0xFFFFFFFF)
+          & (hs_len[first] + 9 <= caplen_first + caplen_second))
+    return first[ok], second[ok]
+
+
 def _ip_packet(h: Headers, r: int, payload: bytes) -> bytes:
     """A whole IP packet around a reassembled payload (options and extension headers dropped)."""
     src = int(h.src_hi[r]).to_bytes(8, "big") + int(h.src_lo[r]).to_bytes(8, "big")
@@ -326,7 +376,7 @@ def _payload(batch: PacketBatch, h: Headers, r: int) -> bytes:
 
 def _payloads(batch: PacketBatch, h: Headers, r: np.ndarray) -> list[bytes]:
     """Payload bytes of rows `r`, read without per-row numpy indexing."""
-    buf = memoryview(batch.data)
+    buf = batch.data.data  # a memoryview: slicing it is cheaper than slicing the array
     return [buf[o:o + n].tobytes() for o, n in zip(h.payload_off[r].tolist(), h.payload_caplen[r].tolist(),
                                                    strict=True)]
 

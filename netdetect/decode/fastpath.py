@@ -4,8 +4,9 @@ Each fast parser handles the common, well-formed case with few Python operations
 unusual (a length that does not fit, DTLS, an odd list) to the reference parser in `tls` / `dns`, which
 then gives the exact result or DecodeError. So the fast path never decides an edge case on its own.
 
-- `parse_client_hello` walks the hello with plain indexing instead of a cursor object per field;
-  JA3/JA4 come from memos in `fingerprint` (clients of one build repeat them exactly).
+- `hello_shape` / `parse_client_hello` walk the hello with plain indexing instead of a cursor object per
+  field, and take everything but the SNI (lists, JA3, JA4) from a memo keyed by the bytes that decide
+  it: clients of one software build repeat them exactly.
 - `DnsMemo` parses each distinct DNS message once: queries (and many responses) repeat byte for byte
   except the transaction ID.
 """
@@ -52,7 +53,7 @@ def _u16s(raw: bytes) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class _HelloShape:
+class HelloShape:
     """Everything a ClientHello yields except its SNI: equal for every connection of one client build."""
 
     legacy_version: int
@@ -67,18 +68,28 @@ class _HelloShape:
     sig_algs: tuple[int, ...]
     ja3: str
     ja3_hash: str
-    ja4: str
+    ja4: str  # for TLS over TCP
+    ech: bool
+    quic_transport_parameters: bool
 
     def hello(self, sni: str | None) -> ClientHello:
-        ext = self.extensions
-        return ClientHello(self.legacy_version, list(self.ciphers), list(ext), sni, list(self.alpn),
-                           list(self.versions), list(self.groups), list(self.ec_point_formats),
-                           list(self.sig_algs), EXT_ECH in ext, self.ja3, self.ja3_hash, self.ja4,
-                           list(self.alpn_raw), self.has_supported_versions,
-                           EXT_QUIC_TRANSPORT_PARAMETERS in ext or EXT_QUIC_TRANSPORT_PARAMETERS_DRAFT in ext)
+        return ClientHello(
+            self.legacy_version, list(self.ciphers), list(self.extensions), sni, list(self.alpn),
+            list(self.versions), list(self.groups), list(self.ec_point_formats), list(self.sig_algs),
+            self.ech, self.ja3, self.ja3_hash, self.ja4, list(self.alpn_raw), self.has_supported_versions,
+            self.quic_transport_parameters)
+
+    @staticmethod
+    def of(hello: ClientHello) -> HelloShape:
+        return HelloShape(
+            hello.legacy_version, tuple(hello.ciphers), tuple(hello.extensions), tuple(hello.alpn),
+            tuple(hello.alpn_raw), hello.has_supported_versions, tuple(hello.versions), tuple(hello.groups),
+            tuple(hello.ec_point_formats), tuple(hello.sig_algs), hello.ja3, hello.ja3_hash, hello.ja4,
+            hello.ech, hello.quic_transport_parameters)
 
 
-def _shape(legacy_version: int, cipher_raw: bytes, types: tuple[int, ...], raws: tuple[bytes, ...]) -> _HelloShape:
+def _shape(legacy_version: int, cipher_raw: bytes, types: tuple[int, ...],
+           raws: tuple[bytes, ...]) -> HelloShape:
     """Decode the shape extensions (their bytes in wire order in `raws`), as `tls._parse_extensions` does."""
     alpn: list[str] = []
     alpn_raw: list[bytes] = []
@@ -118,15 +129,23 @@ def _shape(legacy_version: int, cipher_raw: bytes, types: tuple[int, ...], raws:
     ja3 = fingerprint.ja3_string(legacy_version, ciphers, types, groups, point_formats)
     ja4 = fingerprint.ja4("t", legacy_version, versions, EXT_SERVER_NAME in types, ciphers, types,
                           alpn_raw[0] if alpn_raw else None, sig_algs)
-    return _HelloShape(legacy_version, ciphers, types, tuple(alpn), tuple(alpn_raw), versions is not None,
-                       versions or (), groups, point_formats, sig_algs, ja3, fingerprint.ja3_hash(ja3), ja4)
+    return HelloShape(legacy_version, ciphers, types, tuple(alpn), tuple(alpn_raw), versions is not None,
+                      versions or (), groups, point_formats, sig_algs, ja3, fingerprint.ja3_hash(ja3), ja4,
+                      EXT_ECH in types, not _QUIC_TP.isdisjoint(types))
 
 
-_SHAPES: dict[tuple, _HelloShape] = {}
+_SHAPES: dict[tuple, HelloShape] = {}
+_QUIC_TP = frozenset({EXT_QUIC_TRANSPORT_PARAMETERS, EXT_QUIC_TRANSPORT_PARAMETERS_DRAFT})
 
 
 def parse_client_hello(body: bytes) -> ClientHello:
-    """`tls.parse_client_hello`, faster on the common case; same result, same DecodeError.
+    """`tls.parse_client_hello`, faster on the common case; same result, same DecodeError."""
+    shape, sni = hello_shape(body)
+    return shape.hello(sni)
+
+
+def hello_shape(body: bytes) -> tuple[HelloShape, str | None]:
+    """A ClientHello body as its shape and SNI; raises DecodeError as `tls.parse_client_hello` does.
 
     The walk only notes extension types and slices the few extensions that shape the result; the
     decoded lists and fingerprints come from a memo keyed by those bytes, so a repeated client build
@@ -179,8 +198,9 @@ def parse_client_hello(body: bytes) -> ClientHello:
                     _SHAPES.clear()  # a flood of unique hellos: start over rather than grow
                 _SHAPES[key] = shape
     except (_Unusual, IndexError, struct.error):
-        return tls_mod.parse_client_hello(body)
-    return shape.hello(sni)
+        hello = tls_mod.parse_client_hello(body)
+        return HelloShape.of(hello), hello.sni
+    return shape, sni
 
 
 def extract_client_hello(stream: bytes) -> ClientHello | None:
@@ -201,8 +221,8 @@ class DnsParsed:
     answers: tuple[DnsAnswer, ...]
 
 
-MEMO_MAX_PAYLOAD = 512  # longer messages are parsed each time: bounds the memo's memory (~16 MB at most)
-MEMO_ENTRIES = 1 << 15
+MEMO_MAX_PAYLOAD = 512  # longer messages are parsed each time: bounds the memo memory (~10 MB at most)
+MEMO_ENTRIES = 1 << 14
 
 
 class DnsMemo:

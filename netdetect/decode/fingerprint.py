@@ -22,7 +22,7 @@ JA4_VERSIONS = {
     0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3",
 }  # fmt: skip
 JA4_TRANSPORTS = ("t", "q", "d")  # TLS over TCP, QUIC, DTLS
-MEMO_LIMIT = 1 << 14  # fingerprints remembered; clients of one software build repeat them exactly
+MEMO_LIMIT = 1 << 12  # fingerprints remembered; clients of one software build repeat them exactly
 
 
 class _Memo(dict[Hashable, str]):
@@ -55,7 +55,8 @@ def without_grease(values: Iterable[int]) -> list[int]:
 def ja3_string(version: int, ciphers: Sequence[int], extensions: Sequence[int], groups: Sequence[int],
                point_formats: Sequence[int]) -> str:  # fmt: skip
     # GREASE values change per connection and are not part of JA3: the key leaves them out.
-    key = (version, *map(tuple, map(without_grease, (ciphers, extensions, groups))), tuple(point_formats))
+    key = (version, tuple(without_grease(ciphers)), tuple(without_grease(extensions)),
+           tuple(without_grease(groups)), tuple(point_formats))
     known = _JA3.get(key)
     return known if known is not None else _JA3.remember(key, _ja3_string(*key))
 

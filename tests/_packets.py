@@ -34,3 +34,6 @@ def write_pcap(path: Path, packets: list[tuple[float, bytes]], linktype: int = 1
         out.append(struct.pack("<IIII", sec, usec, len(pkt), len(pkt)) + pkt)
     path.write_bytes(b"".join(out))
     return path
+
+# An explicit destination MAC: without one scapy ARPs for every Ether() it builds (seconds each).
+DST_MAC = "02:00:00:00:00:02"

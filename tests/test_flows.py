@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from _packets import batch_of
+from _packets import DST_MAC, batch_of
 from scapy.all import IP, TCP, UDP, Ether, Raw  # type: ignore[attr-defined]
 
 from netdetect.addr import to_text
@@ -15,17 +15,17 @@ C, S = "10.0.0.1", "192.0.2.9"
 
 def session(t: float, sport: int, out_bytes: int = 100, in_bytes: int = 50):
     return [
-        (t, Ether() / IP(src=C, dst=S) / TCP(sport=sport, dport=443, flags="S")),
-        (t + 0.01, Ether() / IP(src=S, dst=C) / TCP(sport=443, dport=sport, flags="SA")),
+        (t, Ether(dst=DST_MAC) / IP(src=C, dst=S) / TCP(sport=sport, dport=443, flags="S")),
+        (t + 0.01, Ether(dst=DST_MAC) / IP(src=S, dst=C) / TCP(sport=443, dport=sport, flags="SA")),
         (
             t + 0.02,
-            Ether() / IP(src=C, dst=S) / TCP(sport=sport, dport=443, flags="PA") / Raw(b"x" * out_bytes),
+            Ether(dst=DST_MAC) / IP(src=C, dst=S) / TCP(sport=sport, dport=443, flags="PA") / Raw(b"x" * out_bytes),
         ),
         (
             t + 0.03,
-            Ether() / IP(src=S, dst=C) / TCP(sport=443, dport=sport, flags="PA") / Raw(b"y" * in_bytes),
+            Ether(dst=DST_MAC) / IP(src=S, dst=C) / TCP(sport=443, dport=sport, flags="PA") / Raw(b"y" * in_bytes),
         ),
-        (t + 0.04, Ether() / IP(src=C, dst=S) / TCP(sport=sport, dport=443, flags="FA")),
+        (t + 0.04, Ether(dst=DST_MAC) / IP(src=C, dst=S) / TCP(sport=sport, dport=443, flags="FA")),
     ]
 
 
@@ -62,7 +62,7 @@ def test_port_reuse_after_fin_and_idle_udp_split():
     pk = session(100.0, 5000) + session(200.0, 5000)
     conns = track(pk)
     assert len(conns) == 2 and list(conns["ts"]) == [100.0, 200.0]
-    udp = [(t, Ether() / IP(src=C, dst="192.0.2.1") / UDP(sport=123, dport=123)) for t in (0.0, 10.0, 1024.0)]
+    udp = [(t, Ether(dst=DST_MAC) / IP(src=C, dst="192.0.2.1") / UDP(sport=123, dport=123)) for t in (0.0, 10.0, 1024.0)]
     conns = track(udp)
     assert list(conns["packets_out"]) == [2, 1]  # 60 s UDP idle timeout, as Zeek
 
@@ -82,7 +82,7 @@ def test_saved_state_resumes():
 
 def test_flood_is_bounded_and_counted():
     ft = FlowTracker(max_open=10)
-    pk = [(1.0 + i * 1e-3, Ether() / IP(src=C, dst=S) / UDP(sport=1000 + i, dport=53)) for i in range(50)]
+    pk = [(1.0 + i * 1e-3, Ether(dst=DST_MAC) / IP(src=C, dst=S) / UDP(sport=1000 + i, dport=53)) for i in range(50)]
     ft.add(decode_headers(batch_of(pk)))
     assert len(ft.state) == 10 and ft.stats.shed == 40
     ft.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _packets import batch_of
+from _packets import DST_MAC, batch_of
 from scapy.all import (  # type: ignore[attr-defined]
     DNS,
     DNSQR,
@@ -34,7 +34,7 @@ def _addr(h, i, which="src"):
 
 def test_ethernet_ipv4_tcp_fields():
     p = (
-        Ether()
+        Ether(dst=DST_MAC)
         / IP(src="10.0.0.1", dst="192.0.2.9")
         / TCP(sport=5000, dport=443, flags="PA", seq=123456)
         / Raw(b"x" * 33)
@@ -53,7 +53,7 @@ def test_vlan_qinq_and_ipv6_extension_headers():
     pkts = [
         (
             1.0,
-            Ether()
+            Ether(dst=DST_MAC)
             / Dot1Q(vlan=7)
             / IP(src="10.0.0.2", dst="10.0.0.3")
             / UDP(sport=1, dport=53)
@@ -61,7 +61,7 @@ def test_vlan_qinq_and_ipv6_extension_headers():
         ),
         (
             2.0,
-            Ether()
+            Ether(dst=DST_MAC)
             / Dot1AD(vlan=3)
             / Dot1Q(vlan=4)
             / IP(src="10.0.0.4", dst="10.0.0.5")
@@ -69,7 +69,7 @@ def test_vlan_qinq_and_ipv6_extension_headers():
         ),
         (
             3.0,
-            Ether()
+            Ether(dst=DST_MAC)
             / IPv6(src="2001:db8::1", dst="2001:db8::2")
             / IPv6ExtHdrHopByHop()
             / TCP(sport=7, dport=8),
@@ -106,14 +106,14 @@ def test_raw_ip_and_null_loopback():
 
 def test_vxlan_and_gre_inner_packets_are_decoded():
     inner = (
-        Ether()
+        Ether(dst=DST_MAC)
         / IP(src="172.16.0.9", dst="198.51.100.7")
         / UDP(sport=5353, dport=53)
         / DNS(qd=DNSQR(qname="x.test"))
     )
-    vx = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=40000, dport=4789) / VXLAN(vni=42) / inner
+    vx = Ether(dst=DST_MAC) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=40000, dport=4789) / VXLAN(vni=42) / inner
     gre = (
-        Ether()
+        Ether(dst=DST_MAC)
         / IP(src="10.0.0.1", dst="10.0.0.2")
         / GRE(proto=0x0800)
         / IP(src="172.16.0.10", dst="198.51.100.8")
@@ -130,13 +130,13 @@ def test_fragments_are_flagged():
     big = IP(src="10.0.0.1", dst="10.0.0.2", id=77) / UDP(sport=53, dport=3000) / Raw(b"z" * 3000)
     from scapy.all import fragment  # type: ignore[attr-defined]
 
-    frags = [(1.0 + i * 0.001, Ether() / f) for i, f in enumerate(fragment(big, fragsize=1000))]
+    frags = [(1.0 + i * 0.001, Ether(dst=DST_MAC) / f) for i, f in enumerate(fragment(big, fragsize=1000))]
     h = decode_headers(batch_of(frags))
     assert h.fragment.all()
     assert int(h.frag_off[0]) == 0 and int(h.frag_off[1]) == 1000 and bool(h.more_frags[0])
     assert int(h.sport[0]) == 53  # the first fragment still shows its ports
     v6 = (
-        Ether() / IPv6(src="::1", dst="::2") / IPv6ExtHdrFragment(offset=0, m=1, id=9) / UDP(sport=1, dport=2)
+        Ether(dst=DST_MAC) / IPv6(src="::1", dst="::2") / IPv6ExtHdrFragment(offset=0, m=1, id=9) / UDP(sport=1, dport=2)
     )
     h = decode_headers(batch_of([(1.0, v6)]))
     assert bool(h.fragment[0]) and int(h.ip_id[0]) == 9 and int(h.proto[0]) == 17
@@ -144,7 +144,7 @@ def test_fragments_are_flagged():
 
 @pytest.mark.parametrize("cut", [5, 14, 20, 30, 40])
 def test_truncated_and_lying_headers_are_counted_not_raised(cut):
-    p = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2) / Raw(b"abc"))
+    p = bytes(Ether(dst=DST_MAC) / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2) / Raw(b"abc"))
     h = decode_headers(batch_of([(1.0, p[:cut])]))
     assert len(h) == 0
     assert sum(h.counts.values()) == 1
@@ -152,7 +152,7 @@ def test_truncated_and_lying_headers_are_counted_not_raised(cut):
 
 def test_ip_length_not_caplen_gives_byte_counts():
     """A snaplen-truncated packet still counts its wire bytes from the IP header."""
-    p = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2) / Raw(b"a" * 1000))
+    p = bytes(Ether(dst=DST_MAC) / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2) / Raw(b"a" * 1000))
     b = batch_of([(1.0, p[:64])])
     b.wirelen[:] = len(p)
     h = decode_headers(b)
@@ -160,8 +160,8 @@ def test_ip_length_not_caplen_gives_byte_counts():
 
 
 def test_non_ip_is_not_an_error_but_bad_ip_version_is():
-    arp = bytes(Ether(type=0x0806) / Raw(b"\x00" * 28))
-    bad = bytes(Ether(type=0x0800) / Raw(b"\x55" * 40))
+    arp = bytes(Ether(dst=DST_MAC, type=0x0806) / Raw(b"\x00" * 28))
+    bad = bytes(Ether(dst=DST_MAC, type=0x0800) / Raw(b"\x55" * 40))
     h = decode_headers(batch_of([(1.0, arp), (2.0, bad)]))
     assert len(h) == 0
     assert h.counts == {"non_ip": 1, "bad_ip_version": 1}
@@ -183,10 +183,10 @@ def test_sll2_ppp_loop_and_more_tunnels():
     loop = (2).to_bytes(4, "big") + bytes(inner)  # OpenBSD loopback: network byte order
     h = decode_headers(batch_of([(1.0, loop)], linktype=108))
     assert _addr(h, 0) == "172.16.5.5"
-    outer = Ether() / IP(src="10.0.0.1", dst="10.0.0.2")
-    geneve = outer / UDP(sport=5000, dport=6081) / GENEVE(proto=0x6558) / Ether() / inner
-    erspan = outer / GRE(proto=0x88BE, seqnum_present=1, sequence_number=1) / ERSPAN_II() / Ether() / inner
-    six4 = Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", nh=4) / inner
+    outer = Ether(dst=DST_MAC) / IP(src="10.0.0.1", dst="10.0.0.2")
+    geneve = outer / UDP(sport=5000, dport=6081) / GENEVE(proto=0x6558) / Ether(dst=DST_MAC) / inner
+    erspan = outer / GRE(proto=0x88BE, seqnum_present=1, sequence_number=1) / ERSPAN_II() / Ether(dst=DST_MAC) / inner
+    six4 = Ether(dst=DST_MAC) / IPv6(src="2001:db8::1", dst="2001:db8::2", nh=4) / inner
     h = decode_headers(batch_of([(1.0, geneve), (2.0, erspan), (3.0, six4)]))
     assert [_addr(h, i) for i in range(len(h))] == ["172.16.5.5"] * 3
     assert h.tunnelled.all()

@@ -160,16 +160,10 @@ def decode_headers(batch: PacketBatch) -> Headers:
     state[state == 0] = _BAD
 
     # Output columns, filled as rows reach them.
-    src_hi = np.zeros(n, np.uint64)
-    src_lo = np.zeros(n, np.uint64)
-    dst_hi = np.zeros(n, np.uint64)
-    dst_lo = np.zeros(n, np.uint64)
-    proto_col = np.zeros(n, np.int64)
-    ip_len = np.zeros(n, np.int64)
-    ip_end = np.zeros(n, np.int64)  # where the IP packet ends per its own length (may exceed caplen)
-    ip_id = np.zeros(n, np.int64)
-    frag_off = np.zeros(n, np.int64)
-    more_frags = np.zeros(n, bool)
+    ip = _IpStage(n, end, (u8, u16, u32, u64), state, pos, counts)
+    src_hi, src_lo, dst_hi, dst_lo = ip.src_hi, ip.src_lo, ip.dst_hi, ip.dst_lo
+    proto_col, ip_len, ip_end, ip_id = ip.proto_col, ip.ip_len, ip.ip_end, ip.ip_id
+    frag_off, more_frags = ip.frag_off, ip.more_frags
     tunnelled = np.zeros(n, bool)
     sport = np.zeros(n, np.int64)
     dport = np.zeros(n, np.int64)
@@ -203,50 +197,8 @@ def decode_headers(batch: PacketBatch) -> Headers:
             v = u8(p) >> 4
             expect = ipver[rows]
             v = np.where((expect != 0) & (v != expect), -1, v)
-            _decode_ip4(
-                rows[v == 4],
-                p[v == 4],
-                end,
-                u8,
-                u16,
-                u32,
-                u64,
-                state,
-                pos,
-                src_hi,
-                src_lo,
-                dst_hi,
-                dst_lo,
-                proto_col,
-                ip_len,
-                ip_end,
-                ip_id,
-                frag_off,
-                more_frags,
-                counts,
-            )
-            _decode_ip6(
-                rows[v == 6],
-                p[v == 6],
-                end,
-                u8,
-                u16,
-                u32,
-                u64,
-                state,
-                pos,
-                src_hi,
-                src_lo,
-                dst_hi,
-                dst_lo,
-                proto_col,
-                ip_len,
-                ip_end,
-                ip_id,
-                frag_off,
-                more_frags,
-                counts,
-            )
+            ip.v4(rows[v == 4], p[v == 4])
+            ip.v6(rows[v == 6], p[v == 6])
             bad_v = rows[(v != 4) & (v != 6)]
             state[bad_v] = _BAD
             _count(counts, "bad_ip_version", np.ones(len(bad_v), bool))
@@ -409,117 +361,97 @@ _V4_MAPPED_HI = np.uint64(0)
 _V4_MAPPED_LO_BASE = np.uint64(0xFFFF_0000_0000)
 
 
-def _decode_ip4(
-    rows,
-    p,
-    end,
-    u8,
-    u16,
-    u32,
-    u64,
-    state,
-    pos,
-    src_hi,
-    src_lo,
-    dst_hi,
-    dst_lo,
-    proto_col,
-    ip_len,
-    ip_end,
-    ip_id,
-    frag_off,
-    more_frags,
-    counts,
-) -> None:
-    if not len(rows):
-        return
-    ihl = (u8(p) & 0x0F) * 4
-    total = u16(p + 2)
-    bad = (ihl < 20) | (p + 20 > end[rows]) | (total < ihl)
-    # A zero total length happens with TSO-offloaded captures: trust the captured length then.
-    tso = (total == 0) & (ihl >= 20)
-    total = np.where(tso, end[rows] - p, total)
-    bad &= ~tso
-    ff = u16(p + 6)
-    src_hi[rows] = _V4_MAPPED_HI
-    dst_hi[rows] = _V4_MAPPED_HI
-    src_lo[rows] = _V4_MAPPED_LO_BASE | u32(p + 12).astype(np.uint64)
-    dst_lo[rows] = _V4_MAPPED_LO_BASE | u32(p + 16).astype(np.uint64)
-    proto_col[rows] = u8(p + 9)
-    ip_len[rows] = total
-    ip_end[rows] = p + total
-    ip_id[rows] = u16(p + 4)
-    frag_off[rows] = (ff & 0x1FFF) * 8
-    more_frags[rows] = (ff & 0x2000) != 0
-    pos[rows] = p + ihl
-    state[rows] = np.where(bad, _BAD, _L4)
-    _count(counts, "bad_ipv4_header", bad)
-
-
 _IP6_EXT_GENERIC = (0, 43, 60)  # hop-by-hop, routing, destination options: length in 8-octet units
 
 
-def _decode_ip6(
-    rows,
-    p,
-    end,
-    u8,
-    u16,
-    u32,
-    u64,
-    state,
-    pos,
-    src_hi,
-    src_lo,
-    dst_hi,
-    dst_lo,
-    proto_col,
-    ip_len,
-    ip_end,
-    ip_id,
-    frag_off,
-    more_frags,
-    counts,
-) -> None:
-    if not len(rows):
-        return
-    plen = u16(p + 4)
-    nh = u8(p + 6)
-    bad = p + 40 > end[rows]
-    src_hi[rows] = u64(p + 8)
-    src_lo[rows] = u64(p + 16)
-    dst_hi[rows] = u64(p + 24)
-    dst_lo[rows] = u64(p + 32)
-    jumbo_or_tso = plen == 0
-    plen = np.where(jumbo_or_tso, end[rows] - p - 40, plen)
-    ip_len[rows] = plen + 40
-    ip_end[rows] = p + 40 + plen
-    q = p + 40
-    fo = np.zeros(len(rows), np.int64)
-    mf = np.zeros(len(rows), bool)
-    fid = np.zeros(len(rows), np.int64)
-    for _ in range(8):  # bounded walk of the extension-header chain
-        generic = np.isin(nh, _IP6_EXT_GENERIC)
-        frag = nh == 44
-        ah = nh == 51
-        if not (generic.any() or frag.any() or ah.any()):
-            break
-        step = np.where(generic, (u8(q + 1) + 1) * 8, np.where(frag, 8, np.where(ah, (u8(q + 1) + 2) * 4, 0)))
-        fw = u16(q + 2)
-        fo = np.where(frag, (fw >> 3) * 8, fo)
-        mf = np.where(frag, (fw & 1) != 0, mf)
-        fid = np.where(frag, u32(q + 4), fid)
-        nh = np.where(generic | frag | ah, u8(q), nh)
-        q = q + step
-    still_ext = np.isin(nh, (*_IP6_EXT_GENERIC, 44, 51))
-    bad |= still_ext | (q > end[rows])
-    proto_col[rows] = nh
-    frag_off[rows] = fo
-    more_frags[rows] = mf
-    ip_id[rows] = fid
-    pos[rows] = q
-    state[rows] = np.where(bad, _BAD, _L4)
-    _count(counts, "bad_ipv6_header", bad)
+class _IpStage:
+    """IPv4/IPv6 header decoding for many rows at once, filling the shared output columns."""
+
+    def __init__(
+        self, n: int, end: np.ndarray, read, state: np.ndarray, pos: np.ndarray, counts: dict[str, int]
+    ) -> None:
+        self.end, self.state, self.pos, self.counts = end, state, pos, counts
+        self.u8, self.u16, self.u32, self.u64 = read
+        self.src_hi = np.zeros(n, np.uint64)
+        self.src_lo = np.zeros(n, np.uint64)
+        self.dst_hi = np.zeros(n, np.uint64)
+        self.dst_lo = np.zeros(n, np.uint64)
+        self.proto_col = np.zeros(n, np.int64)
+        self.ip_len = np.zeros(n, np.int64)
+        self.ip_end = np.zeros(n, np.int64)  # where the IP packet ends per its own length (may exceed caplen)
+        self.ip_id = np.zeros(n, np.int64)
+        self.frag_off = np.zeros(n, np.int64)
+        self.more_frags = np.zeros(n, bool)
+
+    def v4(self, rows: np.ndarray, p: np.ndarray) -> None:
+        if not len(rows):
+            return
+        ihl = (self.u8(p) & 0x0F) * 4
+        total = self.u16(p + 2)
+        bad = (ihl < 20) | (p + 20 > self.end[rows]) | (total < ihl)
+        # A zero total length happens with TSO-offloaded captures: trust the captured length then.
+        tso = (total == 0) & (ihl >= 20)
+        total = np.where(tso, self.end[rows] - p, total)
+        bad &= ~tso
+        ff = self.u16(p + 6)
+        self.src_hi[rows] = _V4_MAPPED_HI
+        self.dst_hi[rows] = _V4_MAPPED_HI
+        self.src_lo[rows] = _V4_MAPPED_LO_BASE | self.u32(p + 12).astype(np.uint64)
+        self.dst_lo[rows] = _V4_MAPPED_LO_BASE | self.u32(p + 16).astype(np.uint64)
+        self.proto_col[rows] = self.u8(p + 9)
+        self.ip_len[rows] = total
+        self.ip_end[rows] = p + total
+        self.ip_id[rows] = self.u16(p + 4)
+        self.frag_off[rows] = (ff & 0x1FFF) * 8
+        self.more_frags[rows] = (ff & 0x2000) != 0
+        self.pos[rows] = p + ihl
+        self.state[rows] = np.where(bad, _BAD, _L4)
+        _count(self.counts, "bad_ipv4_header", bad)
+
+    def v6(self, rows: np.ndarray, p: np.ndarray) -> None:
+        if not len(rows):
+            return
+        plen = self.u16(p + 4)
+        nh = self.u8(p + 6)
+        bad = p + 40 > self.end[rows]
+        self.src_hi[rows] = self.u64(p + 8)
+        self.src_lo[rows] = self.u64(p + 16)
+        self.dst_hi[rows] = self.u64(p + 24)
+        self.dst_lo[rows] = self.u64(p + 32)
+        jumbo_or_tso = plen == 0
+        plen = np.where(jumbo_or_tso, self.end[rows] - p - 40, plen)
+        self.ip_len[rows] = plen + 40
+        self.ip_end[rows] = p + 40 + plen
+        q = p + 40
+        fo = np.zeros(len(rows), np.int64)
+        mf = np.zeros(len(rows), bool)
+        fid = np.zeros(len(rows), np.int64)
+        for _ in range(8):  # bounded walk of the extension-header chain
+            generic = np.isin(nh, _IP6_EXT_GENERIC)
+            frag = nh == 44
+            ah = nh == 51
+            if not (generic.any() or frag.any() or ah.any()):
+                break
+            step = np.where(
+                generic,
+                (self.u8(q + 1) + 1) * 8,
+                np.where(frag, 8, np.where(ah, (self.u8(q + 1) + 2) * 4, 0)),
+            )
+            fw = self.u16(q + 2)
+            fo = np.where(frag, (fw >> 3) * 8, fo)
+            mf = np.where(frag, (fw & 1) != 0, mf)
+            fid = np.where(frag, self.u32(q + 4), fid)
+            nh = np.where(generic | frag | ah, self.u8(q), nh)
+            q = q + step
+        still_ext = np.isin(nh, (*_IP6_EXT_GENERIC, 44, 51))
+        bad |= still_ext | (q > self.end[rows])
+        self.proto_col[rows] = nh
+        self.frag_off[rows] = fo
+        self.more_frags[rows] = mf
+        self.ip_id[rows] = fid
+        self.pos[rows] = q
+        self.state[rows] = np.where(bad, _BAD, _L4)
+        _count(self.counts, "bad_ipv6_header", bad)
 
 
 def addr_bytes(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:

@@ -111,3 +111,11 @@ def test_mdns_is_kept_apart_by_port_and_garbage_is_counted():
 def test_headers_of_reassembled_batch_are_plain():
     h = decode_headers(batch_of([(1.0, seg(1, b"x"))]))
     assert not h.fragment.any() and int(h.payload_caplen[0]) == 1
+
+
+def test_second_clienthello_after_hello_retry_request_behind_ccs():
+    first = synth.client_hello("hrr.example")
+    second = synth.client_hello("hrr.example")
+    ccs = bytes.fromhex("140303000101")
+    ex = extract([(1.0, seg(1, first)), (1.2, seg(1 + len(first), ccs + second))])
+    assert [t.sni for t in ex.tls] == ["hrr.example", "hrr.example"]

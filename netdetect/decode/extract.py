@@ -110,6 +110,8 @@ class EventExtractor:
         version = (pfx[:, 1] << 24) | (pfx[:, 2] << 16) | (pfx[:, 3] << 8) | pfx[:, 4]
         quic_initial = udp & ~dnsport & ((pfx[:, 0] & 0xC0) == 0xC0) & (version != 0)
         tls_start = tcp & (pfx[:, 0] == 0x16) & (pfx[:, 1] == 3) & (pfx[:, 5] == 1)
+        # After a HelloRetryRequest the second ClientHello follows a ChangeCipherSpec record in its segment.
+        ccs_hello = tcp & (word == 0x14030300) & (pfx[:, 4] == 1) & (pfx[:, 5] == 1) & (pfx[:, 6] == 0x16)
         http_start = tcp & np.isin(word, _METHOD_WORDS)
         dns_tcp = tcp & dnsport
 
@@ -117,7 +119,7 @@ class EventExtractor:
         if len(udp_events):
             self._udp(batch, h, rows[udp_events], quic_initial[udp_events])
 
-        start = tls_start | http_start | dns_tcp
+        start = tls_start | ccs_hello | http_start | dns_tcp
         if not self.streams and not start.any():
             return
         dirkey = hash_columns(h.src_hi[rows], h.src_lo[rows], h.dst_hi[rows], h.dst_lo[rows], sport, dport)
@@ -148,7 +150,7 @@ class EventExtractor:
                 slow_keys = np.setdiff1d(slow_keys, dirkey[first], assume_unique=True)
         if len(slow_keys):
             pending = np.flatnonzero(tcp & np.isin(dirkey, slow_keys))
-            kind = np.where(tls_start, 1, np.where(http_start, 2, np.where(dns_tcp, 3, 0)))
+            kind = np.where(tls_start | ccs_hello, 1, np.where(http_start, 2, np.where(dns_tcp, 3, 0)))
             # Stream starts first, then the rest by time: a segment that overtook the start of its
             # stream within the batch joins it instead of being dropped.
             order = pending[np.lexsort((h.ts[rows[pending]], kind[pending] == 0))]

@@ -119,3 +119,17 @@ def test_second_clienthello_after_hello_retry_request_behind_ccs():
     ccs = bytes.fromhex("140303000101")
     ex = extract([(1.0, seg(1, first)), (1.2, seg(1 + len(first), ccs + second))])
     assert [t.sni for t in ex.tls] == ["hrr.example", "hrr.example"]
+
+
+def test_retransmitted_clienthello_and_request_give_one_event_each():
+    hello = synth.client_hello("once.example")
+    req = synth.http_request("GET", "once.example", "/x")
+    pq = synth.client_hello("pq-once.example", post_quantum=True)
+    pkts = [(1.0, seg(1, hello)), (1.5, seg(1, hello)), (2.0, seg(7, req, sport=40001, dport=80)),
+            (2.5, seg(7, req, sport=40001, dport=80)), (3.0, seg(100, pq[:1000], sport=40002)),
+            (3.1, seg(1100, pq[1000:], sport=40002)), (3.5, seg(100, pq[:1000], sport=40002)),
+            (3.6, seg(1100, pq[1000:], sport=40002))]
+    for cuts in ((), (1,), (3,), (6,)):
+        ex = extract(pkts, cuts)
+        assert sorted(t.sni for t in ex.tls) == ["once.example", "pq-once.example"], cuts
+        assert [r.host for r in ex.http] == ["once.example"], cuts

@@ -80,6 +80,7 @@ class EventExtractor:
         self.streams: OrderedDict[int, _Stream] = OrderedDict()
         self.quic: OrderedDict[tuple, quic_mod.QuicCryptoAssembler] = OrderedDict()
         self.quic_done: OrderedDict[tuple, None] = OrderedDict()
+        self.starts_seen: OrderedDict[tuple[int, int], None] = OrderedDict()
         self.fragments = FragmentReassembler()
         self.max_streams = max_streams
         self.reference = reference
@@ -142,11 +143,13 @@ class EventExtractor:
             slow_keys = np.union1d(open_keys, dirkey[starts[~whole[starts]]])
             single = whole & ~np.isin(dirkey, slow_keys)
             if single.any():
-                self._single_segment(batch, h, rows, np.flatnonzero(single), tls_start)
+                idx = self._fresh_starts(np.flatnonzero(single), dirkey, h.seq[rows])
+                self._single_segment(batch, h, rows, idx, tls_start)
             pair_start = in_record & ~whole & (caplen >= 9) & ~np.isin(dirkey, open_keys)
             first, second = _segment_pairs(h, rows, dirkey, tcp, start, pair_start, hs_len)
             if len(first):
-                self._segment_pairs(batch, h, rows[first], rows[second], hs_len[first])
+                fresh = np.isin(first, self._fresh_starts(first, dirkey, h.seq[rows]))
+                self._segment_pairs(batch, h, rows[first[fresh]], rows[second[fresh]], hs_len[first[fresh]])
                 slow_keys = np.setdiff1d(slow_keys, dirkey[first], assume_unique=True)
         if len(slow_keys):
             pending = np.flatnonzero(tcp & np.isin(dirkey, slow_keys))
@@ -160,6 +163,20 @@ class EventExtractor:
                        h.payload_caplen[r])
             for row, key, kind_, seq, ts, off, size in zip(*(c.tolist() for c in columns), strict=True):
                 self._tcp(h, row, key, kind_, seq, ts, buf, off, size)
+
+    def _first_sight(self, key: int, seq: int) -> bool:
+        """True the first time a stream start (direction key, sequence number) is seen; retransmissions
+        of a decoded ClientHello or request would otherwise give duplicate events."""
+        if (key, seq) in self.starts_seen:
+            return False
+        self.starts_seen[(key, seq)] = None
+        _bound(self.starts_seen, self.max_streams, None, "")
+        return True
+
+    def _fresh_starts(self, idx: np.ndarray, dirkey: np.ndarray, seq: np.ndarray) -> np.ndarray:
+        keep = [i for i, k, q in zip(idx.tolist(), dirkey[idx].tolist(), seq[idx].tolist(), strict=True)
+                if self._first_sight(k, q)]
+        return np.array(keep, np.int64)
 
     def _single_segment_starts(self, batch: PacketBatch, h: Headers, rows: np.ndarray, tls_whole: np.ndarray,
                                tls_start: np.ndarray, http_start: np.ndarray) -> np.ndarray:
@@ -279,6 +296,8 @@ class EventExtractor:
         if st is None:
             if kind == 0:
                 return  # a continuation whose stream start we never saw
+            if kind in (1, 2) and not self._first_sight(key, seq):
+                return  # a retransmitted start whose hello or request was already decoded
             st = _Stream(_STREAM_KINDS[kind], seq, ts, self._ends(h, r))
             self.streams[key] = st
             _bound(self.streams, self.max_streams, self, "tcp.streams_shed")

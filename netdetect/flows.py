@@ -179,6 +179,11 @@ class FlowTracker:
             self._emit(self.state)
         self.state = np.zeros(0, STATE_DTYPE)
 
+    @property
+    def completed_chunks(self) -> int:
+        """How many chunks of completed connections wait for `take()`."""
+        return len(self._done)
+
     def take(self) -> np.ndarray:
         """Completed connections since the last call, as CONN_DTYPE rows sorted by start time."""
         if not self._done:

@@ -90,7 +90,7 @@ class Extractor:
         self._intern_new_events()
         if len(self.flows.state) > 50_000:
             self.flows.expire(hi)
-        if len(self.flows._done) > 64:
+        if self.flows.completed_chunks > 64:  # concatenate now and then, not per batch
             self._conns.append(self.flows.take())
 
     def _intern_new_events(self) -> None:

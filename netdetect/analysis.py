@@ -7,9 +7,9 @@ a capture, a sensor window or tables read back from Parquet.
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -20,7 +20,6 @@ from netdetect.model import Finding, IntelHit, Report, Summary
 from netdetect.pipeline import Extraction
 from netdetect.scoring import DEFAULT_THRESHOLD, interval_histogram, score_groups
 
-GROUP_BY = ("name", "addr", "port")
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 DNS_CLOCK_SLACK_S = 1.0  # an answer logged a hair after the SYN (capture clock skew) still counts
 PLOT_DETAIL_TOP = 50
@@ -66,7 +65,6 @@ class Groups:
     port: list[int | None]  # when grouped by port
     names: list[str]  # name table, name_id -> name
     name_id: np.ndarray  # per connection, -1 when unknown
-    extra: dict = field(default_factory=dict)
 
 
 def _split(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -296,7 +294,7 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
             pending = need_dst.get(groups.client[g])
             if not pending:
                 continue
-            ips = {to_text(bytes(s)) for s in conns["server"][group_rows(g)]}
+            ips = {to_text(bytes(v)) for v in np.unique(conns["server"][group_rows(g)])}
             for hit in pending:
                 if _canon_ip(hit.value) in ips:
                     group_hits[g].append(hit)
@@ -320,7 +318,7 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
         score = float(scores.score[g])
         if not g_hits and score < min_score:
             continue
-        f = _group_finding(g, groups, conns, group_rows(g), scores, g_hits, chains, opts.threshold, intel)
+        f = _group_finding(g, groups, conns, group_rows(g), scores, g_hits, chains)
         if allowlist is not None and not _has_threat(f):
             entry = allowlist.match(f.src_ip, f.dst_ips, f.server_name)
             if entry:
@@ -438,14 +436,11 @@ def _group_finding(
     scores,
     hits: list[IntelHit],
     chains: dict,
-    threshold: float,
-    intel,
 ) -> Finding:
     rows = rows[np.argsort(conns["ts"][rows], kind="stable")]
-    servers = Counter(to_text(bytes(s)) for s in conns["server"][rows])
-    ports = Counter(int(p) for p in conns["server_port"][rows])
-    protos = Counter(int(p) for p in conns["proto"][rows])
-    dst_ips = [ip for ip, _ in servers.most_common()]
+    dst_ips = [to_text(bytes(v)) for v in _by_use(conns["server"][rows])]
+    port = int(_by_use(conns["server_port"][rows])[0])
+    proto = int(_by_use(conns["proto"][rows])[0])
     times = conns["ts"][rows]
     sizes = conns["bytes_out"][rows] + conns["bytes_in"][rows]
     period = _num(scores.period_s[g])
@@ -462,10 +457,10 @@ def _group_finding(
         src_ip=groups.client[g],
         dst_ip=dst_ips[0] if dst_ips else None,
         dst_ips=dst_ips,
-        dst_port=ports.most_common(1)[0][0] if ports else None,
+        dst_port=port,
         server_name=name,
         score=score,
-        proto={6: "tcp", 17: "udp"}.get(protos.most_common(1)[0][0]) if protos else None,
+        proto={6: "tcp", 17: "udp"}.get(proto),
         beacon=bool(scores.beacon[g]),
         period_s=period,
         jitter=_num(scores.jitter[g]),
@@ -481,6 +476,12 @@ def _group_finding(
         times=times,
         sizes=sizes,
     )
+
+
+def _by_use(col: np.ndarray) -> np.ndarray:
+    """Distinct values, most used first; ties in order of first use (the group's rows are in time order)."""
+    values, first, counts = np.unique(col, return_index=True, return_counts=True)
+    return values[np.lexsort((first, -counts))]
 
 
 def _orphan_finding(

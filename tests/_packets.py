@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
 
 from netdetect.capture.batch import PacketBatch
+from netdetect.synth import PcapWriter
 
 
 def batch_of(packets: list[tuple[float, bytes]], linktype: int = 1) -> PacketBatch:
@@ -26,14 +26,12 @@ def batch_of(packets: list[tuple[float, bytes]], linktype: int = 1) -> PacketBat
 
 def write_pcap(path: Path, packets: list[tuple[float, bytes]], linktype: int = 1) -> Path:
     """Classic little-endian microsecond pcap."""
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)]
-    for ts, pkt in packets:
-        pkt = bytes(pkt)
-        sec = int(ts)
-        usec = int(round((ts - sec) * 1e6))
-        out.append(struct.pack("<IIII", sec, usec, len(pkt), len(pkt)) + pkt)
-    path.write_bytes(b"".join(out))
+    with path.open("wb") as f:
+        writer = PcapWriter(f, linktype=linktype, snaplen=65535)
+        for ts, pkt in packets:
+            writer.write(round(ts * 1e9), bytes(pkt))
     return path
+
 
 # An explicit destination MAC: without one scapy ARPs for every Ether() it builds (seconds each).
 DST_MAC = "02:00:00:00:00:02"

@@ -7,14 +7,12 @@ import ipaddress
 import click
 import numpy as np
 
-from netdetect.addr import to_text
+from netdetect.addr import from_text, to_text
 from netdetect.cli.common import capture_args, engine_option, extract, jobs_option, quiet_option
 from netdetect.errors import UsageError
 
 
-def _ip(value: str | None, option: str) -> str | None:
-    if value is None:
-        return None
+def _ip(value: str, option: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
@@ -48,17 +46,15 @@ def show_cmd(
     from netdetect.scoring import score_groups
 
     client = _ip(src, "--src")
-    dst = _ip(dst, "--dst")
+    dst = _ip(dst, "--dst") if dst is not None else None
     if (dst is None) == (name is None):
         raise UsageError("give exactly one of --dst and --name")
     ex = extract(captures, jobs, quiet, engine)
     name_id, names, _ = attribute_names(ex)
     c = ex.conns
-    clients = np.array([to_text(bytes(v)) for v in c["client"]], dtype=object)
-    mask = clients == client
+    mask = c["client"] == np.bytes_(from_text(client))
     if dst is not None:
-        servers = np.array([to_text(bytes(v)) for v in c["server"]], dtype=object)
-        mask &= servers == dst
+        mask &= c["server"] == np.bytes_(from_text(dst))
     elif name is not None:
         wanted = name.lower().rstrip(".")
         ids = [i for i, n in enumerate(names) if n == wanted]

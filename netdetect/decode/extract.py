@@ -215,10 +215,6 @@ class EventExtractor:
             else:
                 self._http_stream(payload, _http_header_end(payload), ts, ends)
 
-    def _ends(self, h: Headers, r: int) -> tuple[str, str, int, int]:
-        return (_addr_text(int(h.src_hi[r]), int(h.src_lo[r])),
-                _addr_text(int(h.dst_hi[r]), int(h.dst_lo[r])), int(h.sport[r]), int(h.dport[r]))
-
     def _dns_event(self, parsed: fastpath.DnsParsed | str, payload: bytes, ts: float,
                    ends: tuple[str, str, int, int], transport: str) -> None:
         if isinstance(parsed, str):
@@ -298,7 +294,7 @@ class EventExtractor:
                 return  # a continuation whose stream start we never saw
             if kind in (1, 2) and not self._first_sight(key, seq):
                 return  # a retransmitted start whose hello or request was already decoded
-            st = _Stream(_STREAM_KINDS[kind], seq, ts, self._ends(h, r))
+            st = _Stream(_STREAM_KINDS[kind], seq, ts, _ends_of(h, np.array([r]))[0])
             self.streams[key] = st
             _bound(self.streams, self.max_streams, self, "tcp.streams_shed")
         st.add(seq, buf[off:off + size].tobytes())

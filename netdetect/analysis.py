@@ -10,7 +10,6 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -72,23 +71,9 @@ def _split(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
-@lru_cache(maxsize=1 << 18)
-def _addr_pair(text: str) -> tuple[int, int]:
-    try:
-        raw = from_text(text)
-    except ValueError:
-        return (0, 0)
-    return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
-
-
-def _addr_cols(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    pairs = np.array([_addr_pair(t) for t in texts], np.uint64).reshape(-1, 2)
-    return pairs[:, 0], pairs[:, 1]
-
-
 def latest_before(ref_key: np.ndarray, ref_ts: np.ndarray, q_key: np.ndarray, q_ts: np.ndarray) -> np.ndarray:
-    """For each query, the reference row with an equal key and the latest time <= the query's time (-1 if none).
-    Vectorised: rows are ordered by (key, time) and searched on key rank * span + time."""
+    """For each query, the reference row with an equal key and the latest time <= the query's time
+    (-1 if none). Vectorised: rows are ordered by (key, time) and searched on key rank * span + time."""
     out = np.full(len(q_key), -1, np.int64)
     if not len(ref_key) or not len(q_key):
         return out
@@ -114,6 +99,7 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
     n = len(conns)
     names: list[str] = []
     ids: dict[str, int] = {}
+    pool = ex.events.pool
 
     def nid(name: str) -> int:
         i = ids.get(name)
@@ -122,6 +108,12 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
             names.append(name)
         return i
 
+    def name_ids(pool_ids: np.ndarray, clean) -> np.ndarray:
+        """Name id per row (-1: none), cleaning each distinct pool value once."""
+        uniq, inverse = np.unique(pool_ids, return_inverse=True)
+        mapped = [-1 if (v := clean(pool.get(int(u)))) is None else nid(v) for u in uniq]
+        return np.array(mapped, np.int64)[inverse.ravel()] if len(uniq) else np.zeros(0, np.int64)
+
     name_id = np.full(n, -1, np.int64)
     if not n:
         return name_id, names, {}
@@ -129,59 +121,79 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
     s_hi, s_lo = _split(conns["server"])
     conn_key = hash_columns(c_hi, c_lo, s_hi, s_lo, conns["client_port"], conns["server_port"])
 
-    def by_connection(events, value) -> None:
-        rows = [(e, v) for e in events if (v := value(e))]
-        if not rows:
+    def by_connection(rows: np.ndarray, named: np.ndarray) -> None:
+        """Each still unnamed connection takes the name of its earliest event (rows are in time order)."""
+        keep = named >= 0
+        rows, named = rows[keep], named[keep]
+        if not len(rows):
             return
-        ec_hi, ec_lo = _addr_cols([e.client for e, _ in rows])
-        es_hi, es_lo = _addr_cols([e.server for e, _ in rows])
-        ekey = hash_columns(
-            ec_hi,
-            ec_lo,
-            es_hi,
-            es_lo,
-            np.array([e.client_port for e, _ in rows]),
-            np.array([e.server_port for e, _ in rows]),
-        )
-        ets = np.array([e.ts for e, _ in rows]) + DNS_CLOCK_SLACK_S
-        hit = latest_before(conn_key, conns["ts"], ekey, ets)
-        for k in np.flatnonzero(hit >= 0)[::-1]:  # reversed: the earliest event of a connection wins
-            j = hit[k]
-            if name_id[j] < 0 or name_id[j] >= first_new:
-                name_id[j] = nid(rows[k][1])
+        ec_hi, ec_lo = _split(rows["client"])
+        es_hi, es_lo = _split(rows["server"])
+        ekey = hash_columns(ec_hi, ec_lo, es_hi, es_lo, rows["client_port"], rows["server_port"])
+        hit = latest_before(conn_key, conns["ts"], ekey, rows["ts"] + DNS_CLOCK_SLACK_S)
+        ok = np.flatnonzero(hit >= 0)
+        conn, first = np.unique(hit[ok], return_index=True)
+        unnamed = name_id[conn] < 0
+        name_id[conn[unnamed]] = named[ok[first[unnamed]]]
 
-    first_new = 0
-    by_connection(ex.tls, lambda e: _clean_name(e.sni))
-    first_new = len(names)
-    by_connection(ex.http, lambda e: _clean_name(_host_only(e.host)))
+    tls, http = ex.tls.rows, ex.http.rows
+    by_connection(tls, name_ids(tls["sni"], _clean_name))
+    by_connection(http, name_ids(http["host"], lambda h: _clean_name(_host_only(h))))
 
     # DNS answers: (client, address) -> latest query name answered before the connection.
-    chains: dict[tuple[str, str], set[str]] = defaultdict(set)
-    a_client, a_addr, a_ts, a_name = [], [], [], []
-    for ev in ex.dns:
-        if not ev.is_response or not ev.query:
-            continue
-        chain = chains[(ev.client, ev.query)]
-        for ans in ev.answers:
-            chain.add(ans.name.lower().rstrip("."))
-            if ans.rtype == "CNAME":
-                chain.add(ans.value.lower().rstrip("."))
-            if ans.rtype in ("A", "AAAA"):
-                chain.add(ans.value)
-                a_client.append(ev.client)
-                a_addr.append(ans.value)
-                a_ts.append(ev.ts)
-                a_name.append(nid(ev.query))
+    dns, answers = ex.dns.rows, ex.dns.answers
+    query = name_ids(dns["query"], lambda q: q or None)
+    event = answers["event"]
+    valid = dns["is_response"][event] & (query[event] >= 0)
+    answers, event = answers[valid], event[valid]
+    chains = _dns_chains(dns, answers, pool)
+    addressed = (answers["rtype"] == pool.find("A")) | (answers["rtype"] == pool.find("AAAA"))
     todo = np.flatnonzero(name_id < 0)
-    if a_client and len(todo):
-        ac_hi, ac_lo = _addr_cols(a_client)
-        aa_hi, aa_lo = _addr_cols(a_addr)
+    if addressed.any() and len(todo):
+        a_event = event[addressed]
+        ac_hi, ac_lo = _split(dns["client"][a_event])
+        aa_hi, aa_lo = _split(answers["addr"][addressed])
         akey = hash_columns(ac_hi, ac_lo, aa_hi, aa_lo)
         ckey = hash_columns(c_hi[todo], c_lo[todo], s_hi[todo], s_lo[todo])
-        hit = latest_before(akey, np.array(a_ts), ckey, conns["ts"][todo] + DNS_CLOCK_SLACK_S)
+        hit = latest_before(akey, dns["ts"][a_event], ckey, conns["ts"][todo] + DNS_CLOCK_SLACK_S)
         ok = hit >= 0
-        name_id[todo[ok]] = np.array(a_name, np.int64)[hit[ok]]
-    return name_id, names, dict(chains)
+        name_id[todo[ok]] = query[a_event][hit[ok]]
+    return name_id, names, chains
+
+
+def _dns_chains(dns: np.ndarray, answers: np.ndarray, pool) -> dict[tuple[str, str], set[str]]:
+    """(client, query) -> every name and address its answers gave: owner names, CNAME targets, A/AAAA
+    values. Built from the distinct (client, query, value) triples, not per response."""
+    if not len(answers):
+        return {}
+    rtype = answers["rtype"]
+    cname, a, aaaa = pool.find("CNAME"), pool.find("A"), pool.find("AAAA")
+    event = answers["event"]
+    parts = [(event, answers["name"], True)]
+    target = rtype == cname
+    parts.append((event[target], answers["value"][target], True))
+    address = (rtype == a) | (rtype == aaaa)
+    parts.append((event[address], answers["value"][address], False))
+    triples = np.zeros(
+        sum(len(p[0]) for p in parts), [("client", "S16"), ("query", "i4"), ("value", "i4"), ("clean", "?")]
+    )
+    at = 0
+    for ev, value, clean in parts:
+        block = triples[at : at + len(ev)]
+        block["client"], block["query"], block["value"], block["clean"] = (
+            dns["client"][ev],
+            dns["query"][ev],
+            value,
+            clean,
+        )
+        at += len(ev)
+    chains: dict[tuple[str, str], set[str]] = defaultdict(set)
+    get = pool.get
+    for t in np.unique(triples).tolist():
+        client, query, value, clean = t
+        text = get(value) or ""
+        chains[(to_text(client), get(query))].add(text.lower().rstrip(".") if clean else text)
+    return dict(chains)
 
 
 def _host_only(host: str | None) -> str | None:
@@ -246,10 +258,10 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
 
     hits: list[IntelHit] = []
     if intel is not None:
-        from netdetect.intel import match_events
+        from netdetect.intel.match import match_tables
 
-        hits = match_events(
-            intel, ex.dns, ex.tls, ex.http, _server_pairs(ex.conns), include_benign=opts.include_benign_intel
+        hits = match_tables(
+            intel, ex.events, _server_pairs(ex.conns), include_benign=opts.include_benign_intel
         )
     # Context-only indicators (a legitimate service the actor abused, e.g. the GitHub icon stage) never
     # make a finding; they are shown beside the same client's threat findings.
@@ -328,11 +340,7 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
                     continue
         if not g_hits or _has_threat(f) or score >= min_score:
             findings.append(f)
-    if orphan:
-        lookups: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for ev in ex.dns:
-            if not ev.is_response and (ev.client, ev.query) in orphan:
-                lookups[(ev.client, ev.query)].append(ev.ts)
+    lookups = _lookup_times(ex, orphan) if orphan else {}
     for (client, name), hs in orphan.items():
         findings.append(
             _orphan_finding(
@@ -395,22 +403,36 @@ def _host_count(conns: np.ndarray) -> int:
     return int(len(np.unique(conns["client"]))) if len(conns) else 0
 
 
-def _server_pairs(conns: np.ndarray):
+def _server_pairs(conns: np.ndarray) -> np.ndarray:
     """Unique (client, server) pairs with first/last time and count, for address matching."""
+    from netdetect.intel.match import SERVER_DTYPE
+
+    out = np.zeros(0, SERVER_DTYPE)
     if not len(conns):
-        return []
+        return out
     c_hi, c_lo = _split(conns["client"])
     s_hi, s_lo = _split(conns["server"])
     key = hash_columns(c_hi, c_lo, s_hi, s_lo)
     uniq, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
-    first_ts = np.full(len(uniq), np.inf)
-    last_ts = np.full(len(uniq), -np.inf)
-    np.minimum.at(first_ts, inverse, conns["ts"])
-    np.maximum.at(last_ts, inverse, conns["end_ts"])
-    return [
-        (to_text(bytes(conns["client"][i])), to_text(bytes(conns["server"][i])), float(a), float(b), int(c))
-        for i, a, b, c in zip(first, first_ts, last_ts, counts, strict=True)
-    ]
+    out = np.zeros(len(uniq), SERVER_DTYPE)
+    out["client"], out["server"], out["count"] = conns["client"][first], conns["server"][first], counts
+    out["first"], out["last"] = np.inf, -np.inf
+    np.minimum.at(out["first"], inverse.ravel(), conns["ts"])
+    np.maximum.at(out["last"], inverse.ravel(), conns["end_ts"])
+    return out
+
+
+def _lookup_times(ex: Extraction, wanted) -> dict[tuple[str, str], list[float]]:
+    """Times of the DNS queries (not responses) for the wanted (client, name) pairs."""
+    dns, pool = ex.dns.rows, ex.events.pool
+    query_ids = np.array([pool.find(name) for _, name in wanted], np.int64)
+    rows = dns[~dns["is_response"] & np.isin(dns["query"], query_ids)]
+    out: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        key = (to_text(bytes(r["client"])), pool.get(int(r["query"])))
+        if key in wanted:
+            out[key].append(float(r["ts"]))
+    return out
 
 
 def _canon_ip(value: str) -> str:
@@ -551,4 +573,14 @@ def _rank_key(f: Finding):
     best_conf = min(
         (CONFIDENCE_RANK.get(str(h.confidence), 3) for h in f.intel if not _hit_is_context(h)), default=9
     )
-    return (0 if threat else 1, best_conf if threat else 0, -f.score, -f.connections, f.src_ip)
+    # The last keys only break ties, so the order does not depend on internal ids.
+    return (
+        0 if threat else 1,
+        best_conf if threat else 0,
+        -f.score,
+        -f.connections,
+        f.src_ip,
+        f.server_name or "",
+        f.dst_ip or "",
+        f.dst_port or 0,
+    )

@@ -19,14 +19,13 @@ from netdetect.decode.extract import EventExtractor
 from netdetect.decode.headers import decode_headers
 from netdetect.flows import FlowTracker
 from netdetect.model import CONN_DTYPE, DnsEvent, HttpEvent, TlsEvent
+from netdetect.tables import DnsTable, EventSet, HttpTable, TlsTable
 
 
 @dataclass
 class Extraction:
     conns: np.ndarray  # CONN_DTYPE rows sorted by start time
-    dns: list[DnsEvent]
-    tls: list[TlsEvent]
-    http: list[HttpEvent]
+    events: EventSet  # DNS, TLS/QUIC and HTTP tables sorted by time
     captures: list[str] = field(default_factory=list)
     packets: int = 0
     bytes: int = 0
@@ -35,15 +34,36 @@ class Extraction:
     decode_errors: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def dns(self) -> DnsTable:
+        return self.events.dns
+
+    @property
+    def tls(self) -> TlsTable:
+        return self.events.tls
+
+    @property
+    def http(self) -> HttpTable:
+        return self.events.http
+
+    def replace_events(
+        self, dns: Sequence[DnsEvent], tls: Sequence[TlsEvent], http: Sequence[HttpEvent]
+    ) -> None:
+        """Events from another engine (tshark) in place of the native ones."""
+        self.events = EventSet.of(dns, tls, http)
+        self.events.sort()
+
     @staticmethod
     def merge(parts: Sequence[Extraction]) -> Extraction:
         conns = np.concatenate([p.conns for p in parts]) if parts else np.zeros(0, CONN_DTYPE)
         conns = conns[np.argsort(conns["ts"], kind="stable")]
-        out = Extraction(conns, [], [], [])
+        if len(parts) == 1:
+            out = Extraction(conns, parts[0].events)
+        else:
+            out = Extraction(conns, EventSet())
+            for p in parts:
+                out.events.extend(p.events)
         for p in parts:
-            out.dns += p.dns
-            out.tls += p.tls
-            out.http += p.http
             out.captures += p.captures
             out.packets += p.packets
             out.bytes += p.bytes
@@ -54,8 +74,7 @@ class Extraction:
                 out.first_ts = p.first_ts if out.first_ts is None else min(out.first_ts, p.first_ts)
             if p.last_ts is not None:
                 out.last_ts = p.last_ts if out.last_ts is None else max(out.last_ts, p.last_ts)
-        for events in (out.dns, out.tls, out.http):
-            events.sort(key=lambda e: e.ts)
+        out.events.sort()
         return out
 
 
@@ -69,8 +88,7 @@ class Extractor:
         self.last_ts: float | None = None
         self.errors: dict[str, int] = {}
         self._conns: list[np.ndarray] = []
-        self._interned = {"dns": 0, "tls": 0, "http": 0}
-        self._pool: dict[str, str] = {}
+        self.tables = EventSet()
 
     def feed(self, batch: PacketBatch) -> None:
         if not len(batch):
@@ -87,35 +105,21 @@ class Extractor:
         whole = ~(h.fragment & (h.frag_off > 0))
         self.flows.add(_subset(h, whole) if not whole.all() else h)
         self.events.process(batch, h)
-        self._intern_new_events()
+        self._table_new_events()
         if len(self.flows.state) > 50_000:
             self.flows.expire(hi)
         if self.flows.completed_chunks > 64:  # concatenate now and then, not per batch
             self._conns.append(self.flows.take())
 
-    def _intern_new_events(self) -> None:
-        """Share repeated strings (addresses, names, fingerprints) between events: memory then grows with
-        distinct values, not with event count."""
-        out, seen, pool = self.events.out, self._interned, self._pool
-        for attr, fields in (
-            ("dns", ("client", "server", "query", "qtype")),
-            ("tls", ("client", "server", "sni", "ja3", "ja3_hash", "ja4")),
-            ("http", ("client", "server", "method", "host", "user_agent")),
-        ):
-            events = getattr(out, attr)
-            for ev in events[seen[attr] :]:
-                for f in fields:
-                    v = getattr(ev, f)
-                    if v is not None:
-                        setattr(ev, f, pool.setdefault(v, v))
-                if attr == "dns":
-                    for a in ev.answers:
-                        a.name = pool.setdefault(a.name, a.name)
-                        a.value = pool.setdefault(a.value, a.value)
-                        a.rtype = pool.setdefault(a.rtype, a.rtype)
-            seen[attr] = len(events)
-        if len(pool) > 1_000_000:  # a flood of unique names: stop sharing rather than grow the pool
-            pool.clear()
+    def _table_new_events(self) -> None:
+        """Move the batch's events from the decoder's lists into the columnar tables: memory then grows
+        by a fixed row size per event plus distinct values, not by an object graph per event."""
+        out, tables = self.events.out, self.tables
+        dns, tls, http = out.dns, out.tls, out.http
+        out.dns, out.tls, out.http = [], [], []
+        tables.dns.append(dns)
+        tables.tls.append(tls)
+        tables.http.append(http)
 
     def finish(self, captures: Sequence[str] = ()) -> Extraction:
         self.flows.flush()
@@ -128,12 +132,10 @@ class Extractor:
         errors.pop("non_ip", None)  # ARP, LLDP ... are not decode errors
         if self.flows.stats.shed:
             errors["flows.shed"] = self.flows.stats.shed
-        ev = self.events.out
+        self._table_new_events()
         return Extraction(
             conns,
-            ev.dns,
-            ev.tls,
-            ev.http,
+            self.tables,
             list(captures),
             self.packets,
             self.bytes,

@@ -563,10 +563,8 @@ def extract_files_tshark(paths: Sequence[str], progress: Callable[[int], None] |
     if spooled:
         result.captures = ["-" if c == spooled else c for c in result.captures]
         result.warnings = [w.replace(spooled, "-") for w in result.warnings]
-    result.dns, result.tls, result.http = events.dns, events.tls, events.http
+    result.replace_events(events.dns, events.tls, events.http)
     result.warnings += [w.replace(spooled, "-") if spooled else w for w in events.warnings]
-    for ev in (result.dns, result.tls, result.http):
-        ev.sort(key=lambda e: e.ts)
     errors = {k: v for k, v in result.decode_errors.items() if not k.startswith(_NATIVE_EVENT_ERRORS)}
     errors.update(events.errors)
     result.decode_errors = errors

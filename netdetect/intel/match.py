@@ -22,9 +22,13 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from netdetect.addr import to_text
 from netdetect.intel.indicator import NAME_TYPES, Indicator, normalize_host, normalize_path
 from netdetect.intel.store import IntelStore, address_bytes
 from netdetect.model import DnsEvent, HttpEvent, IntelHit, TlsEvent
+from netdetect.tables import EventSet, HttpTable, TlsTable, ValuePool, addr16
 
 ServerRow = tuple[str, str, float, float, int]  # client, server_ip, first_ts, last_ts, count
 
@@ -104,54 +108,16 @@ def _split_request(host: str | None, uri: str, server: str) -> tuple[str, str]:
     return (host or server), uri
 
 
-def collect_sightings(
-    dns: Sequence[DnsEvent], tls: Sequence[TlsEvent], http: Sequence[HttpEvent], servers: Iterable[ServerRow]
-) -> tuple[list[Sighting], list[Sighting], list[tuple[Sighting, str, str]], list[tuple[Sighting, str, str]]]:
-    """-> (name sightings, address sightings, URL sightings (with host, path), fingerprint sightings)."""
-    names: list[Sighting] = []
-    addresses: list[Sighting] = []
-    urls: list[tuple[Sighting, str, str]] = []
-    prints: list[tuple[Sighting, str, str]] = []
-    asked = {(ev.client, ev.txid, ev.query) for ev in dns if not ev.is_response}
-    for ev in dns:
-        if ev.query and (not ev.is_response or (ev.client, ev.txid, ev.query) not in asked):
-            names.append(Sighting(ev.query, "dns_query", ev.client, ev.ts, ev.ts))
-        chain: set[str] = set()  # each name of the answer/CNAME chain once per response
-        for answer in ev.answers:
-            if answer.name:
-                chain.add(answer.name)
-            if answer.rtype == "CNAME" and answer.value:
-                chain.add(answer.value)
-            elif answer.rtype in ("A", "AAAA") and answer.value:
-                addresses.append(Sighting(answer.value, "dns_answer", ev.client, ev.ts, ev.ts))
-        chain.discard(ev.query)
-        names.extend(Sighting(name, "dns_cname", ev.client, ev.ts, ev.ts) for name in sorted(chain))
-    for tls_ev in tls:
-        if tls_ev.sni:
-            names.append(Sighting(tls_ev.sni, "sni", tls_ev.client, tls_ev.ts, tls_ev.ts))
-        ja3 = tls_ev.ja3_hash or (hashlib.md5(tls_ev.ja3.encode()).hexdigest() if tls_ev.ja3 else None)
-        if ja3:
-            prints.append((Sighting(ja3, "ja3", tls_ev.client, tls_ev.ts, tls_ev.ts), "ja3", ja3.lower()))
-        if tls_ev.ja4:
-            prints.append(
-                (Sighting(tls_ev.ja4, "ja4", tls_ev.client, tls_ev.ts, tls_ev.ts), "ja4", tls_ev.ja4.lower())
-            )
-    for http_ev in http:
-        host_text, path = _split_request(http_ev.host, http_ev.uri, http_ev.server)
-        host = normalize_host(host_text)
-        if http_ev.host or host_text != http_ev.server:
-            target = addresses if address_bytes(host) is not None else names
-            target.append(Sighting(host, "http_host", http_ev.client, http_ev.ts, http_ev.ts))
-        urls.append(
-            (
-                Sighting(f"{host_text}{path}", "url", http_ev.client, http_ev.ts, http_ev.ts),
-                host,
-                normalize_path(path),
-            )
-        )
-    for client, server_ip, first, last, count in servers:
-        addresses.append(Sighting(server_ip, "dst_ip", client, first, last, count))
-    return names, addresses, urls, prints
+SERVER_DTYPE = np.dtype(
+    [("client", "S16"), ("server", "S16"), ("first", "f8"), ("last", "f8"), ("count", "i8")]
+)
+
+
+def server_table(rows: Iterable[ServerRow]) -> np.ndarray:
+    """(client, server, first, last, count) text rows -> a SERVER_DTYPE table (bad addresses: empty)."""
+    return np.array(
+        [(addr16(c), addr16(s), first, last, n) for c, s, first, last, n in rows], SERVER_DTYPE
+    ).reshape(-1)
 
 
 def match_events(
@@ -163,27 +129,170 @@ def match_events(
     *,
     include_benign: bool = False,
 ) -> list[IntelHit]:
-    """Every intel hit in the events: DNS query names, CNAME-chain names, A/AAAA answers, SNI (TLS and
-    QUIC), HTTP Host and URL, JA3/JA4, and connection server addresses, merged per (client, indicator,
-    field) into first/last/count."""
-    names, addresses, urls, prints = collect_sightings(dns, tls, http, servers)
+    """`match_tables` for event dataclasses and text server rows."""
+    return match_tables(
+        store, EventSet.of(dns, tls, http), server_table(servers), include_benign=include_benign
+    )
+
+
+def match_tables(
+    store: IntelStore, events: EventSet, servers: np.ndarray, *, include_benign: bool = False
+) -> list[IntelHit]:
+    """Every intel hit in the event tables: DNS query names, CNAME-chain names, A/AAAA answers, SNI (TLS
+    and QUIC), HTTP Host and URL, JA3/JA4, and connection server addresses (`servers`: SERVER_DTYPE rows),
+    merged per (client, indicator, field) into first/last/count.
+
+    Each distinct value is looked up once (pool ids for names, 16-byte columns for addresses); Python
+    touches only the rows whose value hit."""
     merger = HitMerger(store, include_benign)
-    name_hits = store.match_names(s.value for s in names)
-    for s in names:
-        found = name_hits.get(s.value)
-        if found:
-            merger.add(s, found)
-    address_hits = store.match_ips(s.value for s in addresses)
-    for s in addresses:
-        found = address_hits.get(s.value)
-        if found:
-            merger.add(s, found)
-    for s, host, path in urls:
-        found = store.urls_for(host, path)
-        if found:
-            merger.add(s, found)
-    for s, kind, value in prints:
-        found = store.fingerprints_for(kind, value)
-        if found:
-            merger.add(s, found)
+    _match_names(store, events, merger)
+    _match_addresses(store, events, servers, merger)
+    _match_http(store, events.http, merger)
+    _match_fingerprints(store, events.tls, merger)
     return merger.result()
+
+
+def _text(raw: bytes) -> str:
+    return to_text(raw)
+
+
+def _hit_ids(store: IntelStore, pool: ValuePool, ids: np.ndarray) -> dict[int, list[Indicator]]:
+    """Pool ids among `ids` whose name matches an indicator."""
+    distinct = [int(i) for i in np.unique(ids) if i >= 0]
+    values = [pool.values[i] for i in distinct]
+    keep = [(i, v) for i, v in zip(distinct, values, strict=True) if v]
+    found = store.match_names([v for _, v in keep])
+    return {i: found[v] for i, v in keep if v in found}
+
+
+def _match_names(store: IntelStore, events: EventSet, merger: HitMerger) -> None:
+    pool = events.pool
+    dns, answers, tls = events.dns.rows, events.dns.answers, events.tls.rows
+    cname = pool.find("CNAME")
+    chain_value = answers["rtype"] == cname
+    hits = _hit_ids(
+        store,
+        pool,
+        np.concatenate([dns["query"], answers["name"], answers["value"][chain_value], tls["sni"]]),
+    )
+    if not hits:
+        return
+    hit_ids = np.fromiter(hits, np.int64, len(hits))
+    # Queries, and responses whose query was not captured (a name is not counted twice).
+    rows = np.flatnonzero(np.isin(dns["query"], hit_ids))
+    asked = {(bytes(r["client"]), int(r["txid"]), int(r["query"])) for r in dns[rows] if not r["is_response"]}
+    for r in dns[rows]:
+        q = int(r["query"])
+        if not r["is_response"] or (bytes(r["client"]), int(r["txid"]), q) not in asked:
+            ts = float(r["ts"])
+            merger.add(Sighting(pool.values[q], "dns_query", _text(bytes(r["client"])), ts, ts), hits[q])
+    # Names of the answer/CNAME chain, once per response, other than the query itself.
+    name_hit = np.isin(answers["name"], hit_ids) | (chain_value & np.isin(answers["value"], hit_ids))
+    chains: dict[int, set[int]] = {}
+    for a in answers[name_hit]:
+        chain = chains.setdefault(int(a["event"]), set())
+        for i in (int(a["name"]), int(a["value"]) if a["rtype"] == cname else -1):
+            if i in hits:
+                chain.add(i)
+    for event, chain in sorted(chains.items()):
+        r = dns[event]
+        chain.discard(int(r["query"]))
+        ts, client = float(r["ts"]), _text(bytes(r["client"]))
+        for name in sorted(chain, key=pool.values.__getitem__):
+            merger.add(Sighting(pool.values[name], "dns_cname", client, ts, ts), hits[name])
+    for r in tls[np.isin(tls["sni"], hit_ids)]:
+        ts, sni = float(r["ts"]), int(r["sni"])
+        merger.add(Sighting(pool.values[sni], "sni", _text(bytes(r["client"])), ts, ts), hits[sni])
+
+
+def _address_hits(store: IntelStore, column: np.ndarray) -> tuple[np.ndarray, dict[bytes, list[Indicator]]]:
+    """(row mask of `column` whose address matched, address -> indicators); empty values never match."""
+    distinct = np.unique(column)
+    distinct = distinct[distinct != b""]
+    found = {bytes(distinct[row]): inds for row, inds in store.match_addresses16(distinct)}
+    if not found:
+        return np.zeros(len(column), bool), found
+    return np.isin(column, np.array(list(found), "S16")), found
+
+
+def _match_addresses(store: IntelStore, events: EventSet, servers: np.ndarray, merger: HitMerger) -> None:
+    pool, dns, answers = events.pool, events.dns.rows, events.dns.answers
+    addressed = (answers["rtype"] == pool.find("A")) | (answers["rtype"] == pool.find("AAAA"))
+    mask, found = _address_hits(store, np.where(addressed, answers["addr"], b""))
+    for a in answers[mask]:
+        r = dns[int(a["event"])]
+        ts = float(r["ts"])
+        value = pool.values[int(a["value"])]
+        if value:
+            merger.add(
+                Sighting(value, "dns_answer", _text(bytes(r["client"])), ts, ts), found[bytes(a["addr"])]
+            )
+    mask, found = _address_hits(store, servers["server"])
+    for s in servers[mask]:
+        raw = bytes(s["server"])
+        merger.add(
+            Sighting(
+                _text(raw),
+                "dst_ip",
+                _text(bytes(s["client"])),
+                float(s["first"]),
+                float(s["last"]),
+                int(s["count"]),
+            ),
+            found[raw],
+        )
+
+
+def _match_http(store: IntelStore, http: HttpTable, merger: HitMerger) -> None:
+    """Host and URL of each request; work is per distinct (host, URI, server), rows only for hits."""
+    rows = http.rows
+    if not len(rows):
+        return
+    pool = http.pool
+    key = np.zeros(len(rows), [("host", "i4"), ("uri", "i4"), ("server", "S16")])
+    key["host"], key["uri"], key["server"] = rows["host"], rows["uri"], rows["server"]
+    distinct, inverse = np.unique(key, return_inverse=True)
+    for k, d in enumerate(distinct):
+        header_host, uri = pool.get(int(d["host"])), pool.get(int(d["uri"])) or ""
+        server = _text(bytes(d["server"]))
+        host_text, path = _split_request(header_host, uri, server)
+        host = normalize_host(host_text)
+        checks: list[tuple[str, str, list[Indicator]]] = []
+        if header_host or host_text != server:
+            if address_bytes(host) is not None:
+                found = store.match_ips([host]).get(host)
+            else:
+                found = store.match_names([host]).get(host)
+            if found:
+                checks.append((host, "http_host", found))
+        found = store.urls_for(host, normalize_path(path))
+        if found:
+            checks.append((f"{host_text}{path}", "url", found))
+        if not checks:
+            continue
+        for r in rows[inverse.ravel() == k]:
+            ts, client = float(r["ts"]), _text(bytes(r["client"]))
+            for value, field, inds in checks:
+                merger.add(Sighting(value, field, client, ts, ts), inds)
+
+
+def _match_fingerprints(store: IntelStore, tls: TlsTable, merger: HitMerger) -> None:
+    rows, pool = tls.rows, tls.pool
+    if not len(rows):
+        return
+    for column, kind in (("ja3_hash", "ja3"), ("ja3", "ja3"), ("ja4", "ja4")):
+        for i in np.unique(rows[column]):
+            value = pool.get(int(i))
+            if not value:
+                continue
+            if column == "ja3":  # a JA3 string without its hash (tshark engine): hash it here
+                value = hashlib.md5(value.encode()).hexdigest()
+                which = rows[(rows["ja3"] == i) & (rows["ja3_hash"] < 0)]
+            else:
+                which = rows[rows[column] == i]
+            found = store.fingerprints_for(kind, value.lower())
+            if not found or not len(which):
+                continue
+            for r in which:
+                ts = float(r["ts"])
+                merger.add(Sighting(value, kind, _text(bytes(r["client"])), ts, ts), found)

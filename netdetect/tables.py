@@ -1,0 +1,445 @@
+"""Columnar event tables: the hand-off from extraction to analysis.
+
+One numpy row per DNS message, DNS answer, TLS/QUIC ClientHello and HTTP request. Addresses are
+16-byte values (v4-mapped) like the connection table's; every text value (names, fingerprints,
+URIs, ALPN lists) is an int32 id into one `ValuePool` shared by the tables of an extraction, so
+memory grows with distinct values, not with events, and analysis joins and matches on integer and
+byte columns. The columns map one to one onto Arrow/Parquet.
+
+The tables still read like lists of `DnsEvent` / `TlsEvent` / `HttpEvent` (len, index, iterate):
+rows are turned back into those dataclasses on demand, for `netdetect events`, `show` and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Generic, TypeVar, overload
+
+import numpy as np
+
+from netdetect.addr import from_text, to_text
+from netdetect.model import DnsAnswer, DnsEvent, HttpEvent, TlsEvent
+
+NONE = -1  # pool id of a missing value
+
+_ENDS = [
+    ("ts", "f8"),
+    ("client", "S16"),
+    ("server", "S16"),
+    ("client_port", "u2"),
+    ("server_port", "u2"),
+]
+DNS_DTYPE = np.dtype(
+    _ENDS
+    + [
+        ("tcp", "?"),
+        ("txid", "u2"),
+        ("query", "i4"),
+        ("qtype", "i4"),
+        ("is_response", "?"),
+        ("rcode", "i2"),  # -1: none (a query)
+    ]
+)
+ANSWER_DTYPE = np.dtype(
+    [
+        ("event", "i8"),  # row of the DNS table
+        ("name", "i4"),
+        ("rtype", "i4"),
+        ("value", "i4"),
+        ("ttl", "i8"),
+        ("addr", "S16"),  # A/AAAA value as 16 bytes; empty otherwise
+    ]
+)
+TLS_DTYPE = np.dtype(
+    _ENDS
+    + [
+        ("quic", "?"),
+        ("sni", "i4"),
+        ("alpn", "i4"),  # pool id of a tuple of protocol names
+        ("versions", "i4"),  # pool id of a tuple of version numbers
+        ("ech", "?"),
+        ("ja3", "i4"),
+        ("ja3_hash", "i4"),
+        ("ja4", "i4"),
+    ]
+)
+HTTP_DTYPE = np.dtype(_ENDS + [("method", "i4"), ("host", "i4"), ("uri", "i4"), ("user_agent", "i4")])
+
+
+class ValuePool:
+    """Interns hashable values (strings, tuples) to dense int ids; id -1 stands for None."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._ids: dict[Any, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def id(self, value: Any) -> int:
+        if value is None:
+            return NONE
+        i = self._ids.get(value)
+        if i is None:
+            i = self._ids[value] = len(self.values)
+            self.values.append(value)
+        return i
+
+    def get(self, i: int) -> Any:
+        return None if i < 0 else self.values[i]
+
+    def lookup(self, ids: np.ndarray) -> list[Any]:
+        values = self.values
+        return [None if i < 0 else values[i] for i in ids.tolist()]
+
+    def find(self, value: Any) -> int:
+        """The id of a value already interned, else -1."""
+        return self._ids.get(value, NONE)
+
+    def remap_from(self, other: ValuePool) -> np.ndarray:
+        """Ids in this pool of every value of `other` (index -1 maps to -1: use `mapping[ids + 1]`)."""
+        return np.array([NONE] + [self.id(v) for v in other.values], np.int32)
+
+
+@lru_cache(maxsize=1 << 16)
+def addr16(text: str) -> bytes:
+    """Event address text -> 16-byte table value (empty bytes when it is not an address)."""
+    try:
+        return from_text(text)
+    except ValueError:
+        return b""
+
+
+E = TypeVar("E")
+
+
+class EventTable(Generic[E]):
+    """Rows of one event type over a shared pool; reads as a sequence of event dataclasses."""
+
+    dtype: np.dtype
+    text_columns: tuple[str, ...] = ()
+
+    def __init__(self, rows: np.ndarray | None = None, pool: ValuePool | None = None) -> None:
+        # Appended batches wait in a list and are joined once, when the rows are read.
+        self._parts: list[np.ndarray] = [rows if rows is not None else np.zeros(0, self.dtype)]
+        self._count = len(self._parts[0])
+        self.pool = pool if pool is not None else ValuePool()
+
+    @property
+    def rows(self) -> np.ndarray:
+        if len(self._parts) > 1:
+            self._parts = [np.concatenate(self._parts)]
+        return self._parts[0]
+
+    @rows.setter
+    def rows(self, value: np.ndarray) -> None:
+        self._parts = [value]
+        self._count = len(value)
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: int) -> E: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[E]: ...
+    def __getitem__(self, i: int | slice) -> E | list[E]:
+        if isinstance(i, slice):
+            return [self.event(j) for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.event(i)
+
+    def __iter__(self) -> Iterator[E]:
+        for i in range(len(self)):
+            yield self.event(i)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {len(self)} rows>"
+
+    def event(self, i: int) -> E:
+        raise NotImplementedError
+
+    def text(self, column: str) -> list[Any]:
+        """A pool column as values (None where missing)."""
+        return self.pool.lookup(self.rows[column])
+
+    def _ends(self, r: np.void) -> tuple[float, str, str, int, int]:
+        return (
+            float(r["ts"]),
+            to_text(bytes(r["client"])),
+            to_text(bytes(r["server"])),
+            int(r["client_port"]),
+            int(r["server_port"]),
+        )
+
+    # -- building ---------------------------------------------------------------------------------
+    def _extend_rows(self, rows: np.ndarray) -> None:
+        self._parts.append(rows)
+        self._count += len(rows)
+
+    def _remapped(self, other: EventTable[E]) -> np.ndarray:
+        """`other`'s rows with their pool ids translated into this table's pool."""
+        rows = other.rows.copy()
+        if other.pool is not self.pool:
+            mapping = self.pool.remap_from(other.pool)
+            for col in self.text_columns:
+                rows[col] = mapping[rows[col] + 1]
+        return rows
+
+    def take(self, order: np.ndarray) -> None:
+        """Reorder (or subset) the rows."""
+        self.rows = self.rows[order]
+
+
+class DnsTable(EventTable[DnsEvent]):
+    dtype = DNS_DTYPE
+    text_columns = ("query", "qtype")
+    answer_text_columns = ("name", "rtype", "value")
+
+    def __init__(
+        self, rows: np.ndarray | None = None, answers: np.ndarray | None = None, pool: ValuePool | None = None
+    ) -> None:
+        super().__init__(rows, pool)
+        self._answer_parts = [answers if answers is not None else np.zeros(0, ANSWER_DTYPE)]
+
+    @property
+    def answers(self) -> np.ndarray:
+        if len(self._answer_parts) > 1:
+            self._answer_parts = [np.concatenate(self._answer_parts)]
+        return self._answer_parts[0]
+
+    @answers.setter
+    def answers(self, value: np.ndarray) -> None:
+        self._answer_parts = [value]
+
+    def append(self, events: Sequence[DnsEvent]) -> None:
+        if not events:
+            return
+        pid = self.pool.id
+        base = len(self)
+        rows = np.array(
+            [
+                (
+                    e.ts,
+                    addr16(e.client),
+                    addr16(e.server),
+                    e.client_port,
+                    e.server_port,
+                    e.transport == "tcp",
+                    e.txid,
+                    pid(e.query),
+                    pid(e.qtype),
+                    e.is_response,
+                    -1 if e.rcode is None else e.rcode,
+                )
+                for e in events
+            ],
+            DNS_DTYPE,
+        )
+        answers = [
+            (
+                base + i,
+                pid(a.name),
+                pid(a.rtype),
+                pid(a.value),
+                a.ttl,
+                addr16(a.value) if a.rtype in ("A", "AAAA") else b"",
+            )
+            for i, e in enumerate(events)
+            if e.answers
+            for a in e.answers
+        ]
+        self._extend_rows(rows)
+        if answers:
+            self._answer_parts.append(np.array(answers, ANSWER_DTYPE))
+
+    def extend(self, other: DnsTable) -> None:
+        base = len(self)
+        self._extend_rows(self._remapped(other))
+        answers = other.answers.copy()
+        if other.pool is not self.pool:
+            mapping = self.pool.remap_from(other.pool)
+            for col in self.answer_text_columns:
+                answers[col] = mapping[answers[col] + 1]
+        answers["event"] += base
+        self._answer_parts.append(answers)
+
+    def take(self, order: np.ndarray) -> None:
+        new_index = np.full(len(self.rows), -1, np.int64)
+        new_index[order] = np.arange(len(order))
+        super().take(order)
+        answers = self.answers
+        answers = answers[new_index[answers["event"]] >= 0]
+        answers["event"] = new_index[answers["event"]]
+        self.answers = answers[np.argsort(answers["event"], kind="stable")]
+
+    def answer_rows(self, i: int) -> np.ndarray:
+        ev = self.answers["event"]
+        lo, hi = np.searchsorted(ev, i, "left"), np.searchsorted(ev, i, "right")
+        return self.answers[lo:hi]
+
+    def event(self, i: int) -> DnsEvent:
+        r = self.rows[i]
+        ts, client, server, cport, sport = self._ends(r)
+        get = self.pool.get
+        rcode = int(r["rcode"])
+        return DnsEvent(
+            ts,
+            client,
+            server,
+            cport,
+            sport,
+            "tcp" if r["tcp"] else "udp",
+            int(r["txid"]),
+            get(int(r["query"])),
+            get(int(r["qtype"])),
+            bool(r["is_response"]),
+            None if rcode < 0 else rcode,
+            [
+                DnsAnswer(get(int(a["name"])), get(int(a["rtype"])), get(int(a["value"])), int(a["ttl"]))
+                for a in self.answer_rows(i)
+            ],
+        )
+
+
+class TlsTable(EventTable[TlsEvent]):
+    dtype = TLS_DTYPE
+    text_columns = ("sni", "alpn", "versions", "ja3", "ja3_hash", "ja4")
+
+    def append(self, events: Sequence[TlsEvent]) -> None:
+        if not events:
+            return
+        pid = self.pool.id
+        rows = np.array(
+            [
+                (
+                    e.ts,
+                    addr16(e.client),
+                    addr16(e.server),
+                    e.client_port,
+                    e.server_port,
+                    e.transport == "quic",
+                    pid(e.sni),
+                    pid(tuple(e.alpn)),
+                    pid(tuple(e.versions)),
+                    e.ech,
+                    pid(e.ja3),
+                    pid(e.ja3_hash),
+                    pid(e.ja4),
+                )
+                for e in events
+            ],
+            TLS_DTYPE,
+        )
+        self._extend_rows(rows)
+
+    def extend(self, other: TlsTable) -> None:
+        self._extend_rows(self._remapped(other))
+
+    def event(self, i: int) -> TlsEvent:
+        r = self.rows[i]
+        ts, client, server, cport, sport = self._ends(r)
+        get = self.pool.get
+        return TlsEvent(
+            ts,
+            client,
+            server,
+            cport,
+            sport,
+            "quic" if r["quic"] else "tcp",
+            get(int(r["sni"])),
+            list(get(int(r["alpn"])) or ()),
+            list(get(int(r["versions"])) or ()),
+            bool(r["ech"]),
+            get(int(r["ja3"])),
+            get(int(r["ja3_hash"])),
+            get(int(r["ja4"])),
+        )
+
+
+class HttpTable(EventTable[HttpEvent]):
+    dtype = HTTP_DTYPE
+    text_columns = ("method", "host", "uri", "user_agent")
+
+    def append(self, events: Sequence[HttpEvent]) -> None:
+        if not events:
+            return
+        pid = self.pool.id
+        rows = np.array(
+            [
+                (
+                    e.ts,
+                    addr16(e.client),
+                    addr16(e.server),
+                    e.client_port,
+                    e.server_port,
+                    pid(e.method),
+                    pid(e.host),
+                    pid(e.uri),
+                    pid(e.user_agent),
+                )
+                for e in events
+            ],
+            HTTP_DTYPE,
+        )
+        self._extend_rows(rows)
+
+    def extend(self, other: HttpTable) -> None:
+        self._extend_rows(self._remapped(other))
+
+    def event(self, i: int) -> HttpEvent:
+        r = self.rows[i]
+        ts, client, server, cport, sport = self._ends(r)
+        get = self.pool.get
+        return HttpEvent(
+            ts,
+            client,
+            server,
+            cport,
+            sport,
+            get(int(r["method"])),
+            get(int(r["host"])),
+            get(int(r["uri"])),
+            get(int(r["user_agent"])),
+        )
+
+
+@dataclass
+class EventSet:
+    """The three event tables of one extraction, over one pool."""
+
+    pool: ValuePool = field(default_factory=ValuePool)
+    dns: DnsTable = field(init=False)
+    tls: TlsTable = field(init=False)
+    http: HttpTable = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dns = DnsTable(pool=self.pool)
+        self.tls = TlsTable(pool=self.pool)
+        self.http = HttpTable(pool=self.pool)
+
+    @classmethod
+    def of(
+        cls, dns: Iterable[DnsEvent] = (), tls: Iterable[TlsEvent] = (), http: Iterable[HttpEvent] = ()
+    ) -> EventSet:
+        out = cls()
+        out.dns.append(list(dns))
+        out.tls.append(list(tls))
+        out.http.append(list(http))
+        return out
+
+    def extend(self, other: EventSet) -> None:
+        self.dns.extend(other.dns)
+        self.tls.extend(other.tls)
+        self.http.extend(other.http)
+
+    def sort(self) -> None:
+        """Time order (stable, so same-time events keep their decode order)."""
+        for table in (self.dns, self.tls, self.http):
+            if len(table):
+                table.take(np.argsort(table.rows["ts"], kind="stable"))

@@ -18,6 +18,7 @@ from netdetect.flows import hash_columns
 from netdetect.model import Finding, IntelHit, Report, Summary
 from netdetect.pipeline import Extraction
 from netdetect.scoring import DEFAULT_THRESHOLD, interval_histogram, score_groups
+from netdetect.tables import ValuePool, addr16
 
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 DNS_CLOCK_SLACK_S = 1.0  # an answer logged a hair after the SYN (capture clock skew) still counts
@@ -92,7 +93,7 @@ def latest_before(ref_key: np.ndarray, ref_ts: np.ndarray, q_key: np.ndarray, q_
     return out
 
 
-def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
+def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], DnsChains]:
     """Server name per connection: the ClientHello SNI, else the HTTP Host, else the client's own
     latest earlier DNS answer for that address. Returns (name_id per conn, names, dns chains)."""
     conns = ex.conns
@@ -116,7 +117,7 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
 
     name_id = np.full(n, -1, np.int64)
     if not n:
-        return name_id, names, {}
+        return name_id, names, DnsChains(ex.dns.rows, ex.dns.answers[:0], pool)
     c_hi, c_lo = _split(conns["client"])
     s_hi, s_lo = _split(conns["server"])
     conn_key = hash_columns(c_hi, c_lo, s_hi, s_lo, conns["client_port"], conns["server_port"])
@@ -146,7 +147,7 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
     event = answers["event"]
     valid = dns["is_response"][event] & (query[event] >= 0)
     answers, event = answers[valid], event[valid]
-    chains = _dns_chains(dns, answers, pool)
+    chains = DnsChains(dns, answers, pool)
     addressed = (answers["rtype"] == pool.find("A")) | (answers["rtype"] == pool.find("AAAA"))
     todo = np.flatnonzero(name_id < 0)
     if addressed.any() and len(todo):
@@ -161,39 +162,61 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], dict]:
     return name_id, names, chains
 
 
-def _dns_chains(dns: np.ndarray, answers: np.ndarray, pool) -> dict[tuple[str, str], set[str]]:
-    """(client, query) -> every name and address its answers gave: owner names, CNAME targets, A/AAAA
-    values. Built from the distinct (client, query, value) triples, not per response."""
-    if not len(answers):
-        return {}
-    rtype = answers["rtype"]
-    cname, a, aaaa = pool.find("CNAME"), pool.find("A"), pool.find("AAAA")
-    event = answers["event"]
-    parts = [(event, answers["name"], True)]
-    target = rtype == cname
-    parts.append((event[target], answers["value"][target], True))
-    address = (rtype == a) | (rtype == aaaa)
-    parts.append((event[address], answers["value"][address], False))
-    triples = np.zeros(
-        sum(len(p[0]) for p in parts), [("client", "S16"), ("query", "i4"), ("value", "i4"), ("clean", "?")]
-    )
-    at = 0
-    for ev, value, clean in parts:
-        block = triples[at : at + len(ev)]
-        block["client"], block["query"], block["value"], block["clean"] = (
-            dns["client"][ev],
-            dns["query"][ev],
-            value,
-            clean,
+class DnsChains:
+    """(client, query) -> every name and address its answers gave (owner names, CNAME targets, A/AAAA
+    values), looked up on demand from the answer columns: most scans ask for a handful of groups."""
+
+    def __init__(self, dns: np.ndarray, answers: np.ndarray, pool: ValuePool) -> None:
+        rtype, event = answers["rtype"], answers["event"]
+        target = rtype == pool.find("CNAME")
+        address = (rtype == pool.find("A")) | (rtype == pool.find("AAAA"))
+        self.event = np.concatenate([event, event[target], event[address]])
+        self.value = np.concatenate([answers["name"], answers["value"][target], answers["value"][address]])
+        self.clean = np.concatenate(
+            [np.ones(len(event) + int(target.sum()), bool), np.zeros(int(address.sum()), bool)]
         )
-        at += len(ev)
-    chains: dict[tuple[str, str], set[str]] = defaultdict(set)
-    get = pool.get
-    for t in np.unique(triples).tolist():
-        client, query, value, clean = t
-        text = get(value) or ""
-        chains[(to_text(client), get(query))].add(text.lower().rstrip(".") if clean else text)
-    return dict(chains)
+        self.client = dns["client"][self.event]
+        self.query = dns["query"][self.event]
+        c_hi, c_lo = _split(self.client)
+        key = hash_columns(c_hi, c_lo, self.query.astype(np.uint64))
+        self.order = np.argsort(key, kind="stable")
+        self.keys = key[self.order]
+        self.pool = pool
+        self._cache: dict[tuple[str, str], set[str]] = {}
+
+    def _text(self, row: int) -> str:
+        text = self.pool.get(int(self.value[row])) or ""
+        return text.lower().rstrip(".") if self.clean[row] else text
+
+    def get(self, key: tuple[str, str], default: set[str] | tuple = ()) -> set[str] | tuple:
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._lookup(*key)
+        return found or default
+
+    def _lookup(self, client: str, query: str) -> set[str]:
+        raw, q = addr16(client), self.pool.find(query)
+        if not raw or q < 0:
+            return set()
+        c_hi, c_lo = _split(np.array([raw], "S16"))
+        k = hash_columns(c_hi, c_lo, np.array([q], np.uint64))[0]
+        rows = self.order[np.searchsorted(self.keys, k, "left") : np.searchsorted(self.keys, k, "right")]
+        rows = rows[(self.query[rows] == q) & (self.client[rows] == self.client.dtype.type(raw))]
+        return {t for t in map(self._text, rows.tolist()) if t}
+
+    def owner(self, client: str, value: str) -> str:
+        """The query whose answers gave `value` to `client` first (the value itself when none did)."""
+        raw = addr16(client)
+        if not raw:
+            return value
+        mine = np.flatnonzero(self.client == self.client.dtype.type(raw))
+        best: tuple[int, str] | None = None
+        for row in mine[np.argsort(self.event[mine], kind="stable")].tolist():
+            query = self.pool.get(int(self.query[row]))
+            if query == value or self._text(row) == value:
+                best = (int(self.event[row]), query)
+                break
+        return best[1] if best else value
 
 
 def _host_only(host: str | None) -> str | None:
@@ -281,8 +304,11 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     # Attach intel hits to the groups they explain: same client, and the value is the group's name,
     # a name or address in that name's DNS chain, or one of its server addresses.
     by_client_value: dict[tuple[str, str], set[int]] = defaultdict(set)
+    hit_clients = {h.client for h in hits}
     for g in range(n_groups):
         c = groups.client[g]
+        if c not in hit_clients:
+            continue
         gname, gserver = groups.name[g], groups.server[g]
         if gname is not None:
             by_client_value[(c, gname)].add(g)
@@ -313,15 +339,10 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     attached = {id(h) for hs in group_hits.values() for h in hs}
     # Sightings with no connection group: one finding per client and looked-up name, so a listed
     # name and the listed address it resolved to read as one blocked lookup.
-    owner: dict[tuple[str, str], str] = {}
-    for (client, query), values in chains.items():
-        owner.setdefault((client, query), query)
-        for v in values:
-            owner.setdefault((client, v), query)
     for hit in hits:
         if id(hit) not in attached:
             value = hit.value.lower().rstrip(".")
-            orphan[(hit.client, owner.get((hit.client, value), value))].append(hit)
+            orphan[(hit.client, chains.owner(hit.client, value))].append(hit)
 
     findings: list[Finding] = []
     suppressed = 0
@@ -457,7 +478,7 @@ def _group_finding(
     rows: np.ndarray,
     scores,
     hits: list[IntelHit],
-    chains: dict,
+    chains: DnsChains,
 ) -> Finding:
     rows = rows[np.argsort(conns["ts"][rows], kind="stable")]
     dst_ips = [to_text(bytes(v)) for v in _by_use(conns["server"][rows])]
@@ -469,7 +490,7 @@ def _group_finding(
     hist, edges = interval_histogram(times, period) if len(times) > 2 else ([], [])
     name = groups.name[g]
     dns_names = sorted(
-        chains.get((groups.client[g], name), set()) | ({name} if name else set()),
+        set(chains.get((groups.client[g], name), ())) | {name} if name else set(),
         key=lambda v: (v != name, v),
     )
     score = float(scores.score[g])

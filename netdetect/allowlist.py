@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from netdetect.errors import IntelError
@@ -92,6 +93,7 @@ def parse_entry(text: str, source: str, line: int) -> Entry:
     return entry
 
 
+@lru_cache(maxsize=1 << 16)  # groups repeat clients and servers: parse each address once
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(text.strip().strip("[]"))

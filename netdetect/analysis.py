@@ -7,6 +7,7 @@ a capture, a sensor window or tables read back from Parquet.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -177,12 +178,21 @@ class DnsChains:
         )
         self.client = dns["client"][self.event]
         self.query = dns["query"][self.event]
-        c_hi, c_lo = _split(self.client)
-        key = hash_columns(c_hi, c_lo, self.query.astype(np.uint64))
-        self.order = np.argsort(key, kind="stable")
-        self.keys = key[self.order]
         self.pool = pool
+        self._spans: dict[tuple[bytes, int], tuple[int, int]] | None = None
         self._cache: dict[tuple[str, str], set[str]] = {}
+
+    def _index(self) -> dict[tuple[bytes, int], tuple[int, int]]:
+        """(client, query id) -> span of `order`; built on the first lookup."""
+        if self._spans is None:
+            c_hi, c_lo = _split(self.client)
+            self.order = np.lexsort((self.query, c_lo, c_hi))
+            client, query = self.client[self.order], self.query[self.order]
+            starts = np.flatnonzero(np.r_[True, (client[1:] != client[:-1]) | (query[1:] != query[:-1])])
+            ends = np.r_[starts[1:], len(client)]
+            keys = zip(client[starts].tolist(), query[starts].tolist(), strict=True)
+            self._spans = dict(zip(keys, zip(starts.tolist(), ends.tolist(), strict=True), strict=True))
+        return self._spans
 
     def _text(self, row: int) -> str:
         text = self.pool.get(int(self.value[row])) or ""
@@ -195,14 +205,10 @@ class DnsChains:
         return found or default
 
     def _lookup(self, client: str, query: str) -> set[str]:
-        raw, q = addr16(client), self.pool.find(query)
-        if not raw or q < 0:
+        span = self._index().get((addr16(client).rstrip(b"\0"), self.pool.find(query)))
+        if span is None:
             return set()
-        c_hi, c_lo = _split(np.array([raw], "S16"))
-        k = hash_columns(c_hi, c_lo, np.array([q], np.uint64))[0]
-        rows = self.order[np.searchsorted(self.keys, k, "left") : np.searchsorted(self.keys, k, "right")]
-        rows = rows[(self.query[rows] == q) & (self.client[rows] == self.client.dtype.type(raw))]
-        return {t for t in map(self._text, rows.tolist()) if t}
+        return {t for t in map(self._text, self.order[span[0] : span[1]].tolist()) if t}
 
     def owner(self, client: str, value: str) -> str:
         """The query whose answers gave `value` to `client` first (the value itself when none did)."""
@@ -346,12 +352,13 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
 
     findings: list[Finding] = []
     suppressed = 0
-    for g in range(n_groups):
+    reported = ~(scores.score < min_score)
+    reported[list(group_hits)] = True
+    facts = GroupFacts(groups, conns, scores, np.flatnonzero(reported))
+    for g in np.flatnonzero(reported).tolist():
         g_hits = group_hits.get(g, [])
         score = float(scores.score[g])
-        if not g_hits and score < min_score:
-            continue
-        f = _group_finding(g, groups, conns, group_rows(g), scores, g_hits, chains)
+        f = _group_finding(g, groups, conns, facts, scores, g_hits, chains)
         if allowlist is not None and not _has_threat(f):
             entry = allowlist.match(f.src_ip, f.dst_ips, f.server_name)
             if entry:
@@ -471,19 +478,72 @@ def _hit_is_context(h: IntelHit) -> bool:
     return h.benign
 
 
+class GroupFacts:
+    """Per-group columns that every finding needs, computed for the reported groups in one numpy pass:
+    time-ordered rows, first/last seen, and servers, ports and protocols ordered by use."""
+
+    def __init__(self, groups: Groups, conns: np.ndarray, scores, wanted: np.ndarray) -> None:
+        keep = np.flatnonzero(np.isin(groups.index, wanted))
+        self.rows = keep[np.lexsort((conns["ts"][keep], groups.index[keep]))]  # by group, then time
+        group = groups.index[self.rows]
+        self.bounds = dict(zip(*_starts_and_ends(group), strict=True))
+        self.servers = _by_use_per_group(group, conns["server"][self.rows])
+        self.ports = _by_use_per_group(group, conns["server_port"][self.rows])
+        self.protos = _by_use_per_group(group, conns["proto"][self.rows])
+        self.subscores = {k: np.round(v, 4).tolist() for k, v in scores.subscores.items()}
+
+    def rows_of(self, g: int) -> np.ndarray:
+        lo, hi = self.bounds[g]
+        return self.rows[lo:hi]
+
+
+def _starts_and_ends(group: np.ndarray) -> tuple[list[int], list[tuple[int, int]]]:
+    """For a sorted group column: the group ids and the (start, end) of each run."""
+    if not len(group):
+        return [], []
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    ends = np.r_[starts[1:], len(group)]
+    return group[starts].tolist(), list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _by_use_per_group(group: np.ndarray, values: np.ndarray) -> dict[int, list]:
+    """Distinct values per group, most used first; ties in order of first use (rows are in time order)."""
+    n = len(group)
+    if not n:
+        return {}
+    position = np.arange(n)
+    if values.dtype.kind == "S":
+        hi, lo = _split(values)
+        order = np.lexsort((position, lo, hi, group))
+        same = (hi[order][1:] == hi[order][:-1]) & (lo[order][1:] == lo[order][:-1])
+    else:
+        order = np.lexsort((position, values, group))
+        same = values[order][1:] == values[order][:-1]
+    same &= group[order][1:] == group[order][:-1]
+    starts = np.flatnonzero(np.r_[True, ~same])
+    counts = np.diff(np.r_[starts, n])
+    first = order[starts]  # the earliest row of each (group, value) pair
+    pair_group = group[first]
+    ranked = np.lexsort((first, -counts, pair_group))
+    out: dict[int, list] = {}
+    for g, value in zip(pair_group[ranked].tolist(), values[first[ranked]].tolist(), strict=True):
+        out.setdefault(g, []).append(value)
+    return out
+
+
 def _group_finding(
     g: int,
     groups: Groups,
     conns: np.ndarray,
-    rows: np.ndarray,
+    facts: GroupFacts,
     scores,
     hits: list[IntelHit],
     chains: DnsChains,
 ) -> Finding:
-    rows = rows[np.argsort(conns["ts"][rows], kind="stable")]
-    dst_ips = [to_text(bytes(v)) for v in _by_use(conns["server"][rows])]
-    port = int(_by_use(conns["server_port"][rows])[0])
-    proto = int(_by_use(conns["proto"][rows])[0])
+    rows = facts.rows_of(g)
+    dst_ips = [to_text(v) for v in facts.servers[g]]
+    port = int(facts.ports[g][0])
+    proto = int(facts.protos[g][0])
     times = conns["ts"][rows]
     sizes = conns["bytes_out"][rows] + conns["bytes_in"][rows]
     period = _num(scores.period_s[g])
@@ -510,7 +570,7 @@ def _group_finding(
         connections=int(len(rows)),
         first_seen=float(times[0]),
         last_seen=float(conns["end_ts"][rows].max()),
-        subscores={k: round(float(v[g]), 4) for k, v in scores.subscores.items() if np.isfinite(v[g])},
+        subscores={k: v[g] for k, v in facts.subscores.items() if math.isfinite(v[g])},
         intel=hits,
         missed_share=_num(scores.missed_share[g]),
         interval_histogram=list(hist),
@@ -519,12 +579,6 @@ def _group_finding(
         times=times,
         sizes=sizes,
     )
-
-
-def _by_use(col: np.ndarray) -> np.ndarray:
-    """Distinct values, most used first; ties in order of first use (the group's rows are in time order)."""
-    values, first, counts = np.unique(col, return_index=True, return_counts=True)
-    return values[np.lexsort((first, -counts))]
 
 
 def _orphan_finding(

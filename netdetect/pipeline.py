@@ -7,9 +7,11 @@ stream. Its result, `Extraction`, is the table hand-off to scoring.
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,6 +154,18 @@ def _subset(h, mask: np.ndarray):
     return replace(h, **cols)
 
 
+@contextmanager
+def fewer_collections(gen0: int = 20_000) -> Iterator[None]:
+    """Run the cyclic GC less often while extracting: a batch makes ~10^4 short-lived event objects
+    and no cycles, and the default threshold (700) spent ~5% of extraction in collections."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(gen0, before[0]), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def extract_files(paths: Sequence[str], progress: Callable[[int], None] | None = None) -> Extraction:
     """Read one stream of captures (a rotated set, or overlapping files merged in time order)."""
     from netdetect.capture.inputs import iter_batches
@@ -159,11 +173,12 @@ def extract_files(paths: Sequence[str], progress: Callable[[int], None] | None =
     ex = Extractor()
     stats: dict = {}
     done = 0
-    for batch in iter_batches(list(paths), stats=stats):
-        ex.feed(batch)
-        if progress is not None:
-            done += int(batch.caplen.sum()) + 16 * len(batch)
-            progress(done)
+    with fewer_collections():
+        for batch in iter_batches(list(paths), stats=stats):
+            ex.feed(batch)
+            if progress is not None:
+                done += int(batch.caplen.sum()) + 16 * len(batch)
+                progress(done)
     warnings: list[str] = []
     for name, st in stats.items():
         warnings += [f"{name}: {w}" for w in getattr(st, "warnings", [])]

@@ -69,23 +69,28 @@ HTTP_DTYPE = np.dtype(_ENDS + [("method", "i4"), ("host", "i4"), ("uri", "i4"), 
 
 
 class ValuePool:
-    """Interns hashable values (strings, tuples) to dense int ids; id -1 stands for None."""
+    """Interns hashable values (strings, tuples) to dense int ids; id -1 stands for None.
+
+    `intern` is the hot path of table building: one dict.setdefault per value (C code), the id of a
+    new value being its insertion rank; the id -> value list is rebuilt from the dict's order on demand.
+    """
 
     def __init__(self) -> None:
-        self.values: list[Any] = []
-        self._ids: dict[Any, int] = {}
+        self._ids: dict[Any, int] = {None: NONE}
+        self._values: list[Any] = []
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self._ids) - 1
+
+    @property
+    def values(self) -> list[Any]:
+        if len(self._values) != len(self._ids) - 1:
+            self._values = list(self._ids)[1:]
+        return self._values
 
     def id(self, value: Any) -> int:
-        if value is None:
-            return NONE
-        i = self._ids.get(value)
-        if i is None:
-            i = self._ids[value] = len(self.values)
-            self.values.append(value)
-        return i
+        ids = self._ids
+        return ids.setdefault(value, len(ids) - 1)
 
     def get(self, i: int) -> Any:
         return None if i < 0 else self.values[i]
@@ -220,7 +225,8 @@ class DnsTable(EventTable[DnsEvent]):
     def append(self, events: Sequence[DnsEvent]) -> None:
         if not events:
             return
-        pid = self.pool.id
+        ids = self.pool._ids
+        sd = ids.setdefault
         base = len(self)
         rows = np.array(
             [
@@ -232,8 +238,8 @@ class DnsTable(EventTable[DnsEvent]):
                     e.server_port,
                     e.transport == "tcp",
                     e.txid,
-                    pid(e.query),
-                    pid(e.qtype),
+                    sd(e.query, len(ids) - 1),
+                    sd(e.qtype, len(ids) - 1),
                     e.is_response,
                     -1 if e.rcode is None else e.rcode,
                 )
@@ -244,9 +250,9 @@ class DnsTable(EventTable[DnsEvent]):
         answers = [
             (
                 base + i,
-                pid(a.name),
-                pid(a.rtype),
-                pid(a.value),
+                sd(a.name, len(ids) - 1),
+                sd(a.rtype, len(ids) - 1),
+                sd(a.value, len(ids) - 1),
                 a.ttl,
                 addr16(a.value) if a.rtype in ("A", "AAAA") else b"",
             )
@@ -314,7 +320,8 @@ class TlsTable(EventTable[TlsEvent]):
     def append(self, events: Sequence[TlsEvent]) -> None:
         if not events:
             return
-        pid = self.pool.id
+        ids = self.pool._ids
+        sd = ids.setdefault
         rows = np.array(
             [
                 (
@@ -324,13 +331,13 @@ class TlsTable(EventTable[TlsEvent]):
                     e.client_port,
                     e.server_port,
                     e.transport == "quic",
-                    pid(e.sni),
-                    pid(tuple(e.alpn)),
-                    pid(tuple(e.versions)),
+                    sd(e.sni, len(ids) - 1),
+                    sd(tuple(e.alpn), len(ids) - 1),
+                    sd(tuple(e.versions), len(ids) - 1),
                     e.ech,
-                    pid(e.ja3),
-                    pid(e.ja3_hash),
-                    pid(e.ja4),
+                    sd(e.ja3, len(ids) - 1),
+                    sd(e.ja3_hash, len(ids) - 1),
+                    sd(e.ja4, len(ids) - 1),
                 )
                 for e in events
             ],
@@ -369,7 +376,8 @@ class HttpTable(EventTable[HttpEvent]):
     def append(self, events: Sequence[HttpEvent]) -> None:
         if not events:
             return
-        pid = self.pool.id
+        ids = self.pool._ids
+        sd = ids.setdefault
         rows = np.array(
             [
                 (
@@ -378,10 +386,10 @@ class HttpTable(EventTable[HttpEvent]):
                     addr16(e.server),
                     e.client_port,
                     e.server_port,
-                    pid(e.method),
-                    pid(e.host),
-                    pid(e.uri),
-                    pid(e.user_agent),
+                    sd(e.method, len(ids) - 1),
+                    sd(e.host, len(ids) - 1),
+                    sd(e.uri, len(ids) - 1),
+                    sd(e.user_agent, len(ids) - 1),
                 )
                 for e in events
             ],

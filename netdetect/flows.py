@@ -208,39 +208,35 @@ class FlowTracker:
         self, segs: np.ndarray, first_of_run: np.ndarray, last_of_run: np.ndarray, first_is_syn: np.ndarray
     ) -> None:
         st = self.state
+        keep_state = st
         if len(st):
+            # Column gathers rather than whole packed rows: only heads whose key is open are touched.
             heads = np.flatnonzero(first_of_run)
-            pos = np.searchsorted(st["key"], segs["key"][heads])
-            pos_c = np.minimum(pos, len(st) - 1)
-            found = st["key"][pos_c] == segs["key"][heads]
-            old = st[pos_c]
-            cont = (
-                found
-                & (segs["ts"][heads] - old["end_ts"] <= _idle(old["proto"]))
-                & ~(first_is_syn[heads] & old["finrst"])
+            head_keys = segs["key"][heads]
+            st_key = st["key"]
+            pos = np.minimum(np.searchsorted(st_key, head_keys), len(st) - 1)
+            found = st_key[pos] == head_keys
+            at, fh = pos[found], heads[found]
+            cont = (segs["ts"][fh] - st["end_ts"][at] <= _idle(st["proto"][at])) & ~(
+                first_is_syn[fh] & st["finrst"][at]
             )
             # Continuing segments absorb the open connection's counters and identity.
-            ci = heads[cont]
-            oc = old[cont]
+            ci, co = fh[cont], at[cont]
             for col in ("bytes_ab", "bytes_ba", "pk_ab", "pk_ba"):
-                segs[col][ci] += oc[col]
-            segs["finrst"][ci] |= oc["finrst"]
-            segs["ts"][ci] = oc["ts"]
-            segs["client_is_a"][ci] = oc["client_is_a"]
+                segs[col][ci] += st[col][co]
+            segs["finrst"][ci] |= st["finrst"][co]
+            segs["ts"][ci] = st["ts"][co]
+            segs["client_is_a"][ci] = st["client_is_a"][co]
             # Open connections not continued by this batch but replaced by a new one are closed.
-            replaced = found & ~cont
-            close_old = np.zeros(len(st), bool)
-            close_old[pos_c[replaced]] = True
-            touched = np.zeros(len(st), bool)
-            touched[pos_c[found]] = True
-            self._emit(st[close_old])
-            keep_state = st[~touched]
-        else:
-            keep_state = st
+            self._emit(st[at[~cont]])
+            if len(at):
+                touched = np.zeros(len(st), bool)
+                touched[at] = True
+                keep_state = st[~touched]
         self._emit(segs[~last_of_run])
         new_open = segs[last_of_run]
-        merged = np.concatenate((keep_state, new_open))
-        self.state = merged[np.argsort(merged["key"], kind="stable")]
+        # Both are sorted by key and share none (an open key met again was taken out above): insert.
+        self.state = np.insert(keep_state, np.searchsorted(keep_state["key"], new_open["key"]), new_open)
 
     def _limit(self) -> None:
         """Bound memory under floods: shed the longest-idle open flows past max_open (counted)."""

@@ -67,7 +67,9 @@ def hash_columns(*cols: np.ndarray) -> np.ndarray:
 
 
 def canonical(h: Headers) -> tuple[np.ndarray, ...]:
-    """Order the two endpoints so both directions of a flow share one key; returns (key, from_b, a..., b...)."""
+    """Order the two endpoints so both directions of a flow share one key.
+
+    Returns (key, from_b, a..., b...)."""
     s = (h.src_hi, h.src_lo, h.sport)
     d = (h.dst_hi, h.dst_lo, h.dport)
     from_b = (s[0] > d[0]) | ((s[0] == d[0]) & ((s[1] > d[1]) | ((s[1] == d[1]) & (s[2] > d[2]))))
@@ -164,7 +166,7 @@ class FlowTracker:
         self._limit()
 
     def expire(self, now: float) -> None:
-        """Close connections idle longer than their timeout at time `now` (sensor mode calls this on a clock)."""
+        """Close connections idle longer than their timeout at time `now` (sensor mode: on a clock)."""
         st = self.state
         if not len(st):
             return

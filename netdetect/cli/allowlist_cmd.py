@@ -1,4 +1,4 @@
-"""`netdetect allowlist apply`: re-apply allowlists to saved findings, so a changed allowlist needs no rescan."""
+"""`netdetect allowlist apply`: re-apply allowlists to saved findings; a changed allowlist needs no rescan."""
 
 from __future__ import annotations
 

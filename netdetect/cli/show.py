@@ -40,7 +40,7 @@ def show_cmd(
     quiet: bool,
     engine: str,
 ) -> None:
-    """Print the connections from --src to --dst or --name with intervals, sizes and names, and their score."""
+    """Print the connections from --src to --dst or --name with intervals, sizes, names and their score."""
     from netdetect.analysis import attribute_names
     from netdetect.output.text import human_time, safe_text
     from netdetect.scoring import score_groups

@@ -84,7 +84,9 @@ class Headers:
 
 
 def _reader(data: np.ndarray):
-    """Gather helpers reading big-endian fields at many offsets at once; out-of-range reads clip (callers bound-check)."""
+    """Gather helpers reading big-endian fields at many offsets at once.
+
+    Out-of-range reads clip (callers bound-check)."""
 
     def u8(pos: np.ndarray) -> np.ndarray:
         return data.take(pos, mode="clip").astype(np.int64)

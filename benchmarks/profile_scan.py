@@ -5,14 +5,16 @@
     python benchmarks/profile_scan.py CAPTURE --events       # plus per-event parser costs (µs per call)
 
 Stages: reading records into PacketBatches, bulk header decoding, connection tracking, event
-extraction (candidate selection, reassembly, parsers). Batches are read once and kept in memory, so
-each stage is timed on its own. Nothing is asserted: figures belong in the notes.
+extraction (candidate selection, reassembly, parsers), building the columnar event tables, analysis
+(names, grouping, scoring, intel, allowlist) and the CLI's imports. Batches are read once and kept in
+memory, so each stage is timed on its own. Nothing is asserted: figures belong in the notes.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import sys
 import time
@@ -26,6 +28,7 @@ from netdetect.capture.batch import PacketBatch  # noqa: E402
 from netdetect.decode.extract import EventExtractor  # noqa: E402
 from netdetect.decode.headers import Headers, decode_headers  # noqa: E402
 from netdetect.flows import FlowTracker  # noqa: E402
+from netdetect.tables import EventSet  # noqa: E402
 
 REPEAT = 1
 
@@ -71,7 +74,38 @@ def stage_times(path: str) -> tuple[int, dict[str, float], list[PacketBatch], li
         times[name] = cpu(extract)
         out = extractors[-1].out
         print(f"{name}: dns {len(out.dns):,} tls {len(out.tls):,} http {len(out.http):,} errors {out.errors}")
+        if not reference:
+            times["event tables"] = cpu(lambda out=out: EventSet.of(out.dns, out.tls, out.http))
+    times["analysis"] = analysis_time(batches)
+    times["imports"] = import_time()
     return sum(len(b) for b in batches), times, batches, heads
+
+
+def analysis_time(batches: list[PacketBatch]) -> float:
+    """Grouping, scoring, name attribution, intel (bundled packs) and allowlist on the whole extraction."""
+    from netdetect.allowlist import Allowlist
+    from netdetect.analysis import analyze
+    from netdetect.intel import IntelStore
+    from netdetect.pipeline import Extractor
+
+    extractor = Extractor()
+    for b in batches:
+        extractor.feed(b)
+    ex = extractor.finish()
+    intel, allowlist = IntelStore.load(), Allowlist.load()
+    return cpu(lambda: analyze(ex, intel, allowlist))
+
+
+def import_time() -> float:
+    """CPU seconds of a fresh interpreter importing the CLI (what every `netdetect scan` pays first)."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", "import netdetect.cli.main"], check=True,
+                   env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def per_event_costs(batches: list[PacketBatch], heads: list[Headers], limit: int = 3000) -> None:

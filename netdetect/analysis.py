@@ -358,7 +358,7 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     for g in np.flatnonzero(reported).tolist():
         g_hits = group_hits.get(g, [])
         score = float(scores.score[g])
-        f = _group_finding(g, groups, conns, facts, scores, g_hits, chains)
+        f = _group_finding(g, groups, facts, g_hits, chains)
         if allowlist is not None and not _has_threat(f):
             entry = allowlist.match(f.src_ip, f.dst_ips, f.server_name)
             if entry:
@@ -480,21 +480,33 @@ def _hit_is_context(h: IntelHit) -> bool:
 
 class GroupFacts:
     """Per-group columns that every finding needs, computed for the reported groups in one numpy pass:
-    time-ordered rows, first/last seen, and servers, ports and protocols ordered by use."""
+    time-ordered rows, first/last seen, servers, ports and protocols ordered by use, and the scores as
+    Python values (numpy scalars cost a microsecond each)."""
 
     def __init__(self, groups: Groups, conns: np.ndarray, scores, wanted: np.ndarray) -> None:
         keep = np.flatnonzero(np.isin(groups.index, wanted))
-        self.rows = keep[np.lexsort((conns["ts"][keep], groups.index[keep]))]  # by group, then time
-        group = groups.index[self.rows]
-        self.bounds = dict(zip(*_starts_and_ends(group), strict=True))
-        self.servers = _by_use_per_group(group, conns["server"][self.rows])
-        self.ports = _by_use_per_group(group, conns["server_port"][self.rows])
-        self.protos = _by_use_per_group(group, conns["proto"][self.rows])
+        rows = keep[np.lexsort((conns["ts"][keep], groups.index[keep]))]  # by group, then time
+        group = groups.index[rows]
+        ids, spans = _starts_and_ends(group)
+        self.bounds = dict(zip(ids, spans, strict=True))
+        self.times = conns["ts"][rows]
+        self.sizes = conns["bytes_out"][rows] + conns["bytes_in"][rows]
+        starts = np.array([lo for lo, _ in spans], np.int64)
+        last = np.maximum.reduceat(conns["end_ts"][rows], starts) if len(starts) else np.zeros(0)
+        self.last_seen = dict(zip(ids, last.tolist(), strict=True))
+        self.servers = _by_use_per_group(group, conns["server"][rows])
+        self.ports = _by_use_per_group(group, conns["server_port"][rows])
+        self.protos = _by_use_per_group(group, conns["proto"][rows])
         self.subscores = {k: np.round(v, 4).tolist() for k, v in scores.subscores.items()}
+        self.score = scores.score.tolist()
+        self.beacon = scores.beacon.tolist()
+        self.period = scores.period_s.tolist()
+        self.jitter = scores.jitter.tolist()
+        self.missed = scores.missed_share.tolist()
 
-    def rows_of(self, g: int) -> np.ndarray:
+    def span(self, g: int) -> slice:
         lo, hi = self.bounds[g]
-        return self.rows[lo:hi]
+        return slice(lo, hi)
 
 
 def _starts_and_ends(group: np.ndarray) -> tuple[list[int], list[tuple[int, int]]]:
@@ -532,52 +544,42 @@ def _by_use_per_group(group: np.ndarray, values: np.ndarray) -> dict[int, list]:
 
 
 def _group_finding(
-    g: int,
-    groups: Groups,
-    conns: np.ndarray,
-    facts: GroupFacts,
-    scores,
-    hits: list[IntelHit],
-    chains: DnsChains,
+    g: int, groups: Groups, facts: GroupFacts, hits: list[IntelHit], chains: DnsChains
 ) -> Finding:
-    rows = facts.rows_of(g)
+    span = facts.span(g)
+    times = facts.times[span]
     dst_ips = [to_text(v) for v in facts.servers[g]]
-    port = int(facts.ports[g][0])
-    proto = int(facts.protos[g][0])
-    times = conns["ts"][rows]
-    sizes = conns["bytes_out"][rows] + conns["bytes_in"][rows]
-    period = _num(scores.period_s[g])
+    period = _num(facts.period[g])
     hist, edges = interval_histogram(times, period) if len(times) > 2 else ([], [])
     name = groups.name[g]
     dns_names = sorted(
         set(chains.get((groups.client[g], name), ())) | {name} if name else set(),
         key=lambda v: (v != name, v),
     )
-    score = float(scores.score[g])
     hits = _merge_hits(hits)
     return Finding(
         kind="intel" if any(not _hit_is_context(h) for h in hits) else "beacon",
         src_ip=groups.client[g],
         dst_ip=dst_ips[0] if dst_ips else None,
         dst_ips=dst_ips,
-        dst_port=port,
+        dst_port=int(facts.ports[g][0]),
         server_name=name,
-        score=score,
-        proto={6: "tcp", 17: "udp"}.get(proto),
-        beacon=bool(scores.beacon[g]),
+        score=facts.score[g],
+        proto={6: "tcp", 17: "udp"}.get(int(facts.protos[g][0])),
+        beacon=bool(facts.beacon[g]),
         period_s=period,
-        jitter=_num(scores.jitter[g]),
-        connections=int(len(rows)),
+        jitter=_num(facts.jitter[g]),
+        connections=len(times),
         first_seen=float(times[0]),
-        last_seen=float(conns["end_ts"][rows].max()),
+        last_seen=facts.last_seen[g],
         subscores={k: v[g] for k, v in facts.subscores.items() if math.isfinite(v[g])},
         intel=hits,
-        missed_share=_num(scores.missed_share[g]),
+        missed_share=_num(facts.missed[g]),
         interval_histogram=list(hist),
         interval_bin_edges_s=list(edges),
         dns_names=dns_names,
         times=times,
-        sizes=sizes,
+        sizes=facts.sizes[span],
     )
 
 
@@ -640,7 +642,7 @@ def _merge_hits(hits: Sequence[IntelHit]) -> list[IntelHit]:
 
 def _num(v) -> float | None:
     v = float(v)
-    return v if np.isfinite(v) else None
+    return v if math.isfinite(v) else None
 
 
 def _rank_key(f: Finding):

@@ -5,6 +5,7 @@ verdict, severity and one-line "why" that tables and alerts show.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from typing import Any
 
@@ -152,6 +153,14 @@ def finding_id(finding: Finding) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+def _subscores(subscores: dict[str, float]) -> dict[str, float | None]:
+    isfinite = math.isfinite
+    return {
+        str(name): round(value, 4) if type(value) is float and isfinite(value) else rounded(value, 4)
+        for name, value in sorted(subscores.items())
+    }
+
+
 def finding_record(finding: Finding, rank: int) -> dict[str, Any]:
     """The documented JSONL object (docs/findings.schema.json). NaN/inf become null."""
     score = clamped_score(finding)
@@ -176,7 +185,7 @@ def finding_record(finding: Finding, rank: int) -> dict[str, Any]:
         "first_seen": iso_utc(finding.first_seen),
         "last_seen": iso_utc(finding.last_seen),
         "duration_s": rounded(_span(finding), 3),
-        "subscores": {str(name): rounded(value, 4) for name, value in sorted(finding.subscores.items())},
+        "subscores": _subscores(finding.subscores),
         "intel": [_hit_record(hit) for hit in finding.intel],
         "missed_share": rounded(finding.missed_share, 4),
         "interval_histogram": [int(count) for count in finding.interval_histogram],

@@ -127,7 +127,7 @@ def iso_utc(ts: float | None) -> str | None:
     if parts is None:
         return None
     moment, ms = parts
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms:03d}Z"
+    return f"{moment.isoformat()[:19]}.{ms:03d}Z"  # isoformat is C code; strftime formatting is ~5x slower
 
 
 def eve_time(ts: float | None) -> str | None:

@@ -257,10 +257,14 @@ def make_groups(conns: np.ndarray, name_id: np.ndarray, names: list[str], group_
         port,
     )
     uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    client = [to_text(bytes(conns["client"][i])) for i in first]
-    gname = [names[name_id[i]] if named[i] else None for i in first]
-    server = [None if named[i] else to_text(bytes(conns["server"][i])) for i in first]
-    gport = [int(conns["server_port"][i]) if group_by == "port" else None for i in first]
+    client = list(map(to_text, conns["client"][first].tolist()))
+    first_named, first_name = named[first].tolist(), name_id[first].tolist()
+    gname = [names[i] if is_named else None for i, is_named in zip(first_name, first_named, strict=True)]
+    server = [
+        None if is_named else to_text(raw)
+        for raw, is_named in zip(conns["server"][first].tolist(), first_named, strict=True)
+    ]
+    gport = conns["server_port"][first].tolist() if group_by == "port" else [None] * len(first)
     return Groups(inverse.astype(np.int64), client, gname, server, gport, names, name_id)
 
 

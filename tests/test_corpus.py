@@ -30,10 +30,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
         "dns_queries",
     ): "disputed answer: for DNS UPDATE Zeek logs the updated RR owners; we log the zone in the question "
     "section (stratolab.org), as tshark does",
-    (
-        "zeek__websocket__wstunnel-https.pcap",
-        "sni",
-    ): "the ClientHello travels inside WebSocket frames of an HTTP upgrade; WebSocket payloads are not decoded",
 }
 
 

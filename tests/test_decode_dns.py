@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from netdetect.decode import fastpath
 from netdetect.decode.dns import parse_dns, read_name, split_tcp_dns
 from netdetect.decode.errors import DecodeError
 
@@ -208,3 +209,38 @@ def test_split_tcp_dns_waits_for_the_length_prefix() -> None:
     assert split_tcp_dns(b"") == ([], 0)
     assert split_tcp_dns(b"\x00") == ([], 0)
     assert split_tcp_dns(b"\x00\x00") == ([b""], 2)
+
+
+def _soa_rdata(serial: int) -> bytes:
+    numbers = struct.pack("!5I", serial, 7200, 900, 86400, 300)
+    return name("ns1.example.org") + name("admin.example.org") + numbers
+
+
+def test_update_reports_the_zone_and_no_prerequisites_or_updates_as_answers() -> None:
+    # RFC 2136 UPDATE (opcode 5): zone example.org SOA; prerequisite "host.example.org exists" (class ANY);
+    # update: add host.example.org A 192.0.2.9; same framing as a response with answers.
+    zone = question(name("Example.ORG"), qtype=6)
+    prereq = rr(name("host.example.org"), 1, b"", ttl=0, rclass=255)
+    update = rr(name("host.example.org"), 1, bytes([192, 0, 2, 9]), ttl=300)
+    msg = parse_dns(header(flags=5 << 11, an=1, ns=1) + zone + prereq + update)
+    assert (msg.opcode, msg.is_response) == (5, False)
+    assert (msg.query, msg.qtype) == ("example.org", "SOA")
+    assert msg.answers == [] and msg.error is None
+    # The server's reply (QR set) echoes the zone; still no answers, rcode kept (9 = NOTAUTH).
+    reply = parse_dns(header(flags=0x8000 | 5 << 11 | 9, an=1) + zone + prereq)
+    assert (reply.query, reply.rcode, reply.answers) == ("example.org", 9, [])
+    # The pipeline's memo gives the same.
+    parsed = fastpath.DnsMemo().parse(header(flags=5 << 11, an=1, ns=1) + zone + prereq + update)
+    assert not isinstance(parsed, str) and (parsed.query, parsed.answers) == ("example.org", ())
+
+
+def test_notify_keeps_the_zone_as_query_and_its_soa_as_answer() -> None:
+    # RFC 1996 NOTIFY (opcode 4) with the new SOA in the answer section, as BIND sends it.
+    zone = question(name("example.org"), qtype=6)
+    soa = rr(name("example.org"), 6, _soa_rdata(2024050201), ttl=3600)
+    msg = parse_dns(header(flags=0x2400, an=1) + zone + soa)
+    assert (msg.opcode, msg.is_response, msg.query, msg.qtype) == (4, False, "example.org", "SOA")
+    assert [(a.name, a.rtype, a.value) for a in msg.answers] == [
+        ("example.org", "SOA", "ns1.example.org admin.example.org 2024050201 7200 900 86400 300")]
+    ack = parse_dns(header(flags=0xA400) + zone)
+    assert (ack.is_response, ack.query, ack.answers) == (True, "example.org", [])

@@ -5,7 +5,10 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from netdetect.decode import fastpath
 from netdetect.decode.errors import DecodeError
 from netdetect.decode.fingerprint import is_grease, ja3_hash, ja4_alpn
 from netdetect.decode.tls import extract_client_hello, looks_like_tls, parse_client_hello
@@ -192,7 +195,7 @@ def test_extract_waits_for_all_records_and_segments() -> None:
             "tls.interrupted",
         ),
         (b"\x16\x03\x01\x00\x04\x01\x02\x00\x00", "tls.too_long"),
-        (bytes.fromhex("8055010301003c00000010000039000038000035"), "tls.sslv2_hello"),  # zeek ssl.v3.pcap
+        (bytes.fromhex("8055010301003d00000010000039000038000035"), "tls.bad_sslv2_hello"),  # 61-byte specs
     ],
 )
 def test_extract_rejects_non_tls_and_broken_records(stream: bytes, reason: str) -> None:
@@ -231,3 +234,61 @@ def test_looks_like_tls_is_cheap_and_strict() -> None:
     assert not looks_like_tls(b"\x16\x03\x01\x02\x00\x02")  # ServerHello
     assert not looks_like_tls(b"\x17\x03\x03\x00\x10\x01")
     assert not looks_like_tls(b"\x16\x03")
+
+
+# The SSLv2-format CLIENT-HELLO of Zeek's ssl.v3.pcap (a TLS 1.0 client); tshark lists the same 20 specs.
+SSLV2_HELLO = bytes.fromhex(
+    "8055010301003c0000001000003900003800003500003300003200000400000500002f00001600001300feff00000a0000150000"
+    "1200fefe000009000064000062000003000006e6b8efdf91cf44f7eae43c83398fdcb2")
+
+
+def test_sslv2_client_hello_is_decoded() -> None:
+    hello = extract_client_hello(SSLV2_HELLO)
+    assert hello is not None and hello.sslv2_format
+    assert (hello.legacy_version, hello.versions, hello.sni, hello.alpn, hello.extensions) == (
+        0x0301, [0x0301], None, [], [])
+    assert hello.ciphers == [0x39, 0x38, 0x35, 0x33, 0x32, 0x04, 0x05, 0x2F, 0x16, 0x13, 0xFEFF, 0x0A, 0x15,
+                             0x12, 0xFEFE, 0x09, 0x64, 0x62, 0x03, 0x06]
+    # JA3 as Salesforce's Zeek script computes it (cipher specs as numbers, no extensions); no JA4.
+    assert hello.ja3 == "769,57-56-53-51-50-4-5-47-22-19-65279-10-21-18-65278-9-100-98-3-6,,,"
+    assert hello.ja3_hash == ja3_hash(hello.ja3) and hello.ja4 == ""
+    assert fastpath.extract_client_hello(SSLV2_HELLO) == hello
+    for cut in range(len(SSLV2_HELLO)):  # waits for the whole record
+        assert extract_client_hello(SSLV2_HELLO[:cut]) is None, cut
+
+
+def test_sslv2_hello_with_ssl2_cipher_specs_and_grease() -> None:
+    specs = bytes.fromhex("0700c0" "010080" "000a0a" "00002f")  # SSL2 3DES, SSL2 RC4, a GREASE suite, AES128
+    body = struct.pack("!BHHHH", 1, 0x0002, len(specs), 16, 16) + specs + bytes(16) + bytes(range(16))
+    hello = extract_client_hello(struct.pack("!H", 0x8000 | len(body)) + body + b"trailing data")
+    assert hello is not None and (hello.versions, hello.ciphers) == ([2], [0x0700C0, 0x010080, 0x0A0A, 0x2F])
+    assert hello.ja3 == "2,458944-65664-47,,,"
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ((0x0200, 3, 0, 16), "tls.bad_version"),
+        ((0x0301, 3, 33, 16), "tls.bad_session_id"),
+        ((0x0301, 4, 0, 16), "tls.bad_sslv2_hello"),
+        ((0x0301, 0, 0, 16), "tls.bad_sslv2_hello"),
+        ((0x0301, 3, 0, 8), "tls.bad_sslv2_hello"),
+        ((0x0301, 0x7FF8, 0, 32), "tls.truncated"),  # fields longer than the record
+    ],
+)
+def test_sslv2_hello_with_lying_lengths_is_rejected(fields: tuple[int, int, int, int], reason: str) -> None:
+    body = struct.pack("!BHHHH", 1, *fields) + bytes(40)
+    with pytest.raises(DecodeError) as info:
+        extract_client_hello(struct.pack("!H", 0x8000 | len(body)) + body)
+    assert info.value.reason == reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(min_size=0, max_size=80), length=st.integers(0, 0x7FFF))
+def test_sslv2_hostile_bytes_only_raise_decode_errors(raw: bytes, length: int) -> None:
+    stream = struct.pack("!HB", 0x8000 | length, 1) + raw
+    try:
+        hello = extract_client_hello(stream)
+    except DecodeError:
+        return
+    assert hello is None or hello.sslv2_format

@@ -262,3 +262,25 @@ def test_fast_and_reference_extraction_agree_on_the_corpus() -> None:
         assert _events(fast) == _events(ref), path.name
         compared += 1
     assert compared > 100
+
+
+def test_overtaking_segments_sslv2_and_websocket_hellos_agree_at_every_batch_cut() -> None:
+    big = synth.client_hello("pq.example.org", post_quantum=True)
+    one = synth.client_hello("one.example")
+    specs = bytes.fromhex("000039" "010080")
+    body = struct.pack("!BHHHH", 1, 0x0301, len(specs), 0, 16) + specs + bytes(16)
+    sslv2 = struct.pack("!H", 0x8000 | len(body)) + body
+    mask = b"\x01\x02\x03\x04"
+    masked = bytes(a ^ b for a, b in zip(one, (mask * len(one))[: len(one)], strict=True))
+    ws = b"\x82\xfe" + struct.pack("!H", len(one)) + mask + masked
+    pkts = [(1.0, _seg(1401, big[1400:])), (1.1, _seg(10, b"tail of something else", sport=40009)),
+            (1.2, _seg(1, big[:1400])), (1.3, _seg(5, sslv2[:20], sport=40001)),
+            (1.4, _seg(25, sslv2[20:], sport=40001)), (1.5, _seg(9, ws, sport=40002, dport=80)),
+            (1.6, _seg(1, one, sport=40003)),
+            (1.7, _seg(1 + len(one), b"\x17\x03\x03\x00\x01\x00", sport=40003))]
+    for cut in range(len(pkts) + 1):
+        batches = [batch_of(p) for p in (pkts[:cut], pkts[cut:]) if p]
+        fast, ref = _both(batches)
+        assert _events(fast) == _events(ref), cut
+        snis = sorted(e.sni or "" for e in fast.out.tls)
+        assert snis == ["", "one.example", "one.example", "pq.example.org"], cut

@@ -1,6 +1,8 @@
 """DNS messages (RFC 1035) from a UDP payload or a length-prefixed TCP stream.
 
 Only the header, the question section and the answer section are decoded: that is what the events need.
+In an UPDATE message (opcode 5) the question is the zone and the answer section holds prerequisites,
+so no answers are reported for it.
 Names are lower-cased, have no trailing dot (the root is ""), and bytes outside letters, digits, '-'
 and '_' are escaped as dig and Zeek do (`\\DDD`, `\\.`, `\\\\`), so a name from the wire is always
 printable, one line, and unambiguous.
@@ -21,6 +23,8 @@ _HEADER = struct.Struct("!4H")  # id, flags, qdcount, ancount (nscount/arcount u
 MAX_NAME_LEN = 255  # RFC 1035 2.3.4, wire form
 MAX_POINTER_JUMPS = 64  # far above any honest message; stops pointer loops early
 MAX_RDATA_TEXT = 256  # bytes of rdata rendered for types shown as generic hex or TXT
+OPCODE_NOTIFY = 4  # RFC 1996: question = zone (SOA), answer section may hold the new SOA: kept as answers
+OPCODE_UPDATE = 5  # RFC 2136: zone, prerequisite, update and additional sections
 
 QTYPES: dict[int, str] = {
     1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 13: "HINFO", 15: "MX", 16: "TXT", 17: "RP",
@@ -270,6 +274,10 @@ def parse_dns(payload: bytes) -> DnsMessage:
         qtype = (payload[pos] << 8) | payload[pos + 1]
         pos += 4  # qclass ignored: its top bit is mDNS "unicast response wanted"
         msg.questions.append((name, qtype_text(qtype)))
+    if msg.opcode == OPCODE_UPDATE:
+        # RFC 2136: the question is the zone, and the next two sections hold prerequisites and updates,
+        # not answers; reporting them as answers would invent resolutions nobody asked for.
+        return msg
     try:
         for _ in range(ancount):
             owner, pos = read_name(payload, pos, seen)

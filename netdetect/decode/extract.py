@@ -1,9 +1,11 @@
 """Application events from the few packets that carry them: DNS, TLS/QUIC ClientHellos, HTTP requests.
 
-Candidates are chosen in bulk from the decoded headers (ports and the first payload bytes);
-only those reach the Python parsers. TCP payloads are reassembled per direction from the
-stream start (by sequence number, so out-of-order and retransmitted segments are fine) until
-the ClientHello or request headers are complete; bounded buffers keep floods from growing memory.
+Candidates are chosen in bulk from the decoded headers (ports and the first payload bytes of every
+segment, so a ClientHello after STARTTLS or inside a client's WebSocket frame is found too); only
+those reach the Python parsers. TCP payloads are reassembled per direction from the stream start
+(by sequence number, so out-of-order and retransmitted segments are fine, and segments that
+overtook their start across a batch boundary are held for it) until the ClientHello or request
+headers are complete; bounded buffers keep floods from growing memory.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ MAX_STREAMS = 100_000
 MAX_SEGMENTS = 64
 _STREAM_KINDS = {1: "tls", 2: "http", 3: "dns"}
 HTTP_MAX_WAIT = 16384  # request header bytes buffered before parsing what is there
+# A segment that overtakes its stream's start across a batch boundary must wait for that start. Held: TCP
+# payload from the last EARLY_TAIL_ROWS packets of a batch, in directions without a stream, the first
+# EARLY_PER_DIRECTION of each (a ClientHello's first flight is 1-3 segments; the client then waits for the
+# server), for EARLY_MAX_AGE seconds of capture time; past EARLY_MAX_SEGMENTS or EARLY_MAX_BYTES the oldest
+# are shed, counted.
+EARLY_TAIL_ROWS = 256
+EARLY_PER_DIRECTION = 4
+EARLY_MAX_SEGMENTS = 8192
+EARLY_MAX_BYTES = 16 << 20  # segments of a capture with TSO/GRO may be 64 KiB each
+EARLY_MAX_AGE = 1.0
 
 
 @dataclass
@@ -81,6 +93,10 @@ class EventExtractor:
         self.quic: OrderedDict[tuple, quic_mod.QuicCryptoAssembler] = OrderedDict()
         self.quic_done: OrderedDict[tuple, None] = OrderedDict()
         self.starts_seen: OrderedDict[tuple[int, int], None] = OrderedDict()
+        # direction key -> [(seq, payload, ts)]: segments that may have overtaken their stream's start
+        self.early: OrderedDict[int, list[tuple[int, bytes, float]]] = OrderedDict()
+        self.early_segments = 0
+        self.early_bytes = 0
         self.fragments = FragmentReassembler()
         self.max_streams = max_streams
         self.reference = reference
@@ -111,6 +127,7 @@ class EventExtractor:
         version = (pfx[:, 1] << 24) | (pfx[:, 2] << 16) | (pfx[:, 3] << 8) | pfx[:, 4]
         quic_initial = udp & ~dnsport & ((pfx[:, 0] & 0xC0) == 0xC0) & (version != 0)
         tls_start = tcp & (pfx[:, 0] == 0x16) & (pfx[:, 1] == 3) & (pfx[:, 5] == 1)
+        sslv2_start, ws_hello = _sslv2_and_websocket_hellos(pfx, tcp)
         # After a HelloRetryRequest the second ClientHello follows a ChangeCipherSpec record in its segment.
         ccs_hello = tcp & (word == 0x14030300) & (pfx[:, 4] == 1) & (pfx[:, 5] == 1) & (pfx[:, 6] == 0x16)
         http_start = tcp & np.isin(word, _METHOD_WORDS)
@@ -120,11 +137,26 @@ class EventExtractor:
         if len(udp_events):
             self._udp(batch, h, rows[udp_events], quic_initial[udp_events])
 
-        start = tls_start | ccs_hello | http_start | dns_tcp
-        if not self.streams and not start.any():
-            return
+        if len(ws_hello):
+            self._websocket(batch, h, rows[ws_hello])
+        hello_start = tls_start | ccs_hello | sslv2_start
+        start = hello_start | http_start | dns_tcp
+        if self.early:
+            self._expire_early(float(h.ts[rows[0]]))
+        dirkey = None
+        if self.streams or start.any():
+            dirkey = self._tcp_events(batch, h, rows, pfx, tcp, start, hello_start, tls_start, http_start,
+                                      dns_tcp)
+        self._hold_early(batch, h, rows, tcp & ~start, dirkey)
+
+    def _tcp_events(self, batch: PacketBatch, h: Headers, rows: np.ndarray, pfx: np.ndarray, tcp: np.ndarray,
+                    start: np.ndarray, hello_start: np.ndarray, tls_start: np.ndarray, http_start: np.ndarray,
+                    dns_tcp: np.ndarray) -> np.ndarray:
+        """ClientHellos, requests and DNS over TCP of the batch's rows; returns the rows' direction keys."""
+        sport, dport = h.sport[rows], h.dport[rows]
         dirkey = hash_columns(h.src_hi[rows], h.src_lo[rows], h.dst_hi[rows], h.dst_lo[rows], sport, dport)
         open_keys = np.fromiter(self.streams.keys(), np.uint64, len(self.streams))
+        held_keys = np.fromiter(self.early.keys(), np.uint64, len(self.early))
         # A TLS record holding the whole ClientHello, or an HTTP request whose header block ends in the
         # segment, is decoded from that one packet; a ClientHello in a start segment and the segment
         # right after it (post-quantum key shares) from those two. No stream is kept, so a direction whose
@@ -141,11 +173,14 @@ class EventExtractor:
             whole = self._single_segment_starts(batch, h, rows, in_record & (hs_len + 9 <= caplen), tls_start,
                                                 http_start)
             slow_keys = np.union1d(open_keys, dirkey[starts[~whole[starts]]])
+            if len(held_keys):  # a start whose later segments came in an earlier batch: the stream joins them
+                slow_keys = np.union1d(slow_keys, np.intersect1d(dirkey[starts], held_keys))
             single = whole & ~np.isin(dirkey, slow_keys)
             if single.any():
                 idx = self._fresh_starts(np.flatnonzero(single), dirkey, h.seq[rows])
                 self._single_segment(batch, h, rows, idx, tls_start)
-            pair_start = in_record & ~whole & (caplen >= 9) & ~np.isin(dirkey, open_keys)
+            waiting = np.union1d(open_keys, held_keys)
+            pair_start = in_record & ~whole & (caplen >= 9) & ~np.isin(dirkey, waiting)
             first, second = _segment_pairs(h, rows, dirkey, tcp, start, pair_start, hs_len)
             if len(first):
                 fresh = np.isin(first, self._fresh_starts(first, dirkey, h.seq[rows]))
@@ -153,7 +188,7 @@ class EventExtractor:
                 slow_keys = np.setdiff1d(slow_keys, dirkey[first], assume_unique=True)
         if len(slow_keys):
             pending = np.flatnonzero(tcp & np.isin(dirkey, slow_keys))
-            kind = np.where(tls_start | ccs_hello, 1, np.where(http_start, 2, np.where(dns_tcp, 3, 0)))
+            kind = np.where(hello_start, 1, np.where(http_start, 2, np.where(dns_tcp, 3, 0)))
             # Stream starts first, then the rest by time: a segment that overtook the start of its
             # stream within the batch joins it instead of being dropped.
             order = pending[np.lexsort((h.ts[rows[pending]], kind[pending] == 0))]
@@ -163,6 +198,50 @@ class EventExtractor:
                        h.payload_caplen[r])
             for row, key, kind_, seq, ts, off, size in zip(*(c.tolist() for c in columns), strict=True):
                 self._tcp(h, row, key, kind_, seq, ts, buf, off, size)
+        return dirkey
+
+    def _expire_early(self, now: float) -> None:
+        """Forget held segments older than EARLY_MAX_AGE at time `now` (held in time order)."""
+        early = self.early
+        while early and next(iter(early.values()))[0][2] < now - EARLY_MAX_AGE:
+            self._forget_early(early.popitem(last=False)[1])
+
+    def _hold_early(self, batch: PacketBatch, h: Headers, rows: np.ndarray, candidate: np.ndarray,
+                    dirkey: np.ndarray | None) -> None:
+        """Keep the `candidate` segments (TCP payload, not stream starts) of the batch's last packets whose
+        direction has no stream: their stream's start may come in the next batch. Bounded, see EARLY_*."""
+        early = self.early
+        lo = int(np.searchsorted(rows, len(h) - EARLY_TAIL_ROWS))
+        idx = lo + np.flatnonzero(candidate[lo:])
+        if not len(idx):
+            return
+        r = rows[idx]
+        if dirkey is not None:
+            keys = dirkey[idx]
+        else:
+            keys = hash_columns(h.src_hi[r], h.src_lo[r], h.dst_hi[r], h.dst_lo[r], h.sport[r], h.dport[r])
+        if self.streams:
+            keep = ~np.isin(keys, np.fromiter(self.streams.keys(), np.uint64, len(self.streams)))
+            keys, r = keys[keep], r[keep]
+        for key, seq, ts, payload in zip(keys.tolist(), h.seq[r].tolist(), h.ts[r].tolist(),
+                                         _payloads(batch, h, r), strict=True):
+            held = early.get(key)
+            if held is None:
+                early[key] = [(seq, payload, ts)]
+            elif len(held) < EARLY_PER_DIRECTION:
+                held.append((seq, payload, ts))
+            else:
+                continue
+            self.early_segments += 1
+            self.early_bytes += len(payload)
+        while self.early_segments > EARLY_MAX_SEGMENTS or self.early_bytes > EARLY_MAX_BYTES:
+            shed = early.popitem(last=False)[1]
+            self._forget_early(shed)
+            self.error("tcp.early_shed", len(shed))
+
+    def _forget_early(self, held: list[tuple[int, bytes, float]]) -> None:
+        self.early_segments -= len(held)
+        self.early_bytes -= sum(len(payload) for _, payload, _ in held)
 
     def _first_sight(self, key: int, seq: int) -> bool:
         """True the first time a stream start (direction key, sequence number) is seen; retransmissions
@@ -204,6 +283,25 @@ class EventExtractor:
                 self._quic(ts, ends, payload)
             else:
                 self._dns_event(parse_dns(payload), payload, ts, ends, "udp")
+
+    def _websocket(self, batch: PacketBatch, h: Headers, r: np.ndarray) -> None:
+        """ClientHellos inside a client's WebSocket binary frames, when the frame's part in the segment holds
+        the whole hello (one frame in one segment, as tunnels send it)."""
+        keys = hash_columns(h.src_hi[r], h.src_lo[r], h.dst_hi[r], h.dst_lo[r], h.sport[r], h.dport[r])
+        columns = (keys.tolist(), h.seq[r].tolist(), h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r))
+        for key, seq, ts, ends, payload in zip(*columns, strict=True):
+            data = _websocket_payload(payload)
+            if not tls_mod.looks_like_tls(data) or not self._first_sight(key, seq):
+                continue  # binary data that only began like a hello, or a retransmission
+            try:
+                hello = self.extract_hello(data)
+            except DecodeError as exc:
+                self.error(exc.reason)
+                continue
+            if hello is None:
+                self.error("tls.incomplete")
+            else:
+                self.out.tls.append(_tls_event(ts, ends, "tcp", hello, hello.ja4))
 
     def _single_segment(self, batch: PacketBatch, h: Headers, rows: np.ndarray, idx: np.ndarray,
                         tls_start: np.ndarray) -> None:
@@ -265,7 +363,10 @@ class EventExtractor:
         try:
             hello = self.extract_hello(data)
         except DecodeError as exc:
-            self.error(exc.reason)
+            # A ChangeCipherSpec then a handshake record is a guess at a second hello after a
+            # HelloRetryRequest; mostly it is an encrypted Finished (TLS 1.2 resumption, servers), no fault.
+            if not (exc.reason == "tls.not_client_hello" and data[0] == tls_mod.CONTENT_CHANGE_CIPHER_SPEC):
+                self.error(exc.reason)
             return True
         if hello is None:
             return False
@@ -297,6 +398,11 @@ class EventExtractor:
             st = _Stream(_STREAM_KINDS[kind], seq, ts, _ends_of(h, np.array([r]))[0])
             self.streams[key] = st
             _bound(self.streams, self.max_streams, self, "tcp.streams_shed")
+            held = self.early.pop(key, None)
+            if held:  # segments of this direction from an earlier batch that overtook this start
+                self._forget_early(held)
+                for held_seq, payload, _ in held:
+                    st.add(held_seq, payload)
         st.add(seq, buf[off:off + size].tobytes())
         data = st.contiguous()
         if st.kind == "tls":
@@ -344,6 +450,31 @@ class EventExtractor:
                                np.array([t for t, _ in whole]), np.full(len(whole), 101, np.uint16),
                                batch.source)
             self.process(mini, decode_headers(mini))
+
+
+def _sslv2_and_websocket_hellos(pfx: np.ndarray, tcp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (by their first 9 payload bytes) starting an SSLv2-format CLIENT-HELLO (a bool mask), and rows
+    holding a client's WebSocket frame that starts a ClientHello (indexes). Both are rare: the full tests
+    run only on the few rows whose first bytes allow either."""
+    b0 = pfx[:, 0]
+    odd = np.flatnonzero(tcp & (((b0 | 0x80) == 0x82) | ((b0 >= 0x80) & (pfx[:, 2] == 1))))
+    sslv2 = np.zeros(len(pfx), bool)
+    if not len(odd):
+        return sslv2, odd
+    p = pfx[odd]
+    # SSLv2: 0x80|length, type 1, version 0x0002 or 3.x, cipher-spec length a non-zero multiple of 3,
+    # session id <= 32 bytes.
+    specs, session = (p[:, 5] << 8) | p[:, 6], (p[:, 7] << 8) | p[:, 8]
+    sslv2[odd] = ((p[:, 0] >= 0x80) & (p[:, 2] == 1)
+                  & (((p[:, 3] == 0) & (p[:, 4] == 2)) | ((p[:, 3] == 3) & (p[:, 4] <= 4)))
+                  & (specs > 0) & (specs % 3 == 0) & (session <= 32))
+    # WebSocket (a TLS tunnel such as wstunnel): a masked binary frame whose first unmasked bytes are
+    # 0x16 0x03 (7-bit length: mask at 2, payload at 6) or 0x16 (16-bit length: mask at 4, payload at 8).
+    size = p[:, 1] & 0x7F
+    ws = ((p[:, 0] | 0x80) == 0x82) & (p[:, 1] >= 0x80) & (
+        ((size < 126) & ((p[:, 6] ^ p[:, 2]) == 0x16) & ((p[:, 7] ^ p[:, 3]) == 3))
+        | ((size == 126) & ((p[:, 8] ^ p[:, 4]) == 0x16)))
+    return sslv2, odd[ws]
 
 
 def _segment_pairs(h: Headers, rows: np.ndarray, dirkey: np.ndarray, tcp: np.ndarray, start: np.ndarray,
@@ -405,6 +536,20 @@ def _ends_of(h: Headers, r: np.ndarray) -> list[tuple[str, str, int, int]]:
                     h.sport[r].tolist(), h.dport[r].tolist(), strict=True))
 
 
+def _websocket_payload(frame: bytes) -> bytes:
+    """The unmasked payload of a client's WebSocket frame (RFC 6455 5.2), cut to the bytes present."""
+    size, at = frame[1] & 0x7F, 2
+    if size == 126:
+        size, at = int.from_bytes(frame[2:4], "big"), 4
+    elif size == 127:
+        return b""  # 64-bit length: far longer than any hello
+    mask, data = frame[at : at + 4], frame[at + 4 : at + 4 + size]
+    if len(mask) < 4:
+        return b""
+    key = (mask * (len(data) // 4 + 1))[: len(data)]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(len(data), "big")
+
+
 def _http_header_end(data: bytes) -> int | None:
     """Bytes of `data` to parse as a request when its header block is complete (or too long to wait
     for); None while more bytes may complete it."""
@@ -420,7 +565,7 @@ def _tls_event(ts: float, ends: tuple[str, str, int, int], transport: str, hello
                ja4: str | None) -> TlsEvent:
     src, dst, sp, dp = ends
     return TlsEvent(ts, src, dst, sp, dp, transport, hello.sni, list(hello.alpn), list(hello.versions),
-                    hello.ech, hello.ja3, hello.ja3_hash, ja4)
+                    hello.ech, hello.ja3, hello.ja3_hash, ja4 or None)
 
 
 def _bound(cache: OrderedDict, limit: int, owner: EventExtractor | None, reason: str) -> None:

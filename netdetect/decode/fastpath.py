@@ -205,6 +205,8 @@ def hello_shape(body: bytes) -> tuple[HelloShape, str | None]:
 
 def extract_client_hello(stream: bytes) -> ClientHello | None:
     """`tls.extract_client_hello` with the fast hello parser."""
+    if tls_mod.is_sslv2_hello(stream):  # rare and tiny: the reference parser decides it
+        return tls_mod.sslv2_client_hello(stream)
     body = tls_mod.client_hello_body(stream)
     return None if body is None else parse_client_hello(body)
 

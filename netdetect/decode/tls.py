@@ -2,10 +2,12 @@
 
 The ClientHello may span several TLS records and TCP segments (post-quantum key shares make Chrome's
 ~1.8 kB hello span two); `extract_client_hello` returns None until the whole handshake message is there.
+It also reads the SSLv2-format CLIENT-HELLO old clients send (`sslv2_client_hello`).
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from netdetect.decode import fingerprint
@@ -46,6 +48,7 @@ class ClientHello:
     alpn_raw: list[bytes] = field(default_factory=list, repr=False)
     has_supported_versions: bool = False
     quic_transport_parameters: bool = False  # the hello belongs to QUIC
+    sslv2_format: bool = False  # an SSLv2-format CLIENT-HELLO: ciphers are 24-bit cipher specs, no JA4
 
     def ja4_for(self, transport: str = "t") -> str:
         return fingerprint.ja4(transport, *self._ja4_args())
@@ -176,9 +179,56 @@ def extract_client_hello(stream: bytes) -> ClientHello | None:
 
     Raises DecodeError when the bytes are not a TLS handshake or the hello is malformed. This is the
     reference parser; the pipeline uses `netdetect.decode.fastpath`, which gives the same results.
+    An SSLv2-format CLIENT-HELLO is decoded too (`sslv2_client_hello`).
     """
+    if is_sslv2_hello(stream):
+        return sslv2_client_hello(stream)
     body = client_hello_body(stream)
     return None if body is None else parse_client_hello(body)
+
+
+# SSLv2-format CLIENT-HELLO (SSL 2.0 draft, section C.2; RFC 5246 appendix E.2 for TLS clients that send it):
+# a 2-byte record header (top bit set, 15-bit length), then message type 1, version, cipher-spec,
+# session-id and challenge lengths, and those fields. Cipher specs are 3 bytes; TLS suites are 00 xx yy.
+SSLV2_HEADER = struct.Struct("!HBHHHH")  # record header, type, version, cipher specs, session id, challenge
+SSLV2_VERSIONS = frozenset({0x0002, 0x0300, 0x0301, 0x0302, 0x0303, 0x0304})
+
+
+def is_sslv2_hello(stream: bytes) -> bool:
+    """The bytes start with an SSLv2 record header (2-byte form) holding a CLIENT-HELLO message (or may,
+    when fewer than 3 bytes are there)."""
+    return bool(stream) and stream[0] & 0x80 != 0 and (len(stream) < 3 or stream[2] == HANDSHAKE_CLIENT_HELLO)
+
+
+def sslv2_client_hello(stream: bytes) -> ClientHello | None:
+    """The SSLv2-format CLIENT-HELLO at the start of `stream`, or None while more bytes are needed.
+
+    It has no extensions, so no SNI, ALPN or supported_versions: `versions` holds the one version it
+    offers. JA3 follows Salesforce's Zeek script, which reads SSLv2 hellos with the cipher specs as 24-bit
+    numbers (the Python script skips them); JA4's spec and reference tools only read TLS-format hellos,
+    so `ja4` stays empty. Raises DecodeError for lengths that do not add up.
+    """
+    if len(stream) < SSLV2_HEADER.size:
+        return None
+    header, _, version, specs_len, session_len, challenge_len = SSLV2_HEADER.unpack_from(stream)
+    record_len = header & 0x7FFF
+    if version not in SSLV2_VERSIONS:
+        raise DecodeError("tls.bad_version", f"SSLv2 hello version 0x{version:04x}")
+    if session_len > 32:
+        raise DecodeError("tls.bad_session_id", f"SSLv2 session id of {session_len} bytes")
+    if not specs_len or specs_len % 3 or not 16 <= challenge_len <= 32:
+        raise DecodeError("tls.bad_sslv2_hello", f"cipher specs {specs_len} bytes, challenge {challenge_len}")
+    if 9 + specs_len + session_len + challenge_len > record_len:
+        raise DecodeError("tls.truncated", f"SSLv2 hello fields exceed its record of {record_len} bytes")
+    if len(stream) < 2 + record_len:
+        return None
+    raw = stream[11 : 11 + specs_len]
+    ciphers = [(raw[i] << 16) | (raw[i + 1] << 8) | raw[i + 2] for i in range(0, specs_len, 3)]
+    ja3 = fingerprint.ja3_string(version, ciphers, (), (), ())
+    return ClientHello(
+        legacy_version=version, ciphers=ciphers, extensions=[], sni=None, alpn=[], versions=[version],
+        groups=[], ec_point_formats=[], sig_algs=[], ech=False, ja3=ja3, ja3_hash=fingerprint.ja3_hash(ja3),
+        sslv2_format=True)
 
 
 def client_hello_body(stream: bytes) -> bytes | None:

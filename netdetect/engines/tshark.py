@@ -75,7 +75,7 @@ EXT_ECH = 0xFE0D
 # SvcParam keys whose value tshark 4.x decodes into its own fields; others come as raw bytes.
 _TSHARK_SVC_KEYS = frozenset({0, 1, 2, 3, 4, 5, 6, 32769})
 # Event-decoder error counters of the native extractor; they describe events this engine replaces.
-_NATIVE_EVENT_ERRORS = ("dns.", "tls.", "quic.", "http.", "tcp.streams_shed")
+_NATIVE_EVENT_ERRORS = ("dns.", "tls.", "quic.", "http.", "tcp.streams_shed", "tcp.early_shed")
 MAX_QUIC_SEEN = 100_000
 MAX_HTTP_TEXT = 2048  # as netdetect.decode.http
 

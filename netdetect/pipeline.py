@@ -90,7 +90,7 @@ class Extractor:
         self.last_ts: float | None = None
         self.errors: dict[str, int] = {}
         self._conns: list[np.ndarray] = []
-        self.tables = EventSet()
+        self.tables = self.events.out.events
 
     def feed(self, batch: PacketBatch) -> None:
         if not len(batch):
@@ -114,14 +114,8 @@ class Extractor:
             self._conns.append(self.flows.take())
 
     def _table_new_events(self) -> None:
-        """Move the batch's events from the decoder's lists into the columnar tables: memory then grows
-        by a fixed row size per event plus distinct values, not by an object graph per event."""
-        out, tables = self.events.out, self.tables
-        dns, tls, http = out.dns, out.tls, out.http
-        out.dns, out.tls, out.http = [], [], []
-        tables.dns.append(dns)
-        tables.tls.append(tls)
-        tables.http.append(http)
+        """The decoders add rows as tuples; turn the batch's into arrays (bounded memory per event)."""
+        self.tables.flush()
 
     def finish(self, captures: Sequence[str] = ()) -> Extraction:
         self.flows.flush()

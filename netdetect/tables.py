@@ -127,13 +127,22 @@ class EventTable(Generic[E]):
     text_columns: tuple[str, ...] = ()
 
     def __init__(self, rows: np.ndarray | None = None, pool: ValuePool | None = None) -> None:
-        # Appended batches wait in a list and are joined once, when the rows are read.
+        # Rows added one by one wait as tuples until `flush` (the extractor flushes after each batch);
+        # flushed batches wait in a list and are joined once, when the rows are read.
         self._parts: list[np.ndarray] = [rows if rows is not None else np.zeros(0, self.dtype)]
+        self._pending: list[tuple] = []
         self._count = len(self._parts[0])
         self.pool = pool if pool is not None else ValuePool()
 
+    def flush(self) -> None:
+        """Turn the rows added since the last flush into an array."""
+        if self._pending:
+            self._parts.append(np.array(self._pending, self.dtype))
+            self._pending = []
+
     @property
     def rows(self) -> np.ndarray:
+        self.flush()
         if len(self._parts) > 1:
             self._parts = [np.concatenate(self._parts)]
         return self._parts[0]
@@ -141,6 +150,7 @@ class EventTable(Generic[E]):
     @rows.setter
     def rows(self, value: np.ndarray) -> None:
         self._parts = [value]
+        self._pending = []
         self._count = len(value)
 
     def __len__(self) -> int:
@@ -166,6 +176,14 @@ class EventTable(Generic[E]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {len(self)} rows>"
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a list (or table) of the same events, in order."""
+        if isinstance(other, EventTable | list | tuple):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
     def event(self, i: int) -> E:
         raise NotImplementedError
 
@@ -184,6 +202,7 @@ class EventTable(Generic[E]):
 
     # -- building ---------------------------------------------------------------------------------
     def _extend_rows(self, rows: np.ndarray) -> None:
+        self.flush()
         self._parts.append(rows)
         self._count += len(rows)
 
@@ -211,58 +230,108 @@ class DnsTable(EventTable[DnsEvent]):
     ) -> None:
         super().__init__(rows, pool)
         self._answer_parts = [answers if answers is not None else np.zeros(0, ANSWER_DTYPE)]
+        self._pending_answers: list[tuple] = []
+        # Decoders share one answers tuple between equal messages (memo hits): its interned rows are
+        # kept by identity, the tuple itself held so that the id cannot be reused.
+        self._answer_rows: dict[int, tuple[tuple, list[tuple]]] = {}
+
+    def flush(self) -> None:
+        super().flush()
+        if self._pending_answers:
+            self._answer_parts.append(np.array(self._pending_answers, ANSWER_DTYPE))
+            self._pending_answers = []
 
     @property
     def answers(self) -> np.ndarray:
+        self.flush()
         if len(self._answer_parts) > 1:
             self._answer_parts = [np.concatenate(self._answer_parts)]
         return self._answer_parts[0]
 
     @answers.setter
     def answers(self, value: np.ndarray) -> None:
+        self.flush()
         self._answer_parts = [value]
 
-    def append(self, events: Sequence[DnsEvent]) -> None:
-        if not events:
-            return
+    def add(
+        self,
+        ts: float,
+        client: bytes,
+        server: bytes,
+        client_port: int,
+        server_port: int,
+        tcp: bool,
+        txid: int,
+        query: str | None,
+        qtype: str | None,
+        is_response: bool,
+        rcode: int | None,
+        answers: Sequence[DnsAnswer] = (),
+    ) -> None:
+        """One message; addresses as 16 bytes."""
         ids = self.pool._ids
         sd = ids.setdefault
-        base = len(self)
-        rows = np.array(
-            [
-                (
-                    e.ts,
-                    addr16(e.client),
-                    addr16(e.server),
-                    e.client_port,
-                    e.server_port,
-                    e.transport == "tcp",
-                    e.txid,
-                    sd(e.query, len(ids) - 1),
-                    sd(e.qtype, len(ids) - 1),
-                    e.is_response,
-                    -1 if e.rcode is None else e.rcode,
-                )
-                for e in events
-            ],
-            DNS_DTYPE,
-        )
-        answers = [
+        event = self._count
+        self._pending.append(
             (
-                base + i,
+                ts,
+                client,
+                server,
+                client_port,
+                server_port,
+                tcp,
+                txid,
+                sd(query, len(ids) - 1),
+                sd(qtype, len(ids) - 1),
+                is_response,
+                -1 if rcode is None else rcode,
+            )
+        )
+        self._count += 1
+        if answers:
+            self._pending_answers += [(event, *tail) for tail in self._answer_tails(answers)]
+
+    def _answer_tails(self, answers: Sequence[DnsAnswer]) -> list[tuple]:
+        shared = type(answers) is tuple
+        if shared:
+            known = self._answer_rows.get(id(answers))
+            if known is not None and known[0] is answers:
+                return known[1]
+        ids = self.pool._ids
+        sd = ids.setdefault
+        tails = [
+            (
                 sd(a.name, len(ids) - 1),
                 sd(a.rtype, len(ids) - 1),
                 sd(a.value, len(ids) - 1),
                 a.ttl,
                 addr16(a.value) if a.rtype in ("A", "AAAA") else b"",
             )
-            for i, e in enumerate(events)
-            if e.answers
-            for a in e.answers
+            for a in answers
         ]
-        self._extend_rows(rows)
-        if answers:
-            self._answer_parts.append(np.array(answers, ANSWER_DTYPE))
+        if shared:
+            if len(self._answer_rows) >= 1 << 14:
+                self._answer_rows.clear()  # bounded like the decoders' memo
+            self._answer_rows[id(answers)] = (answers, tails)  # type: ignore[assignment]
+        return tails
+
+    def append(self, events: Sequence[DnsEvent]) -> None:
+        add = self.add
+        for e in events:
+            add(
+                e.ts,
+                addr16(e.client),
+                addr16(e.server),
+                e.client_port,
+                e.server_port,
+                e.transport == "tcp",
+                e.txid,
+                e.query,
+                e.qtype,
+                e.is_response,
+                e.rcode,
+                e.answers,
+            )
 
     def extend(self, other: DnsTable) -> None:
         base = len(self)
@@ -317,33 +386,62 @@ class TlsTable(EventTable[TlsEvent]):
     dtype = TLS_DTYPE
     text_columns = ("sni", "alpn", "versions", "ja3", "ja3_hash", "ja4")
 
-    def append(self, events: Sequence[TlsEvent]) -> None:
-        if not events:
-            return
+    def add(
+        self,
+        ts: float,
+        client: bytes,
+        server: bytes,
+        client_port: int,
+        server_port: int,
+        quic: bool,
+        sni: str | None,
+        alpn: tuple[str, ...],
+        versions: tuple[int, ...],
+        ech: bool,
+        ja3: str | None,
+        ja3_hash: str | None,
+        ja4: str | None,
+    ) -> None:
+        """One ClientHello; addresses as 16 bytes."""
         ids = self.pool._ids
         sd = ids.setdefault
-        rows = np.array(
-            [
-                (
-                    e.ts,
-                    addr16(e.client),
-                    addr16(e.server),
-                    e.client_port,
-                    e.server_port,
-                    e.transport == "quic",
-                    sd(e.sni, len(ids) - 1),
-                    sd(tuple(e.alpn), len(ids) - 1),
-                    sd(tuple(e.versions), len(ids) - 1),
-                    e.ech,
-                    sd(e.ja3, len(ids) - 1),
-                    sd(e.ja3_hash, len(ids) - 1),
-                    sd(e.ja4, len(ids) - 1),
-                )
-                for e in events
-            ],
-            TLS_DTYPE,
+        self._pending.append(
+            (
+                ts,
+                client,
+                server,
+                client_port,
+                server_port,
+                quic,
+                sd(sni, len(ids) - 1),
+                sd(alpn, len(ids) - 1),
+                sd(versions, len(ids) - 1),
+                ech,
+                sd(ja3, len(ids) - 1),
+                sd(ja3_hash, len(ids) - 1),
+                sd(ja4, len(ids) - 1),
+            )
         )
-        self._extend_rows(rows)
+        self._count += 1
+
+    def append(self, events: Sequence[TlsEvent]) -> None:
+        add = self.add
+        for e in events:
+            add(
+                e.ts,
+                addr16(e.client),
+                addr16(e.server),
+                e.client_port,
+                e.server_port,
+                e.transport == "quic",
+                e.sni,
+                tuple(e.alpn),
+                tuple(e.versions),
+                e.ech,
+                e.ja3,
+                e.ja3_hash,
+                e.ja4,
+            )
 
     def extend(self, other: TlsTable) -> None:
         self._extend_rows(self._remapped(other))
@@ -373,29 +471,50 @@ class HttpTable(EventTable[HttpEvent]):
     dtype = HTTP_DTYPE
     text_columns = ("method", "host", "uri", "user_agent")
 
-    def append(self, events: Sequence[HttpEvent]) -> None:
-        if not events:
-            return
+    def add(
+        self,
+        ts: float,
+        client: bytes,
+        server: bytes,
+        client_port: int,
+        server_port: int,
+        method: str | None,
+        host: str | None,
+        uri: str | None,
+        user_agent: str | None,
+    ) -> None:
+        """One request; addresses as 16 bytes."""
         ids = self.pool._ids
         sd = ids.setdefault
-        rows = np.array(
-            [
-                (
-                    e.ts,
-                    addr16(e.client),
-                    addr16(e.server),
-                    e.client_port,
-                    e.server_port,
-                    sd(e.method, len(ids) - 1),
-                    sd(e.host, len(ids) - 1),
-                    sd(e.uri, len(ids) - 1),
-                    sd(e.user_agent, len(ids) - 1),
-                )
-                for e in events
-            ],
-            HTTP_DTYPE,
+        self._pending.append(
+            (
+                ts,
+                client,
+                server,
+                client_port,
+                server_port,
+                sd(method, len(ids) - 1),
+                sd(host, len(ids) - 1),
+                sd(uri, len(ids) - 1),
+                sd(user_agent, len(ids) - 1),
+            )
         )
-        self._extend_rows(rows)
+        self._count += 1
+
+    def append(self, events: Sequence[HttpEvent]) -> None:
+        add = self.add
+        for e in events:
+            add(
+                e.ts,
+                addr16(e.client),
+                addr16(e.server),
+                e.client_port,
+                e.server_port,
+                e.method,
+                e.host,
+                e.uri,
+                e.user_agent,
+            )
 
     def extend(self, other: HttpTable) -> None:
         self._extend_rows(self._remapped(other))
@@ -445,6 +564,10 @@ class EventSet:
         self.dns.extend(other.dns)
         self.tls.extend(other.tls)
         self.http.extend(other.http)
+
+    def flush(self) -> None:
+        for table in (self.dns, self.tls, self.http):
+            table.flush()
 
     def sort(self) -> None:
         """Time order (stable, so same-time events keep their decode order)."""

@@ -17,7 +17,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from netdetect.addr import to_text
 from netdetect.capture.batch import PacketBatch
 from netdetect.decode import dns as dns_mod
 from netdetect.decode import fastpath
@@ -28,7 +27,7 @@ from netdetect.decode.errors import DecodeError
 from netdetect.decode.fragments import FragmentReassembler
 from netdetect.decode.headers import Headers, decode_headers, payload_prefix
 from netdetect.flows import hash_columns
-from netdetect.model import DnsEvent, HttpEvent, TlsEvent
+from netdetect.tables import DnsTable, EventSet, HttpTable, TlsTable
 
 DNS_PORTS = (53, 5353, 5355)
 HTTP_METHODS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"CONN", b"OPTI", b"DELE", b"PATC", b"TRAC")
@@ -55,7 +54,7 @@ class _Stream:
     kind: str  # "tls" | "http" | "dns"
     base_seq: int
     ts: float
-    ends: tuple[str, str, int, int]  # src, dst, sport, dport of this direction
+    ends: Ends  # src, dst, sport, dport of this direction
     segments: dict[int, bytes] = field(default_factory=dict)
 
     def add(self, seq: int, payload: bytes) -> None:
@@ -72,12 +71,28 @@ class _Stream:
         return bytes(out)
 
 
+Ends = tuple[bytes, bytes, int, int]  # src, dst (16 bytes, v4-mapped), sport, dport
+
+
 @dataclass
 class EventTables:
-    dns: list[DnsEvent] = field(default_factory=list)
-    tls: list[TlsEvent] = field(default_factory=list)
-    http: list[HttpEvent] = field(default_factory=list)
+    """What extraction produced so far: the columnar event tables (rows added straight from the
+    decoders, no object per event) and the count of what could not be decoded, by reason."""
+
+    events: EventSet = field(default_factory=EventSet)
     errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dns(self) -> DnsTable:
+        return self.events.dns
+
+    @property
+    def tls(self) -> TlsTable:
+        return self.events.tls
+
+    @property
+    def http(self) -> HttpTable:
+        return self.events.http
 
 
 class EventExtractor:
@@ -301,7 +316,7 @@ class EventExtractor:
             if hello is None:
                 self.error("tls.incomplete")
             else:
-                self.out.tls.append(_tls_event(ts, ends, "tcp", hello, hello.ja4))
+                self._hello_event(ts, ends, False, hello, hello.ja4)
 
     def _single_segment(self, batch: PacketBatch, h: Headers, rows: np.ndarray, idx: np.ndarray,
                         tls_start: np.ndarray) -> None:
@@ -313,21 +328,21 @@ class EventExtractor:
             else:
                 self._http_stream(payload, _http_header_end(payload), ts, ends)
 
-    def _dns_event(self, parsed: fastpath.DnsParsed | str, payload: bytes, ts: float,
-                   ends: tuple[str, str, int, int], transport: str) -> None:
+    def _dns_event(self, parsed: fastpath.DnsParsed | str, payload: bytes, ts: float, ends: Ends,
+                   transport: str) -> None:
         if isinstance(parsed, str):
             self.error(parsed)
             return
         src, dst, sp, dp = ends
         txid = (payload[0] << 8) | payload[1]
-        if parsed.is_response:
-            self.out.dns.append(DnsEvent(ts, dst, src, dp, sp, transport, txid, parsed.query, parsed.qtype,
-                                         True, parsed.rcode, list(parsed.answers)))
+        if parsed.is_response:  # the client is the host that asked
+            self.out.dns.add(ts, dst, src, dp, sp, transport == "tcp", txid, parsed.query, parsed.qtype, True,
+                             parsed.rcode, parsed.answers)
         else:
-            self.out.dns.append(DnsEvent(ts, src, dst, sp, dp, transport, txid, parsed.query, parsed.qtype,
-                                         False, None, list(parsed.answers)))
+            self.out.dns.add(ts, src, dst, sp, dp, transport == "tcp", txid, parsed.query, parsed.qtype,
+                             False, None, parsed.answers)
 
-    def _quic(self, ts: float, ends: tuple[str, str, int, int], payload: bytes) -> None:
+    def _quic(self, ts: float, ends: Ends, payload: bytes) -> None:
         if ends in self.quic_done:
             return
         asm = self.quic.get(ends)
@@ -345,9 +360,9 @@ class EventExtractor:
             self.quic.pop(ends, None)
             self.quic_done[ends] = None
             _bound(self.quic_done, self.max_streams, None, "")
-            self.out.tls.append(_tls_event(ts, ends, "quic", hello, hello.ja4_for("q")))
+            self._hello_event(ts, ends, True, hello, hello.ja4_for("q"))
 
-    def _tls_hello(self, body: bytes, ts: float, ends: tuple[str, str, int, int]) -> None:
+    def _tls_hello(self, body: bytes, ts: float, ends: Ends) -> None:
         """A ClientHello body from one or two segments: straight to the event, no ClientHello object."""
         try:
             shape, sni = fastpath.hello_shape(body)
@@ -355,10 +370,16 @@ class EventExtractor:
             self.error(exc.reason)
             return
         src, dst, sp, dp = ends
-        self.out.tls.append(TlsEvent(ts, src, dst, sp, dp, "tcp", sni, list(shape.alpn), list(shape.versions),
-                                     shape.ech, shape.ja3, shape.ja3_hash, shape.ja4))
+        self.out.tls.add(ts, src, dst, sp, dp, False, sni, shape.alpn, shape.versions, shape.ech, shape.ja3,
+                         shape.ja3_hash, shape.ja4)
 
-    def _tls_stream(self, data: bytes, ts: float, ends: tuple[str, str, int, int]) -> bool:
+    def _hello_event(self, ts: float, ends: Ends, quic: bool, hello: tls_mod.ClientHello,
+                     ja4: str | None) -> None:
+        src, dst, sp, dp = ends
+        self.out.tls.add(ts, src, dst, sp, dp, quic, hello.sni, tuple(hello.alpn), tuple(hello.versions),
+                         hello.ech, hello.ja3, hello.ja3_hash, ja4 or None)
+
+    def _tls_stream(self, data: bytes, ts: float, ends: Ends) -> bool:
         """Decode the ClientHello at the start of `data`; True when the stream is finished with."""
         try:
             hello = self.extract_hello(data)
@@ -370,10 +391,10 @@ class EventExtractor:
             return True
         if hello is None:
             return False
-        self.out.tls.append(_tls_event(ts, ends, "tcp", hello, hello.ja4))
+        self._hello_event(ts, ends, False, hello, hello.ja4)
         return True
 
-    def _http_stream(self, data: bytes, end: int | None, ts: float, ends: tuple[str, str, int, int]) -> None:
+    def _http_stream(self, data: bytes, end: int | None, ts: float, ends: Ends) -> None:
         try:
             req = http_mod.parse_http_request(data[:end] if end is not None else data)
         except DecodeError as exc:
@@ -383,8 +404,7 @@ class EventExtractor:
             self.error("http.malformed")
         else:
             src, dst, sp, dp = ends
-            self.out.http.append(HttpEvent(ts, src, dst, sp, dp, req.method, req.host, req.uri,
-                                           req.user_agent))
+            self.out.http.add(ts, src, dst, sp, dp, req.method, req.host, req.uri, req.user_agent)
 
     def _tcp(self, h: Headers, r: int, key: int, kind: int, seq: int, ts: float, buf: memoryview, off: int,
              size: int) -> None:
@@ -513,8 +533,8 @@ def _ip_packet(h: Headers, r: int, payload: bytes) -> bytes:
 
 
 @lru_cache(maxsize=1 << 16)
-def _addr_text(hi: int, lo: int) -> str:
-    return to_text(hi.to_bytes(8, "big") + lo.to_bytes(8, "big"))
+def _addr16(hi: int, lo: int) -> bytes:
+    return hi.to_bytes(8, "big") + lo.to_bytes(8, "big")
 
 
 def _payload(batch: PacketBatch, h: Headers, r: int) -> bytes:
@@ -529,10 +549,10 @@ def _payloads(batch: PacketBatch, h: Headers, r: np.ndarray) -> list[bytes]:
                                                    strict=True)]
 
 
-def _ends_of(h: Headers, r: np.ndarray) -> list[tuple[str, str, int, int]]:
-    """(src, dst, sport, dport) of rows `r`, addresses as text."""
-    return list(zip(map(_addr_text, h.src_hi[r].tolist(), h.src_lo[r].tolist()),
-                    map(_addr_text, h.dst_hi[r].tolist(), h.dst_lo[r].tolist()),
+def _ends_of(h: Headers, r: np.ndarray) -> list[Ends]:
+    """(src, dst, sport, dport) of rows `r`, addresses as 16 bytes (the event tables' form)."""
+    return list(zip(map(_addr16, h.src_hi[r].tolist(), h.src_lo[r].tolist()),
+                    map(_addr16, h.dst_hi[r].tolist(), h.dst_lo[r].tolist()),
                     h.sport[r].tolist(), h.dport[r].tolist(), strict=True))
 
 
@@ -559,13 +579,6 @@ def _http_header_end(data: bytes) -> int | None:
     if end >= 0:
         return end + 4
     return len(data) if len(data) >= HTTP_MAX_WAIT else None
-
-
-def _tls_event(ts: float, ends: tuple[str, str, int, int], transport: str, hello: tls_mod.ClientHello,
-               ja4: str | None) -> TlsEvent:
-    src, dst, sp, dp = ends
-    return TlsEvent(ts, src, dst, sp, dp, transport, hello.sni, list(hello.alpn), list(hello.versions),
-                    hello.ech, hello.ja3, hello.ja3_hash, ja4 or None)
 
 
 def _bound(cache: OrderedDict, limit: int, owner: EventExtractor | None, reason: str) -> None:

@@ -90,7 +90,7 @@ class Extractor:
         self.last_ts: float | None = None
         self.errors: dict[str, int] = {}
         self._conns: list[np.ndarray] = []
-        self.tables = self.events.out.events
+        self.tables: EventSet = self.events.out
 
     def feed(self, batch: PacketBatch) -> None:
         if not len(batch):

@@ -27,7 +27,7 @@ from netdetect.decode.errors import DecodeError
 from netdetect.decode.fragments import FragmentReassembler
 from netdetect.decode.headers import Headers, decode_headers, payload_prefix
 from netdetect.flows import hash_columns
-from netdetect.tables import DnsTable, EventSet, HttpTable, TlsTable
+from netdetect.tables import EventSet
 
 DNS_PORTS = (53, 5353, 5355)
 HTTP_METHODS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"CONN", b"OPTI", b"DELE", b"PATC", b"TRAC")
@@ -75,24 +75,11 @@ Ends = tuple[bytes, bytes, int, int]  # src, dst (16 bytes, v4-mapped), sport, d
 
 
 @dataclass
-class EventTables:
+class EventTables(EventSet):
     """What extraction produced so far: the columnar event tables (rows added straight from the
     decoders, no object per event) and the count of what could not be decoded, by reason."""
 
-    events: EventSet = field(default_factory=EventSet)
     errors: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def dns(self) -> DnsTable:
-        return self.events.dns
-
-    @property
-    def tls(self) -> TlsTable:
-        return self.events.tls
-
-    @property
-    def http(self) -> HttpTable:
-        return self.events.http
 
 
 class EventExtractor:

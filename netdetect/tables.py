@@ -162,7 +162,8 @@ class EventTable(Generic[E]):
     def __getitem__(self, i: slice) -> list[E]: ...
     def __getitem__(self, i: int | slice) -> E | list[E]:
         if isinstance(i, slice):
-            return [self.event(j) for j in range(*i.indices(len(self)))]
+            lo, hi, step = i.indices(len(self))
+            return self.events(lo, hi)[::step] if step > 0 else [self.event(j) for j in range(lo, hi, step)]
         if i < 0:
             i += len(self)
         if not 0 <= i < len(self):
@@ -170,8 +171,8 @@ class EventTable(Generic[E]):
         return self.event(i)
 
     def __iter__(self) -> Iterator[E]:
-        for i in range(len(self)):
-            yield self.event(i)
+        for lo in range(0, len(self), 4096):
+            yield from self.events(lo, lo + 4096)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {len(self)} rows>"
@@ -185,20 +186,31 @@ class EventTable(Generic[E]):
     __hash__ = None  # type: ignore[assignment]
 
     def event(self, i: int) -> E:
+        return self.events(i, i + 1)[0]
+
+    def events(self, lo: int = 0, hi: int | None = None) -> list[E]:
+        """Rows lo..hi as event dataclasses, built from whole columns (not field by field)."""
+        rows = self.rows[lo:hi]
+        return self._build(rows, lo) if len(rows) else []
+
+    def _build(self, rows: np.ndarray, first: int) -> list[E]:
         raise NotImplementedError
+
+    def _ends_columns(self, rows: np.ndarray) -> tuple[list, list, list, list, list]:
+        return (
+            rows["ts"].tolist(),
+            list(map(to_text, rows["client"].tolist())),
+            list(map(to_text, rows["server"].tolist())),
+            rows["client_port"].tolist(),
+            rows["server_port"].tolist(),
+        )
+
+    def _values(self, column: np.ndarray) -> list[Any]:
+        return self.pool.lookup(column)
 
     def text(self, column: str) -> list[Any]:
         """A pool column as values (None where missing)."""
         return self.pool.lookup(self.rows[column])
-
-    def _ends(self, r: np.void) -> tuple[float, str, str, int, int]:
-        return (
-            float(r["ts"]),
-            to_text(bytes(r["client"])),
-            to_text(bytes(r["server"])),
-            int(r["client_port"]),
-            int(r["server_port"]),
-        )
 
     # -- building ---------------------------------------------------------------------------------
     def _extend_rows(self, rows: np.ndarray) -> None:
@@ -353,33 +365,52 @@ class DnsTable(EventTable[DnsEvent]):
         answers["event"] = new_index[answers["event"]]
         self.answers = answers[np.argsort(answers["event"], kind="stable")]
 
-    def answer_rows(self, i: int) -> np.ndarray:
-        ev = self.answers["event"]
-        lo, hi = np.searchsorted(ev, i, "left"), np.searchsorted(ev, i, "right")
-        return self.answers[lo:hi]
-
-    def event(self, i: int) -> DnsEvent:
-        r = self.rows[i]
-        ts, client, server, cport, sport = self._ends(r)
-        get = self.pool.get
-        rcode = int(r["rcode"])
-        return DnsEvent(
+    def _build(self, rows: np.ndarray, first: int) -> list[DnsEvent]:
+        ts, client, server, cport, sport = self._ends_columns(rows)
+        answers = self.answers
+        lo, hi = np.searchsorted(answers["event"], [first, first + len(rows)])
+        answers = answers[lo:hi]
+        by_event: dict[int, list[DnsAnswer]] = {}
+        for event, name, rtype, value, ttl in zip(
+            answers["event"].tolist(),
+            self._values(answers["name"]),
+            self._values(answers["rtype"]),
+            self._values(answers["value"]),
+            answers["ttl"].tolist(),
+            strict=True,
+        ):
+            by_event.setdefault(event, []).append(DnsAnswer(name, rtype, value, ttl))
+        columns = zip(
             ts,
             client,
             server,
             cport,
             sport,
-            "tcp" if r["tcp"] else "udp",
-            int(r["txid"]),
-            get(int(r["query"])),
-            get(int(r["qtype"])),
-            bool(r["is_response"]),
-            None if rcode < 0 else rcode,
-            [
-                DnsAnswer(get(int(a["name"])), get(int(a["rtype"])), get(int(a["value"])), int(a["ttl"]))
-                for a in self.answer_rows(i)
-            ],
+            rows["tcp"].tolist(),
+            rows["txid"].tolist(),
+            self._values(rows["query"]),
+            self._values(rows["qtype"]),
+            rows["is_response"].tolist(),
+            rows["rcode"].tolist(),
+            strict=True,
         )
+        return [
+            DnsEvent(
+                t,
+                c,
+                sv,
+                cp,
+                sp,
+                "tcp" if tcp else "udp",
+                txid,
+                q,
+                qt,
+                resp,
+                None if rc < 0 else rc,
+                by_event.get(first + i, []),
+            )
+            for i, (t, c, sv, cp, sp, tcp, txid, q, qt, resp, rc) in enumerate(columns)
+        ]
 
 
 class TlsTable(EventTable[TlsEvent]):
@@ -446,25 +477,37 @@ class TlsTable(EventTable[TlsEvent]):
     def extend(self, other: TlsTable) -> None:
         self._extend_rows(self._remapped(other))
 
-    def event(self, i: int) -> TlsEvent:
-        r = self.rows[i]
-        ts, client, server, cport, sport = self._ends(r)
-        get = self.pool.get
-        return TlsEvent(
-            ts,
-            client,
-            server,
-            cport,
-            sport,
-            "quic" if r["quic"] else "tcp",
-            get(int(r["sni"])),
-            list(get(int(r["alpn"])) or ()),
-            list(get(int(r["versions"])) or ()),
-            bool(r["ech"]),
-            get(int(r["ja3"])),
-            get(int(r["ja3_hash"])),
-            get(int(r["ja4"])),
+    def _build(self, rows: np.ndarray, first: int) -> list[TlsEvent]:
+        columns = zip(
+            *self._ends_columns(rows),
+            rows["quic"].tolist(),
+            self._values(rows["sni"]),
+            self._values(rows["alpn"]),
+            self._values(rows["versions"]),
+            rows["ech"].tolist(),
+            self._values(rows["ja3"]),
+            self._values(rows["ja3_hash"]),
+            self._values(rows["ja4"]),
+            strict=True,
         )
+        return [
+            TlsEvent(
+                t,
+                c,
+                sv,
+                cp,
+                sp,
+                "quic" if quic else "tcp",
+                sni,
+                list(alpn or ()),
+                list(versions or ()),
+                ech,
+                ja3,
+                ja3_hash,
+                ja4,
+            )
+            for t, c, sv, cp, sp, quic, sni, alpn, versions, ech, ja3, ja3_hash, ja4 in columns
+        ]
 
 
 class HttpTable(EventTable[HttpEvent]):
@@ -519,21 +562,16 @@ class HttpTable(EventTable[HttpEvent]):
     def extend(self, other: HttpTable) -> None:
         self._extend_rows(self._remapped(other))
 
-    def event(self, i: int) -> HttpEvent:
-        r = self.rows[i]
-        ts, client, server, cport, sport = self._ends(r)
-        get = self.pool.get
-        return HttpEvent(
-            ts,
-            client,
-            server,
-            cport,
-            sport,
-            get(int(r["method"])),
-            get(int(r["host"])),
-            get(int(r["uri"])),
-            get(int(r["user_agent"])),
+    def _build(self, rows: np.ndarray, first: int) -> list[HttpEvent]:
+        columns = zip(
+            *self._ends_columns(rows),
+            self._values(rows["method"]),
+            self._values(rows["host"]),
+            self._values(rows["uri"]),
+            self._values(rows["user_agent"]),
+            strict=True,
         )
+        return [HttpEvent(*values) for values in columns]
 
 
 @dataclass

@@ -208,10 +208,6 @@ class EventTable(Generic[E]):
     def _values(self, column: np.ndarray) -> list[Any]:
         return self.pool.lookup(column)
 
-    def text(self, column: str) -> list[Any]:
-        """A pool column as values (None where missing)."""
-        return self.pool.lookup(self.rows[column])
-
     # -- building ---------------------------------------------------------------------------------
     def _extend_rows(self, rows: np.ndarray) -> None:
         self.flush()

@@ -1,8 +1,9 @@
-"""Match decoded events against an IntelStore in one batch.
+"""Match the extraction's event tables against an IntelStore in one batch.
 
-Events are first reduced to sightings (value, field, client, time); distinct names and addresses are
-looked up once each (names through the dict-probe path, addresses through the numpy path), then only
-the sightings that hit are merged into IntelHits keyed by (client, indicator, field).
+Each distinct value is looked up once: pool ids of names (queries, answer and CNAME names, SNI) through
+`IntelStore.match_names`, 16-byte answer and server-address columns through `match_addresses16`, each
+distinct (Host, URI, server) of HTTP once. Only the rows whose value hit become sightings (value, field,
+client, time), merged into IntelHits keyed by (client, indicator, field).
 
 Rules a caller can rely on:
 - URL indicators match HTTP requests only (host + path prefix). Over TLS/DNS only the host is visible,
@@ -152,10 +153,6 @@ def match_tables(
     return merger.result()
 
 
-def _text(raw: bytes) -> str:
-    return to_text(raw)
-
-
 def _hit_ids(store: IntelStore, pool: ValuePool, ids: np.ndarray) -> dict[int, list[Indicator]]:
     """Pool ids among `ids` whose name matches an indicator."""
     distinct = [int(i) for i in np.unique(ids) if i >= 0]
@@ -185,7 +182,7 @@ def _match_names(store: IntelStore, events: EventSet, merger: HitMerger) -> None
         q = int(r["query"])
         if not r["is_response"] or (bytes(r["client"]), int(r["txid"]), q) not in asked:
             ts = float(r["ts"])
-            merger.add(Sighting(pool.values[q], "dns_query", _text(bytes(r["client"])), ts, ts), hits[q])
+            merger.add(Sighting(pool.values[q], "dns_query", to_text(bytes(r["client"])), ts, ts), hits[q])
     # Names of the answer/CNAME chain, once per response, other than the query itself.
     name_hit = np.isin(answers["name"], hit_ids) | (chain_value & np.isin(answers["value"], hit_ids))
     chains: dict[int, set[int]] = {}
@@ -197,12 +194,12 @@ def _match_names(store: IntelStore, events: EventSet, merger: HitMerger) -> None
     for event, chain in sorted(chains.items()):
         r = dns[event]
         chain.discard(int(r["query"]))
-        ts, client = float(r["ts"]), _text(bytes(r["client"]))
+        ts, client = float(r["ts"]), to_text(bytes(r["client"]))
         for name in sorted(chain, key=pool.values.__getitem__):
             merger.add(Sighting(pool.values[name], "dns_cname", client, ts, ts), hits[name])
     for r in tls[np.isin(tls["sni"], hit_ids)]:
         ts, sni = float(r["ts"]), int(r["sni"])
-        merger.add(Sighting(pool.values[sni], "sni", _text(bytes(r["client"])), ts, ts), hits[sni])
+        merger.add(Sighting(pool.values[sni], "sni", to_text(bytes(r["client"])), ts, ts), hits[sni])
 
 
 def _address_hits(store: IntelStore, column: np.ndarray) -> tuple[np.ndarray, dict[bytes, list[Indicator]]]:
@@ -225,16 +222,16 @@ def _match_addresses(store: IntelStore, events: EventSet, servers: np.ndarray, m
         value = pool.values[int(a["value"])]
         if value:
             merger.add(
-                Sighting(value, "dns_answer", _text(bytes(r["client"])), ts, ts), found[bytes(a["addr"])]
+                Sighting(value, "dns_answer", to_text(bytes(r["client"])), ts, ts), found[bytes(a["addr"])]
             )
     mask, found = _address_hits(store, servers["server"])
     for s in servers[mask]:
         raw = bytes(s["server"])
         merger.add(
             Sighting(
-                _text(raw),
+                to_text(raw),
                 "dst_ip",
-                _text(bytes(s["client"])),
+                to_text(bytes(s["client"])),
                 float(s["first"]),
                 float(s["last"]),
                 int(s["count"]),
@@ -254,7 +251,7 @@ def _match_http(store: IntelStore, http: HttpTable, merger: HitMerger) -> None:
     distinct, inverse = np.unique(key, return_inverse=True)
     for k, d in enumerate(distinct):
         header_host, uri = pool.get(int(d["host"])), pool.get(int(d["uri"])) or ""
-        server = _text(bytes(d["server"]))
+        server = to_text(bytes(d["server"]))
         host_text, path = _split_request(header_host, uri, server)
         host = normalize_host(host_text)
         checks: list[tuple[str, str, list[Indicator]]] = []
@@ -271,7 +268,7 @@ def _match_http(store: IntelStore, http: HttpTable, merger: HitMerger) -> None:
         if not checks:
             continue
         for r in rows[inverse.ravel() == k]:
-            ts, client = float(r["ts"]), _text(bytes(r["client"]))
+            ts, client = float(r["ts"]), to_text(bytes(r["client"]))
             for value, field, inds in checks:
                 merger.add(Sighting(value, field, client, ts, ts), inds)
 
@@ -295,4 +292,4 @@ def _match_fingerprints(store: IntelStore, tls: TlsTable, merger: HitMerger) -> 
                 continue
             for r in which:
                 ts = float(r["ts"])
-                merger.add(Sighting(value, kind, _text(bytes(r["client"])), ts, ts), found)
+                merger.add(Sighting(value, kind, to_text(bytes(r["client"])), ts, ts), found)

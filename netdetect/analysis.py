@@ -1,6 +1,6 @@
 """From tables to findings: name attribution, grouping, scoring, intel evidence, allowlist, ranking.
 
-Works on an `Extraction` (numpy connection table + event lists) only, so it runs the same on
+Works on an `Extraction` (numpy connection and event tables) only, so it runs the same on
 a capture, a sensor window or tables read back from Parquet.
 """
 

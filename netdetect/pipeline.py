@@ -1,4 +1,4 @@
-"""Extraction: capture batches -> connection table + event lists, usable on a file or a stream.
+"""Extraction: capture batches -> connection and event tables, usable on a file or a stream.
 
 `Extractor.feed()` takes one PacketBatch at a time and keeps only bounded state (open flows,
 incomplete handshakes), so the same object serves a whole file, a rotated set or a sensor's

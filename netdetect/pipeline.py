@@ -128,7 +128,7 @@ class Extractor:
         errors.pop("non_ip", None)  # ARP, LLDP ... are not decode errors
         if self.flows.stats.shed:
             errors["flows.shed"] = self.flows.stats.shed
-        self._table_new_events()
+        self.tables.finish()
         return Extraction(
             conns,
             self.tables,

@@ -603,6 +603,12 @@ class EventSet:
         for table in (self.dns, self.tls, self.http):
             table.flush()
 
+    def finish(self) -> None:
+        """Extraction is over: rows to arrays, and drop what only speeds up adding rows (it would
+        otherwise travel with the tables to another process)."""
+        self.flush()
+        self.dns._answer_rows.clear()
+
     def sort(self) -> None:
         """Time order (stable, so same-time events keep their decode order)."""
         for table in (self.dns, self.tls, self.http):

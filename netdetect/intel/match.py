@@ -214,8 +214,7 @@ def _address_hits(store: IntelStore, column: np.ndarray) -> tuple[np.ndarray, di
 
 def _match_addresses(store: IntelStore, events: EventSet, servers: np.ndarray, merger: HitMerger) -> None:
     pool, dns, answers = events.pool, events.dns.rows, events.dns.answers
-    addressed = (answers["rtype"] == pool.find("A")) | (answers["rtype"] == pool.find("AAAA"))
-    mask, found = _address_hits(store, np.where(addressed, answers["addr"], b""))
+    mask, found = _address_hits(store, answers["addr"])  # filled for A/AAAA answers only
     for a in answers[mask]:
         r = dns[int(a["event"])]
         ts = float(r["ts"])
@@ -274,22 +273,26 @@ def _match_http(store: IntelStore, http: HttpTable, merger: HitMerger) -> None:
 
 
 def _match_fingerprints(store: IntelStore, tls: TlsTable, merger: HitMerger) -> None:
+    """JA3 (the hash; hashed here when an engine gave only the string) and JA4: each distinct value is
+    looked up once, rows are read only for values that hit."""
     rows, pool = tls.rows, tls.pool
-    if not len(rows):
-        return
-    for column, kind in (("ja3_hash", "ja3"), ("ja3", "ja3"), ("ja4", "ja4")):
-        for i in np.unique(rows[column]):
-            value = pool.get(int(i))
-            if not value:
-                continue
-            if column == "ja3":  # a JA3 string without its hash (tshark engine): hash it here
-                value = hashlib.md5(value.encode()).hexdigest()
-                which = rows[(rows["ja3"] == i) & (rows["ja3_hash"] < 0)]
-            else:
-                which = rows[rows[column] == i]
-            found = store.fingerprints_for(kind, value.lower())
-            if not found or not len(which):
-                continue
-            for r in which:
-                ts = float(r["ts"])
-                merger.add(Sighting(value, kind, to_text(bytes(r["client"])), ts, ts), found)
+    unhashed = rows[(rows["ja3_hash"] < 0) & (rows["ja3"] >= 0)]  # the tshark engine gives no hash
+    for kind, column, table, prepare in (
+        ("ja3", "ja3_hash", rows, str),
+        ("ja3", "ja3", unhashed, lambda text: hashlib.md5(text.encode()).hexdigest()),
+        ("ja4", "ja4", rows, str),
+    ):
+        hits: dict[int, tuple[str, list[Indicator]]] = {}
+        for i in np.unique(table[column]).tolist():
+            text = pool.get(i)
+            if text:
+                value = prepare(text)
+                found = store.fingerprints_for(kind, value.lower())
+                if found:
+                    hits[i] = (value, found)
+        if not hits:
+            continue
+        for r in table[np.isin(table[column], list(hits))]:
+            value, found = hits[int(r[column])]
+            ts = float(r["ts"])
+            merger.add(Sighting(value, kind, to_text(bytes(r["client"])), ts, ts), found)

@@ -25,6 +25,9 @@ from netdetect.capture.reader import (
     gather_u32,
 )
 from netdetect.errors import CaptureError
+from netdetect.native import load
+
+_records = load("netdetect.capture._records")
 
 FILE_HEADER_BYTES = 24
 
@@ -107,10 +110,14 @@ class PcapFile(CaptureFile):
 
     def _parse(self, chunk: np.ndarray, end: int, at_eof: bool) -> ChunkResult:
         header_bytes = self.variant.record_header
-        found = walk_records(chunk.data[:end], header_bytes, self._caplen)
-        if not found:
+        if _records is not None:
+            big = self.variant.byteorder == ">"
+            found = np.frombuffer(_records.walk_pcap(chunk.data, end, header_bytes, big), np.int64)
+        else:
+            found = np.array(walk_records(chunk.data[:end], header_bytes, self._caplen), dtype=np.int64)
+        if not len(found):
             return ChunkResult(EMPTY_COLUMNS, 0)
-        offset = np.array(found, dtype=np.int64)
+        offset = found
         if offset[-1] + header_bytes > end:  # header itself cut: wait for the next chunk
             offset = offset[:-1]
         if not len(offset):

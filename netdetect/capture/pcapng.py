@@ -26,6 +26,9 @@ from netdetect.capture.reader import (
     gather_u32,
 )
 from netdetect.errors import CaptureError
+from netdetect.native import load
+
+_records = load("netdetect.capture._records")
 
 SHB = 0x0A0D0D0A
 IDB = 1
@@ -234,7 +237,11 @@ class PcapngFile(CaptureFile):
                     break
                 pos += found
                 self._resync = False
-            stop = walk_epbs(view, pos, header, run.append)
+            if _records is not None:
+                found, stop = _records.walk_epbs(view, end, pos, self._order == ">")
+                run.extend(np.frombuffer(found, np.int64).tolist())
+            else:
+                stop = walk_epbs(view, pos, header, run.append)
             if run and stop > end:  # the last block continues in the next chunk
                 stop = run.pop()
             pos = stop

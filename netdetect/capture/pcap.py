@@ -110,9 +110,12 @@ class PcapFile(CaptureFile):
 
     def _parse(self, chunk: np.ndarray, end: int, at_eof: bool) -> ChunkResult:
         header_bytes = self.variant.record_header
+        words = None
         if _records is not None:
             big = self.variant.byteorder == ">"
-            found = np.frombuffer(_records.walk_pcap(chunk.data, end, header_bytes, big), np.int64)
+            found_bytes, words_bytes = _records.walk_pcap(chunk.data, end, header_bytes, big)
+            found = np.frombuffer(found_bytes, np.int64)
+            words = np.frombuffer(words_bytes, np.uint32).reshape(-1, 4)
         else:
             found = np.array(walk_records(chunk.data[:end], header_bytes, self._caplen), dtype=np.int64)
         if not len(found):
@@ -123,7 +126,10 @@ class PcapFile(CaptureFile):
         if not len(offset):
             return ChunkResult(EMPTY_COLUMNS, int(found[-1]))
         data = chunk[:end]
-        fields = gather_u32(data, offset, 4, self._fields).astype(np.int64)
+        if words is not None:  # the C walk read the header words on its way
+            fields = words[: len(offset)].astype(np.int64)
+        else:
+            fields = gather_u32(data, offset, 4, self._fields).astype(np.int64)
         caplen = fields[:, 2]
         stop = False
         absurd = caplen > MAX_CAPLEN

@@ -37,6 +37,8 @@ COMPRESSED_PIECE = 64 << 10
 # A pipe's packets are handed over when the writer pauses this long, or after at most PIPE_MAX_DELAY_S.
 PIPE_PAUSE_S = 0.1
 PIPE_MAX_DELAY_S = 1.0
+# Map a window's pages in one call (Linux) instead of one fault per 64 KiB as the walk reaches them.
+_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 
 # What a broken or cut compressed stream raises while reading (gzip/bz2 raise OSError or EOFError).
 STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, lzma.LZMAError, ZstdError)
@@ -314,7 +316,7 @@ class CaptureFile(ABC):
         assert self._mapped is not None
         try:
             fd = self._mapped.fileno()
-            mapping = mmap.mmap(fd, stop - aligned, offset=aligned, access=mmap.ACCESS_READ)
+            mapping = mmap.mmap(fd, stop - aligned, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=aligned)
         except (OSError, ValueError) as exc:  # the file shrank since it was opened
             self.stats.warn(f"file changed while being read ({exc}); stopped reading")
             self._eof = True

@@ -71,8 +71,15 @@ def test_epb_walk_matches_the_python_loop(blocks, noise: bytes, start: int, cut:
     end = min(cut, len(data))
     expected: list[int] = []
     stop = pcapng.walk_epbs(memoryview(data)[:end], start, struct.Struct(order + "II"), expected.append)
-    offsets, native_stop = _records.walk_epbs(np.frombuffer(data, np.uint8), end, start, order == ">")
-    assert (np.frombuffer(offsets, np.int64).tolist(), native_stop) == (expected, stop)
+    offsets, words, native_stop = _records.walk_epbs(np.frombuffer(data, np.uint8), end, start, order == ">")
+    found = np.frombuffer(offsets, np.int64)
+    assert (found.tolist(), native_stop) == (expected, stop)
+    u32 = np.dtype(order + "u4")
+    view = np.frombuffer(data[:end], np.uint8)
+    whole = found[: len(found) - (native_stop > end)]
+    length = gather_u32(view, whole, 7, u32)[:, 1].astype(np.int64)
+    gathered = np.hstack([gather_u32(view, whole, 7, u32), gather_u32(view, whole + length - 4, 1, u32)])
+    assert np.array_equal(np.frombuffer(words, np.uint32).reshape(-1, 8), gathered.astype(np.uint32))
 
 
 def _columns(path: Path) -> list[np.ndarray]:

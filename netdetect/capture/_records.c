@@ -111,9 +111,11 @@ fail: /* a failed resize has already freed and cleared its buffer */
     return NULL;
 }
 
-/* walk_epbs(buffer, end, pos, big_endian) -> (bytes of int64 block offsets, stop).
+/* walk_epbs(buffer, end, pos, big_endian) -> (offsets, words, stop).
  * As pcapng.walk_epbs: consecutive Enhanced Packet Blocks (type 6, length >= 32 and a multiple of 4)
- * from pos; stop is where the run ends. The last listed block may extend beyond end. */
+ * from pos; stop is where the run ends. The last listed block may extend beyond end. `words` holds,
+ * per listed block that lies wholly in the buffer, its first seven header words (type, length,
+ * interface, ts high, ts low, caplen, wirelen) and its trailing length word, as native uint32. */
 static PyObject *walk_epbs(PyObject *self, PyObject *args)
 {
     Py_buffer view;
@@ -123,29 +125,53 @@ static PyObject *walk_epbs(PyObject *self, PyObject *args)
         return NULL;
     if (end < 0 || end > view.len)
         end = view.len;
-    offsets_t out;
-    if (offsets_init(&out, (end - start) / 64) < 0) {
+    offsets_t out, words;
+    if (offsets_init(&out, (end - start) / 256) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    if (offsets_init(&words, (end - start) / 64) < 0) {
+        Py_DECREF(out.bytes);
         PyBuffer_Release(&view);
         return NULL;
     }
     const uint8_t *buf = view.buf;
     int64_t pos = start < 0 ? 0 : start;
     while (pos + 8 <= end) {
+        __builtin_prefetch(buf + pos + 4096);
+        __builtin_prefetch(buf + pos + 8192);
         uint32_t type = load_u32(buf + pos, big), length = load_u32(buf + pos + 4, big);
         if (type != 6 || length < 32 || (length & 3))
             break;
-        if (offsets_push(&out, pos) < 0) {
-            Py_XDECREF(out.bytes);
-            PyBuffer_Release(&view);
-            return NULL;
+        if (offsets_push(&out, pos) < 0)
+            goto fail;
+        if (pos + (int64_t)length <= end) {
+            uint32_t w[8];
+            for (int i = 0; i < 7; i++)
+                w[i] = load_u32(buf + pos + 4 * i, big);
+            w[7] = load_u32(buf + pos + length - 4, big);
+            int64_t packed[4];
+            memcpy(packed, w, sizeof w);
+            for (int i = 0; i < 4; i++)
+                if (offsets_push(&words, packed[i]) < 0)
+                    goto fail;
         }
         pos += length;
     }
     PyBuffer_Release(&view);
     PyObject *offsets = offsets_finish(&out);
-    if (!offsets)
+    PyObject *fields = offsets_finish(&words);
+    if (!offsets || !fields) {
+        Py_XDECREF(offsets);
+        Py_XDECREF(fields);
         return NULL;
-    return Py_BuildValue("(NL)", offsets, (long long)pos);
+    }
+    return Py_BuildValue("(NNL)", offsets, fields, (long long)pos);
+fail: /* a failed resize has already freed and cleared its buffer */
+    Py_XDECREF(out.bytes);
+    Py_XDECREF(words.bytes);
+    PyBuffer_Release(&view);
+    return NULL;
 }
 
 static PyMethodDef methods[] = {

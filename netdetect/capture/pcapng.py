@@ -169,6 +169,35 @@ def walk_epbs(view: memoryview, pos: int, unpack_header: struct.Struct, append: 
         return pos
 
 
+class _EpbRun:
+    """Positions of the EPBs waiting to be decoded together, with their header words when the C walk
+    read them (then numpy need not gather them again)."""
+
+    def __init__(self) -> None:
+        self._offsets: list[np.ndarray] = []
+        self._words: list[np.ndarray | None] = []
+        self.count = 0
+
+    def add(self, offsets: np.ndarray, words: np.ndarray | None) -> None:
+        if len(offsets):
+            self._offsets.append(offsets)
+            self._words.append(None if words is None else words[: len(offsets)])
+            self.count += len(offsets)
+
+    def positions(self) -> np.ndarray:
+        return self._offsets[0] if len(self._offsets) == 1 else np.concatenate(self._offsets)
+
+    def header_words(self) -> np.ndarray | None:
+        if any(w is None for w in self._words):
+            return None
+        return self._words[0] if len(self._words) == 1 else np.concatenate(self._words)  # type: ignore[arg-type]
+
+    def clear(self) -> None:
+        self._offsets.clear()
+        self._words.clear()
+        self.count = 0
+
+
 def options(body: bytes, order: str) -> dict[int, bytes]:
     """The first value of each option code in an options area (bounds-checked)."""
     found: dict[int, bytes] = {}
@@ -225,7 +254,7 @@ class PcapngFile(CaptureFile):
         data = chunk[:end]
         parts: list[PacketColumns] = []
         singles: list[Row] = []  # packets from SPB/PB blocks; they always precede `run`
-        run: list[int] = []  # EPB positions, decoded together; blocks that change nothing don't end a run
+        run = _EpbRun()  # EPBs decoded together; blocks that change nothing don't end a run
         pos = 0
         need = 0
         header = self._header
@@ -237,13 +266,19 @@ class PcapngFile(CaptureFile):
                     break
                 pos += found
                 self._resync = False
+            words = None
             if _records is not None:
-                found, stop = _records.walk_epbs(view, end, pos, self._order == ">")
-                run.extend(np.frombuffer(found, np.int64).tolist())
+                found_bytes, words_bytes, stop = _records.walk_epbs(view, end, pos, self._order == ">")
+                found = np.frombuffer(found_bytes, np.int64)
+                words = np.frombuffer(words_bytes, np.uint32).reshape(-1, 8)
             else:
-                stop = walk_epbs(view, pos, header, run.append)
-            if run and stop > end:  # the last block continues in the next chunk
-                stop = run.pop()
+                positions: list[int] = []
+                stop = walk_epbs(view, pos, header, positions.append)
+                found = np.array(positions, dtype=np.int64)
+            if len(found) and stop > end:  # the last block continues in the next chunk
+                stop = int(found[-1])
+                found = found[:-1]
+            run.add(found, words)
             pos = stop
             if pos + 12 > end:
                 break
@@ -272,20 +307,20 @@ class PcapngFile(CaptureFile):
         self,
         view: memoryview,
         data: np.ndarray,
-        run: list[int],
+        run: _EpbRun,
         singles: list[Row],
         parts: list[PacketColumns],
     ) -> int | None:
         """Decode pending packets into `parts`, in file order; return where a damaged EPB was found."""
         damaged_at = None
-        if 0 < len(run) < SMALL_RUN:  # numpy's fixed cost would dominate: decode one by one
-            damaged_at = self._decode_few_epbs(view, run, singles)
+        if 0 < run.count < SMALL_RUN:  # numpy's fixed cost would dominate: decode one by one
+            damaged_at = self._decode_few_epbs(view, run.positions().tolist(), singles)
             run.clear()
         if singles:
             parts.append(self._singles(singles))
             singles.clear()
-        if run:
-            columns, damaged_at = self._decode_epbs(data, np.array(run, dtype=np.int64))
+        if run.count:
+            columns, damaged_at = self._decode_epbs(data, run.positions(), run.header_words())
             run.clear()
             parts.append(columns)
         if damaged_at is not None:
@@ -432,11 +467,20 @@ class PcapngFile(CaptureFile):
         ts = int(table.to_ns(which, ticks)[0])
         singles.append((pos + 28, caplen, wirelen, ts, int(table.linktype(which)[0])))
 
-    def _decode_epbs(self, data: np.ndarray, offset: np.ndarray) -> tuple[PacketColumns, int | None]:
-        """Decode a run of complete EPBs; also return where a damaged block (lying trailer) ends the run."""
-        fields = gather_u32(data, offset, 7, self._u32).astype(np.int64)
-        length = fields[:, 1]
-        trailer = gather_u32(data, offset + length - 4, 1, self._u32)[:, 0]
+    def _decode_epbs(
+        self, data: np.ndarray, offset: np.ndarray, words: np.ndarray | None = None
+    ) -> tuple[PacketColumns, int | None]:
+        """Decode a run of complete EPBs; also return where a damaged block (lying trailer) ends the run.
+
+        `words`: the blocks' seven header words and trailing length, when the C walk already read them."""
+        if words is not None:
+            fields = words[:, :7].astype(np.int64)
+            length = fields[:, 1]
+            trailer = words[:, 7]
+        else:
+            fields = gather_u32(data, offset, 7, self._u32).astype(np.int64)
+            length = fields[:, 1]
+            trailer = gather_u32(data, offset + length - 4, 1, self._u32)[:, 0]
         damaged_at = None
         mismatch = trailer != length
         if mismatch.any():

@@ -87,7 +87,8 @@ def _columns(path: Path) -> list[np.ndarray]:
         batches = list(cap.batches())
     if not batches:
         return []
-    return [np.concatenate([getattr(b, f) for b in batches]) for f in ("caplen", "wirelen", "ts_ns", "linktype")]
+    fields = ("caplen", "wirelen", "ts_ns", "linktype")
+    return [np.concatenate([getattr(b, f) for b in batches]) for f in fields]
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="needs the shared corpus")

@@ -12,14 +12,14 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from netdetect.decode.errors import Cursor, DecodeError, safe_text
 from netdetect.decode.fastpath import parse_client_hello
 from netdetect.decode.tls import ClientHello, client_hello_message
+
+if TYPE_CHECKING:  # cryptography is imported by the functions that use it: most captures hold no QUIC
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 VERSION_1 = 0x00000001
 VERSION_2 = 0x6B3343CF
@@ -89,6 +89,8 @@ class InitialKeys:
 
 @lru_cache(maxsize=4096)
 def client_initial_keys(version: int, dcid: bytes) -> InitialKeys:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     rules = VERSIONS[version]
     initial_secret = hmac.new(rules.salt, dcid, hashlib.sha256).digest()  # HKDF-Extract
     secret = _hkdf_expand_label(initial_secret, "client in", 32)
@@ -99,6 +101,8 @@ def client_initial_keys(version: int, dcid: bytes) -> InitialKeys:
 
 
 def _header_mask(hp_key: bytes, sample: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     encryptor = Cipher(algorithms.AES(hp_key), modes.ECB()).encryptor()  # noqa: S305 - RFC 9001 5.4.3
     return encryptor.update(sample) + encryptor.finalize()
 
@@ -151,6 +155,8 @@ def _read_frames(initial: QuicInitial, plain: bytes) -> None:
 def _decrypt_initial(datagram: bytes, start: int, version: int, dcid: bytes, scid: bytes,
                      token_len: int, pn_offset: int, end: int, key_dcid: bytes) -> QuicInitial:  # fmt: skip
     """Remove header protection and decrypt the Initial at datagram[start:end] (RFC 9001 5.3-5.4)."""
+    from cryptography.exceptions import InvalidTag
+
     keys = client_initial_keys(version, bytes(key_dcid))
     sample_at = pn_offset + 4
     if sample_at + 16 > end:

@@ -1,20 +1,30 @@
-"""Connection tracking over packet batches, vectorised, with state that can be saved and restored.
+"""Connection tracking over packet batches, with state that can be saved and restored.
 
 Packets are keyed by a 64-bit hash of their unordered 5-tuple. Within a batch, packets of one
 key are split into connections at idle gaps (Zeek's inactivity timeouts) and at a fresh SYN after
 a FIN/RST; completed connections leave as numpy rows (CONN_DTYPE). The last connection of each
-key stays open in a sorted state array, merged with the next batch and expired when idle, so
-memory holds only live flows and the tracker works the same on a file or on a sensor's stream.
+key stays open, continued by the next batch and expired when idle, so memory holds only live
+flows and the tracker works the same on a file or on a sensor's stream.
+
+Two engines give identical results: `FlowTracker()` is the compiled one (netdetect/_flows.c: each
+packet against a hash table of open connections) when it is built, else the numpy one.
+`FlowTracker(engine="reference")` (or `ReferenceFlowTracker()`) always runs numpy (sort by key,
+split runs, merge with a key-sorted state array); `engine="native"` insists on C. Both save
+their open connections as the same key-sorted STATE_DTYPE array, so a saved state restores into
+either, and `take()` orders rows totally (start time, then every other column), so the two agree
+row for row whatever order connections closed in.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from netdetect.decode.headers import Headers, addr_bytes
 from netdetect.model import CONN_DTYPE
+from netdetect.native import load
 
 TCP_IDLE_S = 300.0  # Zeek tcp_inactivity_timeout
 UDP_IDLE_S = 60.0  # Zeek udp_inactivity_timeout
@@ -90,14 +100,118 @@ class TrackerStats:
     shed: int = 0  # open flows dropped because the table was full (counted, never silent)
 
 
-class FlowTracker:
-    """Turns batches of decoded headers into connection rows; `state` may be saved and restored."""
+_CONN_COLUMNS: tuple[str, ...] = CONN_DTYPE.names or ()
 
-    def __init__(self, max_open: int = 2_000_000) -> None:
-        self.state = np.zeros(0, STATE_DTYPE)
+
+def sort_connections(conns: np.ndarray) -> np.ndarray:
+    """CONN_DTYPE rows by start time, equal times ordered by the other columns in turn.
+
+    A total order: the result depends only on the rows, not on the order they closed in (which
+    differs between the engines)."""
+    conns = np.ascontiguousarray(conns, CONN_DTYPE)
+    order = np.argsort(conns["ts"])
+    ts = conns["ts"][order]
+    same = (ts[1:] == ts[:-1]) | (np.isnan(ts[1:]) & np.isnan(ts[:-1]))
+    if same.any():
+        # Only rows that share their start time need the full comparison; the bits of ts come
+        # last, for times that compare equal but differ (-0.0 and 0.0, NaN payloads).
+        tied = np.zeros(len(conns), bool)
+        tied[1:] = same
+        tied[:-1] |= same
+        rows = order[tied]
+        sub = conns[rows]
+        keys = [sub["ts"].view(np.uint64)] + [sub[name] for name in reversed(_CONN_COLUMNS)]
+        order[tied] = rows[np.lexsort(keys)]
+    # Whole rows as opaque items: a gather of the packed structured rows is ten times slower.
+    return conns.view(np.dtype((np.void, CONN_DTYPE.itemsize))).take(order).view(CONN_DTYPE)
+
+
+class FlowTracker:
+    """Turns batches of decoded headers into connection rows; the open ones may be saved and restored.
+
+    `FlowTracker(max_open, engine=None)` makes a NativeFlowTracker when the C engine is built
+    (and `engine` is not "reference"), else a ReferenceFlowTracker."""
+
+    max_open: int
+    stats: TrackerStats
+
+    def __new__(cls, max_open: int = 2_000_000, engine: str | None = None) -> FlowTracker:
+        if cls is FlowTracker:
+            if engine not in (None, "native", "reference"):
+                raise ValueError(f"unknown flow engine {engine!r}")
+            if engine == "native" and _native is None:
+                raise RuntimeError("the compiled flow engine (netdetect._flows) is not available")
+            cls = NativeFlowTracker if engine != "reference" and _native is not None else ReferenceFlowTracker
+        return super().__new__(cls)
+
+    def add(self, h: Headers) -> None:
+        raise NotImplementedError
+
+    def expire(self, now: float) -> None:
+        """Close connections idle longer than their timeout at time `now` (sensor mode: on a clock)."""
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Close every open connection (end of capture)."""
+        raise NotImplementedError
+
+    @property
+    def open_flows(self) -> int:
+        """How many connections are open."""
+        raise NotImplementedError
+
+    @property
+    def state(self) -> np.ndarray:
+        """The open connections: STATE_DTYPE rows sorted by key."""
+        raise NotImplementedError
+
+    @property
+    def completed_chunks(self) -> int:
+        """How many chunks of completed connections wait for `take()`."""
+        raise NotImplementedError
+
+    def take(self) -> np.ndarray:
+        """Completed connections since the last call, as CONN_DTYPE rows sorted by `sort_connections`."""
+        return sort_connections(self._take_rows())
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        return {
+            "state": self.state.copy(),
+            "stats": np.array([self.stats.packets, self.stats.connections, self.stats.shed], np.int64),
+        }
+
+    def load_state(self, saved: dict[str, np.ndarray]) -> None:
+        self._restore(saved["state"].astype(STATE_DTYPE))
+        p, c, s = (int(x) for x in saved["stats"])
+        self.stats = TrackerStats(p, c, s)
+
+    def _take_rows(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _restore(self, state: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class ReferenceFlowTracker(FlowTracker):
+    """The numpy engine: each batch sorted by key, split into runs, merged with a key-sorted state."""
+
+    def __init__(self, max_open: int = 2_000_000, engine: str | None = None) -> None:
+        self._state = np.zeros(0, STATE_DTYPE)
         self.max_open = max_open
         self.stats = TrackerStats()
         self._done: list[np.ndarray] = []
+
+    @property
+    def state(self) -> np.ndarray:
+        return self._state
+
+    @state.setter
+    def state(self, value: np.ndarray) -> None:
+        self._state = value
+
+    @property
+    def open_flows(self) -> int:
+        return len(self._state)
 
     # --- public -------------------------------------------------------------------------
     def add(self, h: Headers) -> None:
@@ -166,7 +280,6 @@ class FlowTracker:
         self._limit()
 
     def expire(self, now: float) -> None:
-        """Close connections idle longer than their timeout at time `now` (sensor mode: on a clock)."""
         st = self.state
         if not len(st):
             return
@@ -176,34 +289,23 @@ class FlowTracker:
             self.state = st[~idle]
 
     def flush(self) -> None:
-        """Close every open connection (end of capture)."""
         if len(self.state):
             self._emit(self.state)
         self.state = np.zeros(0, STATE_DTYPE)
 
     @property
     def completed_chunks(self) -> int:
-        """How many chunks of completed connections wait for `take()`."""
         return len(self._done)
 
-    def take(self) -> np.ndarray:
-        """Completed connections since the last call, as CONN_DTYPE rows sorted by start time."""
+    def _take_rows(self) -> np.ndarray:
         if not self._done:
             return np.zeros(0, CONN_DTYPE)
         out = np.concatenate(self._done)
         self._done = []
-        return out[np.argsort(out["ts"], kind="stable")]
+        return out
 
-    def save_state(self) -> dict[str, np.ndarray]:
-        return {
-            "state": self.state.copy(),
-            "stats": np.array([self.stats.packets, self.stats.connections, self.stats.shed], np.int64),
-        }
-
-    def load_state(self, saved: dict[str, np.ndarray]) -> None:
-        self.state = saved["state"].astype(STATE_DTYPE)
-        p, c, s = (int(x) for x in saved["stats"])
-        self.stats = TrackerStats(p, c, s)
+    def _restore(self, state: np.ndarray) -> None:
+        self.state = state
 
     # --- internals ----------------------------------------------------------------------
     def _merge(
@@ -271,6 +373,97 @@ class FlowTracker:
         out["packets_in"] = np.where(ca, rows["pk_ba"], rows["pk_ab"])
         self.stats.connections += len(rows)
         self._done.append(out)
+
+
+class NativeFlowTracker(FlowTracker):
+    """The C engine (netdetect/_flows.c): each packet in batch order against a hash table of open
+    connections; closed ones accumulate in C as packed CONN_DTYPE rows until `take()`."""
+
+    def __init__(self, max_open: int = 2_000_000, engine: str | None = None) -> None:
+        if _native is None:
+            raise RuntimeError("the compiled flow engine (netdetect._flows) is not available")
+        self.max_open = max_open
+        self.stats = TrackerStats()
+        # A random seed places keys in the table, so crafted 5-tuples cannot aim at one probe run.
+        self._tracker = _native.Tracker(seed=int.from_bytes(os.urandom(8), "little"))
+        self._chunks = 0
+
+    def add(self, h: Headers) -> None:
+        if not len(h):
+            return
+        self.stats.packets += len(h)
+        self._closed(
+            self._tracker.add(
+                _column(h.ts, np.float64),
+                _column(h.src_hi, np.uint64),
+                _column(h.src_lo, np.uint64),
+                _column(h.dst_hi, np.uint64),
+                _column(h.dst_lo, np.uint64),
+                _column(h.proto, np.uint8),
+                _column(h.sport, np.int64),
+                _column(h.dport, np.int64),
+                _column(h.tcp_flags, np.int64),
+                _column(h.ip_len, np.int64),
+            )
+        )
+        over = self._tracker.open - self.max_open
+        if over > 0:  # as the reference: the longest-idle flows past max_open, counted
+            self._closed(self._tracker.shed(over))
+            self.stats.shed += over
+
+    def expire(self, now: float) -> None:
+        self._closed(self._tracker.expire(float(now)))
+
+    def flush(self) -> None:
+        self._closed(self._tracker.flush())
+
+    @property
+    def open_flows(self) -> int:
+        return self._tracker.open
+
+    @property
+    def state(self) -> np.ndarray:
+        out = np.zeros(self._tracker.open, STATE_DTYPE)
+        self._tracker.export_state(out)
+        return out[np.argsort(out["key"])]
+
+    @property
+    def completed_chunks(self) -> int:
+        return self._chunks
+
+    def _take_rows(self) -> np.ndarray:
+        self._chunks = 0
+        return np.frombuffer(self._tracker.take(), CONN_DTYPE)
+
+    def _restore(self, state: np.ndarray) -> None:
+        self._tracker.import_state(np.ascontiguousarray(state))
+
+    def _closed(self, rows: int) -> None:
+        if rows:
+            self.stats.connections += rows
+            self._chunks += 1  # one chunk per call that closed something, as the reference counts
+
+
+def _column(values: np.ndarray, dtype: type) -> np.ndarray:
+    """A column as the C engine reads it: contiguous and aligned, in its dtype (no copy if it is)."""
+    return np.require(values, dtype, ("C", "A"))
+
+
+def _layout(dtype: np.dtype) -> tuple[list[tuple[str, int]], int]:
+    """(name, offset) of each field and the row size, as the C module reports its own."""
+    return [(name, offset) for name, (_, offset, *_) in (dtype.fields or {}).items()], dtype.itemsize
+
+
+def _load_native():
+    module = load("netdetect._flows")
+    # A module built from a .c file that disagrees with the dtypes here would write garbage rows.
+    expected = (_layout(CONN_DTYPE), _layout(STATE_DTYPE))
+    if module is None or expected != (module.CONN_LAYOUT, module.STATE_LAYOUT):
+        return None
+    return module
+
+
+_native = _load_native()
 
 
 def _client_is_sender(flags: np.ndarray, sport: np.ndarray, dport: np.ndarray) -> np.ndarray:

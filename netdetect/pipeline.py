@@ -19,7 +19,7 @@ import numpy as np
 from netdetect.capture.batch import PacketBatch
 from netdetect.decode.extract import EventExtractor
 from netdetect.decode.headers import decode_headers
-from netdetect.flows import FlowTracker
+from netdetect.flows import FlowTracker, sort_connections
 from netdetect.model import CONN_DTYPE, DnsEvent, HttpEvent, TlsEvent
 from netdetect.tables import DnsTable, EventSet, HttpTable, TlsTable
 
@@ -58,7 +58,7 @@ class Extraction:
     @staticmethod
     def merge(parts: Sequence[Extraction]) -> Extraction:
         conns = np.concatenate([p.conns for p in parts]) if parts else np.zeros(0, CONN_DTYPE)
-        conns = conns[np.argsort(conns["ts"], kind="stable")]
+        conns = sort_connections(conns)
         if len(parts) == 1:
             out = Extraction(conns, parts[0].events)
         else:
@@ -106,7 +106,7 @@ class Extractor:
         whole = ~(h.fragment & (h.frag_off > 0))
         self.flows.add(_subset(h, whole) if not whole.all() else h)
         self.events.process(batch, h)
-        if len(self.flows.state) > 50_000:
+        if self.flows.open_flows > 50_000:
             self.flows.expire(hi)
         if self.flows.completed_chunks > 64:  # concatenate now and then, not per batch
             self._conns.append(self.flows.take())
@@ -114,8 +114,8 @@ class Extractor:
     def finish(self, captures: Sequence[str] = ()) -> Extraction:
         self.flows.flush()
         self._conns.append(self.flows.take())
-        conns = np.concatenate(self._conns)
-        conns = conns[np.argsort(conns["ts"], kind="stable")]
+        # Each chunk is sorted already; a single one needs no second pass.
+        conns = self._conns[0] if len(self._conns) == 1 else sort_connections(np.concatenate(self._conns))
         errors = dict(self.errors)
         for k, v in self.events.out.errors.items():
             errors[k] = errors.get(k, 0) + v

@@ -1,19 +1,24 @@
-"""Bulk link/network/transport header decoding: one numpy pass per layer over a whole PacketBatch.
+"""Bulk link/network/transport header decoding of a whole PacketBatch.
 
-Most packets only ever need their addresses, ports, flags and lengths; reading those
-with fancy indexing over the batch buffer costs a few numpy operations per batch
-instead of a Python object per packet. Tunnels a tap or cloud mirror delivers
-(VXLAN, Geneve, GRE, ERSPAN, IP-in-IP) are peeled in further passes over the rows
-that carry them, so the flow tables see the inner packet.
+Most packets only ever need their addresses, ports, flags and lengths. Tunnels a tap or cloud
+mirror delivers (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP) are peeled, so the flow tables see the
+inner packet.
+
+`decode_headers` runs the compiled decoder (`_headers.c`, one pass per packet) when it is built,
+else `decode_headers_reference`: one numpy pass per layer over the batch, with further passes over
+the rows that carry a tunnel. The reference defines the results; both give identical columns and
+counts (tests/test_headers_native.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
 
 from netdetect.capture.batch import PacketBatch
+from netdetect.native import load
 
 # Link types (tcpdump.org/linktypes.html)
 LINKTYPE_NULL = 0
@@ -111,7 +116,95 @@ def _count(counts: dict[str, int], reason: str, mask: np.ndarray) -> None:
         counts[reason] = counts.get(reason, 0) + k
 
 
+# The compiled decoder's output columns (the Headers fields, in order) and its count slots: each
+# error reason per tunnel depth, so the counts dict keys come in the order the reference meets them.
+_COLUMNS = (
+    ("index", np.int64),
+    ("ts", np.float64),
+    ("src_hi", np.uint64),
+    ("src_lo", np.uint64),
+    ("dst_hi", np.uint64),
+    ("dst_lo", np.uint64),
+    ("proto", np.uint8),
+    ("sport", np.int64),
+    ("dport", np.int64),
+    ("tcp_flags", np.int64),
+    ("seq", np.int64),
+    ("ip_len", np.int64),
+    ("payload_off", np.int64),
+    ("payload_caplen", np.int64),
+    ("payload_len", np.int64),
+    ("fragment", np.bool_),
+    ("ip_id", np.int64),
+    ("frag_off", np.int64),
+    ("more_frags", np.bool_),
+    ("tunnelled", np.bool_),
+)
+_DEPTH_REASONS = (
+    "truncated_link",
+    "bad_ipv4_header",
+    "bad_ipv6_header",
+    "bad_ip_version",
+    "truncated_tcp",
+    "truncated_udp",
+)
+_COUNT_SLOTS = (
+    "unsupported_linktype",
+    *(_DEPTH_REASONS * (MAX_TUNNEL_DEPTH + 1)),
+    "tunnel_too_deep",
+    "non_ip",
+)
+
+
+def _load_native() -> ModuleType | None:
+    module = load("netdetect.decode._headers")
+    if module is None:
+        return None
+    # A module built from another version of _headers.c would fill the wrong columns or slots.
+    built = (module.N_OUTPUTS, module.N_COUNTS, module.MAX_TUNNEL_DEPTH)
+    return module if built == (len(_COLUMNS), len(_COUNT_SLOTS), MAX_TUNNEL_DEPTH) else None
+
+
+_native = _load_native()
+
+
 def decode_headers(batch: PacketBatch) -> Headers:
+    """Headers of every packet in `batch` that decodes to TCP, UDP or another IP protocol.
+
+    Compiled when `netdetect.decode._headers` is built (and NETDETECT_NATIVE is not 0), otherwise
+    `decode_headers_reference`; the results are identical."""
+    n = len(batch)
+    if _native is None or (n and not len(batch.data)):
+        # An empty buffer has no byte to clip a read to: the reference's behaviour (IndexError) stands.
+        return decode_headers_reference(batch)
+    columns = tuple(np.empty(n, dtype) for _, dtype in _COLUMNS)
+    slots = np.zeros(len(_COUNT_SLOTS), np.int64)
+    kept = 0
+    if n:
+        kept = _native.decode(
+            np.ascontiguousarray(batch.data, np.uint8),
+            np.asarray(batch.offset, np.int64),  # strided columns are read in place
+            np.asarray(batch.caplen, np.int64),
+            np.asarray(batch.linktype, np.uint16),
+            np.asarray(batch.ts, np.float64),
+            columns,
+            slots,
+        )
+    if kept < n:
+        # A copy when most rows went, so the trimmed columns do not hold the batch-sized arrays.
+        columns = tuple(c[:kept].copy() if kept < n // 2 else c[:kept] for c in columns)
+    counts: dict[str, int] = {}
+    for reason, k in zip(_COUNT_SLOTS, slots.tolist(), strict=True):
+        if k:
+            counts[reason] = counts.get(reason, 0) + k
+    return Headers(*columns, counts=counts)
+
+
+def decode_headers_reference(batch: PacketBatch) -> Headers:
+    """The reference decoder in numpy: each layer for every row, then the next layer.
+
+    It defines what `decode_headers` returns, quirks included: reads are clipped to the batch buffer
+    (take(mode="clip")), not to the packet, so a header that runs past caplen reads the bytes after it."""
     data = batch.data
     n = len(batch)
     u8, u16, u32, u64 = _reader(data)

@@ -49,6 +49,9 @@ def assert_same(batch: PacketBatch) -> Headers | None:
         return None
     fast = decode_headers(batch)
     for name in FIELDS:
+        column = getattr(fast, name)
+        assert column.flags.c_contiguous and column.flags.aligned and column.flags.writeable, name
+    for name in FIELDS:
         a, b = getattr(fast, name), getattr(ref, name)
         assert a.dtype == b.dtype, name
         assert np.array_equal(a, b), name

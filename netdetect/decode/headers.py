@@ -168,16 +168,36 @@ def _load_native() -> ModuleType | None:
 _native = _load_native()
 
 
+def _empty_columns(n: int) -> tuple[np.ndarray, ...]:
+    """The output columns as views of one allocation (8-byte columns first, so each stays aligned).
+
+    A batch's block is large enough for numpy to ask for huge pages: writing it costs far fewer page
+    faults than twenty separate arrays (bench-1G with every batch's Headers kept: 0.146 -> 0.12 s)."""
+    block = np.empty(n * _ROW_BYTES, np.uint8)
+    views: dict[int, np.ndarray] = {}
+    at = 0
+    for i in _BY_ITEMSIZE:
+        dtype = np.dtype(_COLUMNS[i][1])
+        views[i] = block[at : at + n * dtype.itemsize].view(dtype)
+        at += n * dtype.itemsize
+    return tuple(views[i] for i in range(len(_COLUMNS)))
+
+
+_ROW_BYTES = sum(np.dtype(dtype).itemsize for _, dtype in _COLUMNS)
+_BY_ITEMSIZE = sorted(range(len(_COLUMNS)), key=lambda i: -np.dtype(_COLUMNS[i][1]).itemsize)
+
+
 def decode_headers(batch: PacketBatch) -> Headers:
     """Headers of every packet in `batch` that decodes to TCP, UDP or another IP protocol.
 
     Compiled when `netdetect.decode._headers` is built (and NETDETECT_NATIVE is not 0), otherwise
-    `decode_headers_reference`; the results are identical."""
+    `decode_headers_reference`; the results are identical (the compiled path's columns share one
+    allocation unless most rows were dropped)."""
     n = len(batch)
     if _native is None or (n and not len(batch.data)):
         # An empty buffer has no byte to clip a read to: the reference's behaviour (IndexError) stands.
         return decode_headers_reference(batch)
-    columns = tuple(np.empty(n, dtype) for _, dtype in _COLUMNS)
+    columns = _empty_columns(n)
     slots = np.zeros(len(_COUNT_SLOTS), np.int64)
     kept = 0
     if n:
@@ -191,7 +211,7 @@ def decode_headers(batch: PacketBatch) -> Headers:
             slots,
         )
     if kept < n:
-        # A copy when most rows went, so the trimmed columns do not hold the batch-sized arrays.
+        # A copy when most rows went, so the trimmed columns do not hold the batch-sized block.
         columns = tuple(c[:kept].copy() if kept < n // 2 else c[:kept] for c in columns)
     counts: dict[str, int] = {}
     for reason, k in zip(_COUNT_SLOTS, slots.tolist(), strict=True):

@@ -13,7 +13,12 @@ import os
 from types import ModuleType
 
 ENABLED = os.environ.get("NETDETECT_NATIVE", "1") != "0"
-MODULES = ("netdetect.capture._records", "netdetect.decode._headers", "netdetect._flows")
+MODULES = (
+    "netdetect.capture._records",
+    "netdetect.decode._headers",
+    "netdetect._flows",
+    "netdetect.decode._events",
+)
 
 
 def load(name: str) -> ModuleType | None:

@@ -215,6 +215,11 @@ class EventTable(Generic[E]):
         self._parts.append(rows)
         self._count += len(rows)
 
+    def add_rows(self, rows: np.ndarray) -> None:
+        """Rows built elsewhere (the compiled decoders) over this table's pool, after those added so far."""
+        if len(rows):
+            self._extend_rows(rows)
+
     def _mapping(self, other: EventTable[E]) -> np.ndarray | None:
         """Ids of `other`'s pool in this table's pool (index id + 1), or None when the pool is shared."""
         return None if other.pool is self.pool else self.pool.remap_from(other.pool)
@@ -306,6 +311,15 @@ class DnsTable(EventTable[DnsEvent]):
         self._count += 1
         if answers:
             self._pending_answers += [(event, *tail) for tail in self._answer_tails(answers)]
+
+    def add_rows(self, rows: np.ndarray, answers: np.ndarray | None = None) -> None:
+        """Messages built elsewhere (the compiled decoders) over this table's pool, after those added so
+        far; `answers`' event column counts from the table's length before the call."""
+        if len(rows):
+            self._extend_rows(rows)
+        if answers is not None and len(answers):
+            self.flush()
+            self._answer_parts.append(answers)
 
     def _answer_tails(self, answers: Sequence[DnsAnswer]) -> list[tuple]:
         shared = type(answers) is tuple

@@ -6,6 +6,10 @@ those reach the Python parsers. TCP payloads are reassembled per direction from 
 (by sequence number, so out-of-order and retransmitted segments are fine, and segments that
 overtook their start across a batch boundary are held for it) until the ClientHello or request
 headers are complete; bounded buffers keep floods from growing memory.
+
+With the compiled core built, the candidate pass and the DNS, ClientHello and request walks of the bulk
+path run in `_events.c`, which adds the rows to the tables itself; the tables are byte for byte those
+of the Python path (`EventExtractor(native=False)`, or `NETDETECT_NATIVE=0`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import ModuleType
 
 import numpy as np
 
@@ -27,7 +32,8 @@ from netdetect.decode.errors import DecodeError
 from netdetect.decode.fragments import FragmentReassembler
 from netdetect.decode.headers import Headers, decode_headers, payload_prefix
 from netdetect.flows import hash_columns
-from netdetect.tables import EventSet
+from netdetect.native import load
+from netdetect.tables import ANSWER_DTYPE, DNS_DTYPE, HTTP_DTYPE, TLS_DTYPE, EventSet
 
 DNS_PORTS = (53, 5353, 5355)
 HTTP_METHODS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"CONN", b"OPTI", b"DELE", b"PATC", b"TRAC")
@@ -47,6 +53,21 @@ EARLY_PER_DIRECTION = 4
 EARLY_MAX_SEGMENTS = 8192
 EARLY_MAX_BYTES = 16 << 20  # segments of a capture with TSO/GRO may be 64 KiB each
 EARLY_MAX_AGE = 1.0
+
+
+def _native_events() -> ModuleType | None:
+    """The compiled walks (`_events.c`), when built and writing rows laid out as the tables' dtypes."""
+    module = load("netdetect.decode._events")
+    if module is None:
+        return None
+    tables = {"dns": DNS_DTYPE, "answer": ANSWER_DTYPE, "tls": TLS_DTYPE, "http": HTTP_DTYPE}
+    for name, dtype in tables.items():
+        if module.LAYOUTS[name] != {**{k: v[1] for k, v in dtype.fields.items()}, "": dtype.itemsize}:
+            return None
+    return module
+
+
+_events = _native_events()
 
 
 @dataclass
@@ -86,10 +107,12 @@ class EventExtractor:
     """Events from batches of packets with their decoded headers, in bounded state.
 
     `reference=True` takes the plain path everywhere (every TCP start kept as a stream, reference
-    parsers, no memo): the same events, slower; tests and benchmarks compare the two.
+    parsers, no memo): the same events, slower; tests and benchmarks compare the two. The fast path
+    runs its per-packet and per-event work in the compiled walks when they are built (`native=False`
+    keeps it in Python: the same tables, byte for byte).
     """
 
-    def __init__(self, max_streams: int = MAX_STREAMS, reference: bool = False) -> None:
+    def __init__(self, max_streams: int = MAX_STREAMS, reference: bool = False, native: bool = True) -> None:
         self.out = EventTables()
         self.streams: OrderedDict[int, _Stream] = OrderedDict()
         self.quic: OrderedDict[tuple, quic_mod.QuicCryptoAssembler] = OrderedDict()
@@ -102,8 +125,13 @@ class EventExtractor:
         self.fragments = FragmentReassembler()
         self.max_streams = max_streams
         self.reference = reference
-        self.parse_dns = fastpath.dns_parsed if reference else fastpath.DnsMemo().parse
+        self.native = _events if native and not reference else None
+        self.parse_dns = fastpath.dns_parsed if reference else fastpath.DnsMemo(self.native is not None).parse
         self.extract_hello = tls_mod.extract_client_hello if reference else fastpath.extract_client_hello
+        # The compiled walks' memos hold pool ids: they belong to one pool.
+        self._memo_pool: object = None
+        self._dns_memo: dict[bytes, bytes | str] = {}
+        self._shape_memo: dict[bytes, bytes] = {}
 
     def error(self, reason: str, n: int = 1) -> None:
         self.out.errors[reason] = self.out.errors.get(reason, 0) + n
@@ -117,6 +145,9 @@ class EventExtractor:
     def _process(self, batch: PacketBatch, h: Headers) -> None:
         if not len(h):
             return
+        if self.native is not None:
+            self._process_native(batch, h, self.native)
+            return
         has_payload = h.payload_caplen > 0
         frag = h.fragment
         rows = np.flatnonzero(has_payload & ~frag)
@@ -125,43 +156,78 @@ class EventExtractor:
         if not len(rows):
             return
         pfx = payload_prefix(batch.data, h.payload_off[rows], h.payload_caplen[rows], 9).astype(np.int64)
-        proto = h.proto[rows]
-        sport, dport = h.sport[rows], h.dport[rows]
-        udp, tcp = proto == 17, proto == 6
-        dnsport = np.isin(sport, DNS_PORTS) | np.isin(dport, DNS_PORTS)
+        c = _candidates(pfx, h.proto[rows], h.sport[rows], h.dport[rows])
 
-        word = (pfx[:, 0] << 24) | (pfx[:, 1] << 16) | (pfx[:, 2] << 8) | pfx[:, 3]
-        version = (pfx[:, 1] << 24) | (pfx[:, 2] << 16) | (pfx[:, 3] << 8) | pfx[:, 4]
-        quic_initial = udp & ~dnsport & ((pfx[:, 0] & 0xC0) == 0xC0) & (version != 0)
-        tls_start = tcp & (pfx[:, 0] == 0x16) & (pfx[:, 1] == 3) & (pfx[:, 5] == 1)
-        sslv2_start, ws_hello = _sslv2_and_websocket_hellos(pfx, tcp)
-        # After a HelloRetryRequest the second ClientHello follows a ChangeCipherSpec record in its segment.
-        ccs_hello = tcp & (word == 0x14030300) & (pfx[:, 4] == 1) & (pfx[:, 5] == 1) & (pfx[:, 6] == 0x16)
-        http_start = tcp & np.isin(word, _METHOD_WORDS)
-        dns_tcp = tcp & dnsport
-
-        udp_events = np.flatnonzero((udp & dnsport) | quic_initial)
+        udp_events = np.flatnonzero((c.udp & c.dnsport) | c.quic_initial)
         if len(udp_events):
-            self._udp(batch, h, rows[udp_events], quic_initial[udp_events])
+            self._udp(batch, h, rows[udp_events], c.quic_initial[udp_events])
 
-        if len(ws_hello):
-            self._websocket(batch, h, rows[ws_hello])
-        hello_start = tls_start | ccs_hello | sslv2_start
-        start = hello_start | http_start | dns_tcp
+        if len(c.ws_hello):
+            self._websocket(batch, h, rows[c.ws_hello])
+        hello_start = c.tls_start | c.ccs_hello | c.sslv2_start
+        start = hello_start | c.http_start | c.dns_tcp
         if self.early:
             self._expire_early(float(h.ts[rows[0]]))
         dirkey = None
         if self.streams or start.any():
-            dirkey = self._tcp_events(batch, h, rows, pfx, tcp, start, hello_start, tls_start, http_start,
-                                      dns_tcp)
+            dirkey = hash_columns(h.src_hi[rows], h.src_lo[rows], h.dst_hi[rows], h.dst_lo[rows],
+                                  h.sport[rows], h.dport[rows])
+            whole = None
+            if not self.reference:
+                tls_whole = c.in_record & (c.hs_len + 9 <= h.payload_caplen[rows])
+                whole = self._single_segment_starts(batch, h, rows, tls_whole, c.tls_start, c.http_start)
+            self._tcp_events(batch, h, rows, dirkey, _Starts(c.tcp, start, hello_start, c.tls_start,
+                                                             c.http_start, c.dns_tcp, c.hs_len, c.in_record,
+                                                             whole))
+        self._hold_early(batch, h, rows, c.tcp & ~start, dirkey)
+
+    def _process_native(self, batch: PacketBatch, h: Headers, ev: ModuleType) -> None:
+        """`_process` with the compiled walks. One pass gives every payload row's candidate kinds,
+        handshake length and direction key; DNS messages, and ClientHellos and requests decided from one
+        or two segments, become table rows in C. What takes the stream path, and that path, stay as in
+        Python, on the rows of the directions with a start in the batch or an open stream: no other row
+        changes what they decide."""
+        n = len(h)
+        rows, hs_len, http_end = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+        flags, dirkey = np.empty(n, np.uint16), np.empty(n, np.uint64)
+        m = ev.classify(_column(batch.data, np.uint8), _i64(h.payload_off), _i64(h.payload_caplen),
+                        _column(h.proto, np.uint8), _i64(h.sport), _i64(h.dport),
+                        _column(h.fragment, np.bool_), *_addresses(h), tls_mod.MAX_RECORD_LEN,
+                        HTTP_MAX_WAIT, _METHOD_WORDS, rows, flags, hs_len, dirkey, http_end)
+        frag = h.fragment
+        if len(frag) and frag.any():
+            self._fragments(batch, h, np.flatnonzero(frag))
+        if not m:
+            return
+        rows, flags, hs_len, dirkey, http_end = rows[:m], flags[:m], hs_len[:m], dirkey[:m], http_end[:m]
+        udp_events = np.flatnonzero(flags & (ev.F_UDP_DNS | ev.F_QUIC))
+        if len(udp_events):
+            self._udp_native(batch, h, rows[udp_events], (flags[udp_events] & ev.F_QUIC) != 0)
+        ws_hello = np.flatnonzero(flags & ev.F_WEBSOCKET)
+        if len(ws_hello):
+            self._websocket(batch, h, rows[ws_hello])
+        hello_bits = ev.F_TLS_START | ev.F_CCS_HELLO | ev.F_SSLV2
+        start = (flags & (hello_bits | ev.F_HTTP_START | ev.F_DNS_TCP)) != 0
+        tcp = (flags & ev.F_TCP) != 0
+        if self.early:
+            self._expire_early(float(h.ts[rows[0]]))
+        if self.streams or start.any():
+            open_keys = np.fromiter(self.streams.keys(), np.uint64, len(self.streams))
+            keys = np.concatenate((dirkey[start], open_keys))
+            near = np.empty(m, np.uint8)
+            ev.member(dirkey, keys, near)
+            sel = np.flatnonzero(tcp & near.view(np.bool_))
+            f = flags[sel]
+            self._tcp_events(batch, h, rows[sel], dirkey[sel], _Starts(
+                tcp[sel], start[sel], (f & hello_bits) != 0, (f & ev.F_TLS_START) != 0,
+                (f & ev.F_HTTP_START) != 0, (f & ev.F_DNS_TCP) != 0, hs_len[sel], (f & ev.F_IN_RECORD) != 0,
+                (f & (ev.F_WHOLE_TLS | ev.F_WHOLE_HTTP)) != 0, http_end[sel]))
         self._hold_early(batch, h, rows, tcp & ~start, dirkey)
 
-    def _tcp_events(self, batch: PacketBatch, h: Headers, rows: np.ndarray, pfx: np.ndarray, tcp: np.ndarray,
-                    start: np.ndarray, hello_start: np.ndarray, tls_start: np.ndarray, http_start: np.ndarray,
-                    dns_tcp: np.ndarray) -> np.ndarray:
-        """ClientHellos, requests and DNS over TCP of the batch's rows; returns the rows' direction keys."""
-        sport, dport = h.sport[rows], h.dport[rows]
-        dirkey = hash_columns(h.src_hi[rows], h.src_lo[rows], h.dst_hi[rows], h.dst_lo[rows], sport, dport)
+    def _tcp_events(self, batch: PacketBatch, h: Headers, rows: np.ndarray, dirkey: np.ndarray,
+                    s: _Starts) -> None:
+        """ClientHellos, requests and DNS over TCP of the batch's rows (their direction keys `dirkey`)."""
+        tcp, start, hs_len, whole = s.tcp, s.start, s.hs_len, s.whole
         open_keys = np.fromiter(self.streams.keys(), np.uint64, len(self.streams))
         held_keys = np.fromiter(self.early.keys(), np.uint64, len(self.early))
         # A TLS record holding the whole ClientHello, or an HTTP request whose header block ends in the
@@ -172,22 +238,17 @@ class EventExtractor:
         if self.reference:
             slow_keys = np.union1d(open_keys, dirkey[starts])
         else:
-            hs_len = (pfx[:, 6] << 16) | (pfx[:, 7] << 8) | pfx[:, 8]
-            rec_len = (pfx[:, 3] << 8) | pfx[:, 4]
-            in_record = tls_start & (pfx[:, 2] <= 4) & (hs_len + 4 <= rec_len)
-            in_record &= rec_len <= tls_mod.MAX_RECORD_LEN
+            assert whole is not None
             caplen = h.payload_caplen[rows]
-            whole = self._single_segment_starts(batch, h, rows, in_record & (hs_len + 9 <= caplen), tls_start,
-                                                http_start)
             slow_keys = np.union1d(open_keys, dirkey[starts[~whole[starts]]])
             if len(held_keys):  # a start whose later segments came in an earlier batch: the stream joins them
                 slow_keys = np.union1d(slow_keys, np.intersect1d(dirkey[starts], held_keys))
             single = whole & ~np.isin(dirkey, slow_keys)
             if single.any():
                 idx = self._fresh_starts(np.flatnonzero(single), dirkey, h.seq[rows])
-                self._single_segment(batch, h, rows, idx, tls_start)
+                self._single_segment(batch, h, rows, idx, s)
             waiting = np.union1d(open_keys, held_keys)
-            pair_start = in_record & ~whole & (caplen >= 9) & ~np.isin(dirkey, waiting)
+            pair_start = s.in_record & ~whole & (caplen >= 9) & ~np.isin(dirkey, waiting)
             first, second = _segment_pairs(h, rows, dirkey, tcp, start, pair_start, hs_len)
             if len(first):
                 fresh = np.isin(first, self._fresh_starts(first, dirkey, h.seq[rows]))
@@ -195,7 +256,7 @@ class EventExtractor:
                 slow_keys = np.setdiff1d(slow_keys, dirkey[first], assume_unique=True)
         if len(slow_keys):
             pending = np.flatnonzero(tcp & np.isin(dirkey, slow_keys))
-            kind = np.where(hello_start, 1, np.where(http_start, 2, np.where(dns_tcp, 3, 0)))
+            kind = np.where(s.hello_start, 1, np.where(s.http_start, 2, np.where(s.dns_tcp, 3, 0)))
             # Stream starts first, then the rest by time: a segment that overtook the start of its
             # stream within the batch joins it instead of being dropped.
             order = pending[np.lexsort((h.ts[rows[pending]], kind[pending] == 0))]
@@ -205,7 +266,6 @@ class EventExtractor:
                        h.payload_caplen[r])
             for row, key, kind_, seq, ts, off, size in zip(*(c.tolist() for c in columns), strict=True):
                 self._tcp(h, row, key, kind_, seq, ts, buf, off, size)
-        return dirkey
 
     def _expire_early(self, now: float) -> None:
         """Forget held segments older than EARLY_MAX_AGE at time `now` (held in time order)."""
@@ -260,6 +320,11 @@ class EventExtractor:
         return True
 
     def _fresh_starts(self, idx: np.ndarray, dirkey: np.ndarray, seq: np.ndarray) -> np.ndarray:
+        if self.native is not None:
+            fresh = np.empty(len(idx), np.uint8)
+            self.native.first_sights(self.starts_seen, _column(dirkey[idx], np.uint64), _i64(seq[idx]),
+                                     self.max_streams, fresh)
+            return idx[fresh.view(np.bool_)].astype(np.int64)
         keep = [i for i, k, q in zip(idx.tolist(), dirkey[idx].tolist(), seq[idx].tolist(), strict=True)
                 if self._first_sight(k, q)]
         return np.array(keep, np.int64)
@@ -276,12 +341,52 @@ class EventExtractor:
 
     def _segment_pairs(self, batch: PacketBatch, h: Headers, first: np.ndarray, second: np.ndarray,
                        hs_len: np.ndarray) -> None:
+        if self.native is not None:
+            self._tcp_jobs(batch, h, first, second, hs_len, np.zeros(len(first), np.uint8))
+            return
         for ts, ends, head, tail, length in zip(h.ts[first].tolist(), _ends_of(h, first),
                                                 _payloads(batch, h, first), _payloads(batch, h, second),
                                                 hs_len.tolist(), strict=True):
             self._tls_hello((head + tail)[9 : 9 + length], ts, ends)
 
     # ------------------------------------------------------------------------------------
+    def _native_memos(self) -> tuple[dict, dict]:
+        """The compiled walks' DNS and hello-shape memos, started over if the tables' pool changed."""
+        if self._memo_pool is not self.out.pool:
+            self._memo_pool = self.out.pool
+            self._dns_memo, self._shape_memo = {}, {}
+        return self._dns_memo, self._shape_memo
+
+    def _udp_native(self, batch: PacketBatch, h: Headers, r: np.ndarray, quic_initial: np.ndarray) -> None:
+        """`_udp` with the compiled DNS walk; QUIC candidates are called back to `_quic` in their place."""
+        def quic(row: int) -> None:
+            self._quic(float(h.ts[row]), _ends_of(h, np.array([row]))[0], _payload(batch, h, row))
+
+        assert self.native is not None
+        context = (self.out.pool.ids, self.out.errors, self._native_memos()[0], dns_mod.QTYPES,
+                   fastpath.dns_fields, quic, fastpath.MEMO_MAX_PAYLOAD, fastpath.MEMO_ENTRIES)
+        rows, answers = self.native.dns_rows(context, _columns(batch, h), r, quic_initial.astype(np.uint8),
+                                             len(self.out.dns))
+        if rows:
+            self.out.dns.add_rows(np.frombuffer(rows, DNS_DTYPE),
+                                  np.frombuffer(answers, ANSWER_DTYPE) if answers else None)
+
+    def _tcp_jobs(self, batch: PacketBatch, h: Headers, first: np.ndarray, second: np.ndarray,
+                  arg: np.ndarray, kind: np.ndarray) -> None:
+        """ClientHellos (kind 0: body at payload bytes 9 .. 9 + arg, of `first`'s segment joined with
+        `second`'s when that is not -1) and HTTP requests (kind 1: the first arg bytes) as table rows."""
+        assert self.native is not None
+        context = (self.out.pool.ids, self.out.errors, self._native_memos()[1], fastpath.shape_for_key,
+                   fastpath.hello_shape, DecodeError, http_mod.parse_http_request, http_mod.METHOD_PREFIXES,
+                   fastpath.SHAPE_MAX_BYTES, fastpath.SHAPE_ENTRIES, http_mod.MAX_HEADER_BYTES,
+                   http_mod.MAX_TEXT)
+        tls_rows, http_rows = self.native.tcp_jobs(context, _columns(batch, h), _i64(first), _i64(second),
+                                                   _i64(arg), _column(kind, np.uint8))
+        if tls_rows:
+            self.out.tls.add_rows(np.frombuffer(tls_rows, TLS_DTYPE))
+        if http_rows:
+            self.out.http.add_rows(np.frombuffer(http_rows, HTTP_DTYPE))
+
     def _udp(self, batch: PacketBatch, h: Headers, r: np.ndarray, quic_initial: np.ndarray) -> None:
         parse_dns = self.parse_dns
         for ts, ends, payload, is_quic in zip(h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r),
@@ -304,10 +409,16 @@ class EventExtractor:
                 self.error("tls.incomplete")  # the frame's hello continues in later segments
 
     def _single_segment(self, batch: PacketBatch, h: Headers, rows: np.ndarray, idx: np.ndarray,
-                        tls_start: np.ndarray) -> None:
+                        s: _Starts) -> None:
         r = rows[idx]
+        if self.native is not None:
+            assert s.http_end is not None
+            is_tls = s.tls_start[idx]
+            self._tcp_jobs(batch, h, r, np.full(len(r), -1, np.int64),
+                           np.where(is_tls, s.hs_len[idx], s.http_end[idx]), (~is_tls).astype(np.uint8))
+            return
         for ts, ends, payload, is_tls in zip(h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r),
-                                             tls_start[idx].tolist(), strict=True):
+                                             s.tls_start[idx].tolist(), strict=True):
             if is_tls:  # record and handshake lengths checked in bulk: the hello is bytes 9 .. 9 + length
                 self._tls_hello(payload[9 : 9 + int.from_bytes(payload[6:9], "big")], ts, ends)
             else:
@@ -457,6 +568,59 @@ class EventExtractor:
             self.process(mini, decode_headers(mini))
 
 
+@dataclass(slots=True)
+class _Starts:
+    """Per-row masks of a batch's TCP rows for `_tcp_events`."""
+
+    tcp: np.ndarray
+    start: np.ndarray  # a stream start of any kind
+    hello_start: np.ndarray
+    tls_start: np.ndarray
+    http_start: np.ndarray
+    dns_tcp: np.ndarray
+    hs_len: np.ndarray  # the handshake length field of a TLS start
+    in_record: np.ndarray  # a TLS start whose record holds its whole ClientHello
+    whole: np.ndarray | None  # a start that decides its stream alone (None on the reference path)
+    http_end: np.ndarray | None = None  # with the compiled walks: where an HTTP start's header block ends
+
+
+@dataclass(slots=True)
+class _Candidates:
+    """What the first 9 payload bytes and the ports of each row say it may hold (bool masks)."""
+
+    udp: np.ndarray
+    tcp: np.ndarray
+    dnsport: np.ndarray
+    quic_initial: np.ndarray
+    tls_start: np.ndarray
+    sslv2_start: np.ndarray
+    ws_hello: np.ndarray  # indexes, not a mask
+    ccs_hello: np.ndarray
+    http_start: np.ndarray
+    dns_tcp: np.ndarray
+    hs_len: np.ndarray  # int64: the handshake length field (bytes 6..8)
+    in_record: np.ndarray  # a TLS start whose record holds its whole ClientHello
+
+
+def _candidates(pfx: np.ndarray, proto: np.ndarray, sport: np.ndarray, dport: np.ndarray) -> _Candidates:
+    """The candidate kinds of rows from their payload prefixes (int64, n x 9) and transport columns."""
+    udp, tcp = proto == 17, proto == 6
+    dnsport = np.isin(sport, DNS_PORTS) | np.isin(dport, DNS_PORTS)
+    word = (pfx[:, 0] << 24) | (pfx[:, 1] << 16) | (pfx[:, 2] << 8) | pfx[:, 3]
+    version = (pfx[:, 1] << 24) | (pfx[:, 2] << 16) | (pfx[:, 3] << 8) | pfx[:, 4]
+    quic_initial = udp & ~dnsport & ((pfx[:, 0] & 0xC0) == 0xC0) & (version != 0)
+    tls_start = tcp & (pfx[:, 0] == 0x16) & (pfx[:, 1] == 3) & (pfx[:, 5] == 1)
+    sslv2_start, ws_hello = _sslv2_and_websocket_hellos(pfx, tcp)
+    # After a HelloRetryRequest the second ClientHello follows a ChangeCipherSpec record in its segment.
+    ccs_hello = tcp & (word == 0x14030300) & (pfx[:, 4] == 1) & (pfx[:, 5] == 1) & (pfx[:, 6] == 0x16)
+    http_start = tcp & np.isin(word, _METHOD_WORDS)
+    hs_len = (pfx[:, 6] << 16) | (pfx[:, 7] << 8) | pfx[:, 8]
+    rec_len = (pfx[:, 3] << 8) | pfx[:, 4]
+    in_record = tls_start & (pfx[:, 2] <= 4) & (hs_len + 4 <= rec_len) & (rec_len <= tls_mod.MAX_RECORD_LEN)
+    return _Candidates(udp, tcp, dnsport, quic_initial, tls_start, sslv2_start, ws_hello, ccs_hello,
+                       http_start, tcp & dnsport, hs_len, in_record)
+
+
 def _sslv2_and_websocket_hellos(pfx: np.ndarray, tcp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows (by their first 9 payload bytes) starting an SSLv2-format CLIENT-HELLO (a bool mask), and rows
     holding a client's WebSocket frame that starts a ClientHello (indexes). Both are rare: the full tests
@@ -504,6 +668,25 @@ def _segment_pairs(h: Headers, rows: np.ndarray, dirkey: np.ndarray, tcp: np.nda
     ok = (candidate[first] & ~start[second] & (seq_second == (seq_first + caplen_first) & 0xFFFFFFFF)
           & (hs_len[first] + 9 <= caplen_first + caplen_second))
     return first[ok], second[ok]
+
+
+def _column(values: np.ndarray, dtype: type) -> np.ndarray:
+    """A column as the compiled walks read it: contiguous, of this dtype (no copy when it already is)."""
+    return np.ascontiguousarray(values, dtype)
+
+
+def _i64(values: np.ndarray) -> np.ndarray:
+    return _column(values, np.int64)
+
+
+def _addresses(h: Headers) -> tuple[np.ndarray, ...]:
+    return tuple(_column(c, np.uint64) for c in (h.src_hi, h.src_lo, h.dst_hi, h.dst_lo))
+
+
+def _columns(batch: PacketBatch, h: Headers) -> tuple[np.ndarray, ...]:
+    """The batch buffer and the header columns the compiled row builders read."""
+    return (_column(batch.data, np.uint8), _i64(h.payload_off), _i64(h.payload_caplen),
+            _column(h.ts, np.float64), *_addresses(h), _i64(h.sport), _i64(h.dport))
 
 
 def _ip_packet(h: Headers, r: int, payload: bytes) -> bytes:

@@ -9,6 +9,9 @@ then gives the exact result or DecodeError. So the fast path never decides an ed
   it: clients of one software build repeat them exactly.
 - `DnsMemo` parses each distinct DNS message once: queries (and many responses) repeat byte for byte
   except the transaction ID.
+
+With the compiled core built (`_events.c`), the hello walk and the DNS walk behind the memo run in C;
+the Python walks stay callable (`_walk`, `dns_parsed`) and are what runs with `NETDETECT_NATIVE=0`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ from netdetect.decode.tls import (
     ClientHello,
 )
 from netdetect.model import DnsAnswer
+from netdetect.native import load
+from netdetect.tables import addr16
+
+_events = load("netdetect.decode._events")
 
 _TYPE_LEN = struct.Struct("!HH").unpack_from
 # Extensions whose bytes decide the parsed lists and the fingerprints; the rest only count by type.
@@ -154,53 +161,81 @@ def hello_shape(body: bytes) -> tuple[HelloShape, str | None]:
     if type(body) is not bytes:
         body = bytes(body)
     try:
-        n = len(body)
-        if n < 39 or body[0] != 3 or body[34] > 32:  # TLS (not DTLS) version, session ID <= 32 bytes
-            raise _Unusual
-        pos = 37 + body[34]
-        ciphers_end = pos + ((body[pos - 2] << 8) | body[pos - 1])
-        compression = body[ciphers_end]
-        pos = ciphers_end + 3 + compression  # after the extensions block length
-        end = pos + ((body[pos - 2] << 8) | body[pos - 1])
-        if not compression or end > n:
-            raise _Unusual  # also the legal SSL 3.0 hello without extensions: rare, the reference reads it
-        types: list[int] = []
-        raws: list[bytes] = []
-        sni_at = -1
-        type_len, add_type, add_raw, shaping = _TYPE_LEN, types.append, raws.append, _SHAPE_EXTENSIONS
-        while pos < end:
-            ext_type, ext_len = type_len(body, pos)
-            pos += 4 + ext_len
-            add_type(ext_type)
-            if ext_type in shaping:
-                add_raw(body[pos - ext_len : pos])
-            elif not ext_type and ext_len:  # server_name
-                if sni_at >= 0:
-                    raise _Unusual
-                sni_at = pos - ext_len
-        if pos != end:
-            raise _Unusual
-        sni = None
-        if sni_at >= 0:  # a server_name_list whose first entry is a host_name, the only type in use
-            list_end = sni_at + 2 + ((body[sni_at] << 8) | body[sni_at + 1])
-            name_end = sni_at + 5 + ((body[sni_at + 3] << 8) | body[sni_at + 4])
-            ext_end = sni_at + ((body[sni_at - 2] << 8) | body[sni_at - 1])
-            if body[sni_at + 2] != 0 or list_end > ext_end or name_end > list_end:
+        if _events is not None:  # the compiled walk: the same key and SNI, or None where _walk raises
+            walked = _events.hello_walk(body)
+            if walked is None:
                 raise _Unusual
-            sni = safe_text(body[sni_at + 5 : name_end], limit=255)
-        cipher_raw = body[37 + body[34] : ciphers_end]
-        key = ((3 << 8) | body[1], cipher_raw, tuple(types), tuple(raws))
-        shape = _SHAPES.get(key)
-        if shape is None:
-            shape = _shape(*key)
-            if len(cipher_raw) + sum(map(len, raws)) <= SHAPE_MAX_BYTES:
-                if len(_SHAPES) >= SHAPE_ENTRIES:
-                    _SHAPES.clear()  # a flood of unique hellos: start over rather than grow
-                _SHAPES[key] = shape
+            key, sni = walked
+        else:
+            key, sni = _walk(body)
+        return _keyed_shape(key), sni
     except (_Unusual, IndexError, struct.error):
-        hello = tls_mod.parse_client_hello(body)
-        return HelloShape.of(hello), hello.sni
-    return shape, sni
+        return _reference_shape(body)
+
+
+def _walk(body: bytes) -> tuple[tuple, str | None]:
+    """The shape key (version, cipher bytes, extension types, shape extensions' bytes) and the SNI."""
+    n = len(body)
+    if n < 39 or body[0] != 3 or body[34] > 32:  # TLS (not DTLS) version, session ID <= 32 bytes
+        raise _Unusual
+    pos = 37 + body[34]
+    ciphers_end = pos + ((body[pos - 2] << 8) | body[pos - 1])
+    compression = body[ciphers_end]
+    pos = ciphers_end + 3 + compression  # after the extensions block length
+    end = pos + ((body[pos - 2] << 8) | body[pos - 1])
+    if not compression or end > n:
+        raise _Unusual  # also the legal SSL 3.0 hello without extensions: rare, the reference reads it
+    types: list[int] = []
+    raws: list[bytes] = []
+    sni_at = -1
+    type_len, add_type, add_raw, shaping = _TYPE_LEN, types.append, raws.append, _SHAPE_EXTENSIONS
+    while pos < end:
+        ext_type, ext_len = type_len(body, pos)
+        pos += 4 + ext_len
+        add_type(ext_type)
+        if ext_type in shaping:
+            add_raw(body[pos - ext_len : pos])
+        elif not ext_type and ext_len:  # server_name
+            if sni_at >= 0:
+                raise _Unusual
+            sni_at = pos - ext_len
+    if pos != end:
+        raise _Unusual
+    sni = None
+    if sni_at >= 0:  # a server_name_list whose first entry is a host_name, the only type in use
+        list_end = sni_at + 2 + ((body[sni_at] << 8) | body[sni_at + 1])
+        name_end = sni_at + 5 + ((body[sni_at + 3] << 8) | body[sni_at + 4])
+        ext_end = sni_at + ((body[sni_at - 2] << 8) | body[sni_at - 1])
+        if body[sni_at + 2] != 0 or list_end > ext_end or name_end > list_end:
+            raise _Unusual
+        sni = safe_text(body[sni_at + 5 : name_end], limit=255)
+    return ((3 << 8) | body[1], body[37 + body[34] : ciphers_end], tuple(types), tuple(raws)), sni
+
+
+def _keyed_shape(key: tuple) -> HelloShape:
+    shape = _SHAPES.get(key)
+    if shape is None:
+        shape = _shape(*key)
+        if len(key[1]) + sum(map(len, key[3])) <= SHAPE_MAX_BYTES:
+            if len(_SHAPES) >= SHAPE_ENTRIES:
+                _SHAPES.clear()  # a flood of unique hellos: start over rather than grow
+            _SHAPES[key] = shape
+    return shape
+
+
+def _reference_shape(body: bytes) -> tuple[HelloShape, str | None]:
+    hello = tls_mod.parse_client_hello(body)
+    return HelloShape.of(hello), hello.sni
+
+
+def shape_for_key(body: bytes, key: tuple) -> HelloShape | tuple[HelloShape, str | None]:
+    """For the compiled walk, which found `key` in `body`: the key's shape, or (shape, SNI) from the
+    reference parser when the shape extensions are unusual (then the result belongs to the body, not
+    the key). Raises DecodeError as `hello_shape` does."""
+    try:
+        return _keyed_shape(key)
+    except _Unusual:
+        return _reference_shape(body)
 
 
 def extract_client_hello(stream: bytes) -> ClientHello | None:
@@ -234,16 +269,17 @@ class DnsMemo:
     equal messages; they are never modified after parsing.
     """
 
-    __slots__ = ("_seen", "hits", "misses")
+    __slots__ = ("_seen", "hits", "misses", "_parse")
 
-    def __init__(self) -> None:
+    def __init__(self, native: bool = False) -> None:
         self._seen: dict[bytes, DnsParsed | str] = {}
         self.hits = 0
         self.misses = 0
+        self._parse = dns_parsed_native if native and _events is not None else dns_parsed
 
     def parse(self, payload: bytes) -> DnsParsed | str:
         if len(payload) > MEMO_MAX_PAYLOAD:
-            return dns_parsed(payload)
+            return self._parse(payload)
         key = payload[2:]
         known = self._seen.get(key)
         if known is not None:
@@ -252,8 +288,32 @@ class DnsMemo:
         self.misses += 1
         if len(self._seen) >= MEMO_ENTRIES:
             self._seen.clear()  # a flood of unique names: start over rather than grow
-        parsed = self._seen[key] = dns_parsed(payload)
+        parsed = self._seen[key] = self._parse(payload)
         return parsed
+
+
+def dns_fields(payload: bytes) -> tuple | str:
+    """For the compiled DNS walk, on messages it leaves to this parser: `dns_parsed` as plain values,
+    (is_response, rcode, query, qtype, ((name, rtype, value, ttl, 16-byte address or b""), ...)), or
+    the DecodeError reason."""
+    parsed = dns_parsed(payload)
+    if isinstance(parsed, str):
+        return parsed
+    return (parsed.is_response, parsed.rcode, parsed.query, parsed.qtype,
+            tuple((a.name, a.rtype, a.value, a.ttl, addr16(a.value) if a.rtype in ("A", "AAAA") else b"")
+                  for a in parsed.answers))
+
+
+def dns_parsed_native(payload: bytes) -> DnsParsed | str:
+    """`dns_parsed` by the compiled walk where it decides the message (the same result, ~10x faster)."""
+    walked = _events.dns_walk(payload, dns_mod.QTYPES) if _events is not None else None
+    if walked is None:
+        return dns_parsed(payload)
+    if isinstance(walked, str):
+        return walked
+    is_response, rcode, query, qtype, answers = walked
+    return DnsParsed(is_response, rcode, query, qtype,
+                     tuple(DnsAnswer(name, rtype, value, ttl) for name, rtype, value, ttl, _ in answers))
 
 
 def dns_parsed(payload: bytes) -> DnsParsed | str:

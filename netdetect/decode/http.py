@@ -20,7 +20,7 @@ METHODS = (
     b"MKACTIVITY", b"CHECKOUT", b"MERGE", b"NOTIFY", b"SUBSCRIBE", b"UNSUBSCRIBE", b"M-SEARCH",
     b"PURGE", b"LINK", b"UNLINK", b"BPROPFIND", b"SSTP_DUPLEX_POST", b"RPC_IN_DATA", b"RPC_OUT_DATA",
 )  # fmt: skip
-_METHOD_PREFIXES = tuple(m + b" " for m in METHODS)
+METHOD_PREFIXES = tuple(m + b" " for m in METHODS)
 _VERSION = re.compile(rb"HTTP/\d(?:\.\d)?")
 
 
@@ -36,7 +36,7 @@ class HttpRequest:
 
 def looks_like_http(prefix: bytes) -> bool:
     """The stream starts with a known request method followed by a space."""
-    return bytes(prefix[:20]).startswith(_METHOD_PREFIXES)
+    return bytes(prefix[:20]).startswith(METHOD_PREFIXES)
 
 
 def _split_request_line(line: bytes) -> tuple[bytes, bytes, bytes]:

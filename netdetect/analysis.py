@@ -9,21 +9,23 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from netdetect.addr import from_text, to_text
+from netdetect.addr import to_text
 from netdetect.flows import hash_columns
 from netdetect.model import Finding, IntelHit, Report, Summary
-from netdetect.pipeline import Extraction
-from netdetect.scoring import DEFAULT_THRESHOLD, interval_histogram, score_groups
+from netdetect.pipeline import Extraction, fewer_collections
+from netdetect.scoring import DEFAULT_THRESHOLD, MIN_EVENTS, interval_histogram, score_groups
+from netdetect.scoring.segments import distinct_addresses
 from netdetect.tables import ValuePool, addr16
 
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 DNS_CLOCK_SLACK_S = 1.0  # an answer logged a hair after the SYN (capture clock skew) still counts
 PLOT_DETAIL_TOP = 50
+SPAN_INDEX_AFTER = 64  # DNS chain lookups after which indexing every (client, query) pair pays off
 # Address space that is not "outside": private, CGNAT, loopback, link-local, multicast, ULA.
 INTERNAL_DEFAULT = (
     "10.0.0.0/8",
@@ -55,17 +57,49 @@ class AnalysisOptions:
     score_internal: bool = False  # RITA's default too: only connections to outside addresses are scored
 
 
-@dataclass
 class Groups:
-    """Connections assigned to groups, with each group's identity."""
+    """Connections assigned to groups, and each group's identity, read per group (a scan reports a few
+    of its groups: their texts are made when asked for)."""
 
-    index: np.ndarray  # group id per connection
-    client: list[str]
-    name: list[str | None]
-    server: list[str | None]  # when grouped by address
-    port: list[int | None]  # when grouped by port
-    names: list[str]  # name table, name_id -> name
-    name_id: np.ndarray  # per connection, -1 when unknown
+    def __init__(
+        self,
+        conns: np.ndarray,
+        index: np.ndarray,
+        first: np.ndarray,
+        named: np.ndarray,
+        names: list[str],
+        name_id: np.ndarray,
+        by_port: bool,
+    ) -> None:
+        self.index = index  # group id per connection
+        self.names = names  # name table, name_id -> name
+        self.name_id = name_id  # per connection, -1 when unknown
+        self.client_raw = conns["client"][first]  # per group, like the columns below
+        self._server_raw = conns["server"][first]
+        self._name_id = np.where(named[first], name_id[first], -1)
+        self._port = conns["server_port"][first] if by_port else None
+
+    def __len__(self) -> int:
+        return len(self.client_raw)
+
+    def client(self, g: int) -> str:
+        return to_text(self.client_raw[g])
+
+    def name(self, g: int) -> str | None:
+        i = int(self._name_id[g])
+        return self.names[i] if i >= 0 else None
+
+    def server(self, g: int) -> str | None:
+        """The server address of a group made by address (None for a group made by name)."""
+        return None if self._name_id[g] >= 0 else to_text(self._server_raw[g])
+
+    def port(self, g: int) -> int | None:
+        return None if self._port is None else int(self._port[g])
+
+    def of_clients(self, clients: Iterable[str]) -> list[int]:
+        """The groups of these clients, in id order."""
+        wanted = np.array([raw for raw in {addr16(c) for c in clients} if raw], "S16")
+        return np.flatnonzero(np.isin(self.client_raw, wanted)).tolist() if len(wanted) else []
 
 
 def _split(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,29 +110,83 @@ def _split(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def latest_before(ref_key: np.ndarray, ref_ts: np.ndarray, q_key: np.ndarray, q_ts: np.ndarray) -> np.ndarray:
     """For each query, the reference row with an equal key and the latest time <= the query's time
     (-1 if none). Vectorised: rows are ordered by (key, time) and searched on key rank * span + time."""
-    out = np.full(len(q_key), -1, np.int64)
-    if not len(ref_key) or not len(q_key):
+    return LatestBefore(ref_key, ref_ts).find(q_key, q_ts)
+
+
+class LatestBefore:
+    """`latest_before` with the reference rows ordered once, for several query sets."""
+
+    def __init__(self, ref_key: np.ndarray, ref_ts: np.ndarray) -> None:
+        self.order = _key_time_order(ref_key, ref_ts)
+        self.key, self.ts = ref_key[self.order], ref_ts[self.order]
+        # The key ranks without np.unique: the keys are sorted already.
+        new_key = np.r_[True, self.key[1:] != self.key[:-1]] if len(self.key) else np.zeros(0, bool)
+        self.uniq = self.key[new_key]
+        self.rank = np.cumsum(new_key) - 1
+
+    def find(self, q_key: np.ndarray, q_ts: np.ndarray) -> np.ndarray:
+        out = np.full(len(q_key), -1, np.int64)
+        rk, rt, uniq = self.key, self.ts, self.uniq
+        if not len(rk) or not len(q_key):
+            return out
+        t0 = min(float(rt.min()), float(q_ts.min())) - 1.0
+        span = max(float(rt.max()), float(q_ts.max())) - t0 + 1.0
+        combined = self.rank * span + (rt - t0)
+        # Queries in key order: both binary searches then walk the sorted tables in order (in cache).
+        by_key = np.argsort(q_key)
+        key, ts = q_key[by_key], q_ts[by_key]
+        qg = np.minimum(np.searchsorted(uniq, key), len(uniq) - 1)
+        known = np.flatnonzero(uniq[qg] == key)
+        qg = qg[known]
+        j = np.searchsorted(combined, qg * span + (ts[known] - t0), "right") - 1
+        ok = j >= 0
+        ok[ok] &= self.rank[j[ok]] == qg[ok]
+        out[by_key[known[ok]]] = self.order[j[ok]]
         return out
-    order = np.lexsort((ref_ts, ref_key))
-    rk, rt = ref_key[order], ref_ts[order]
-    uniq, grp = np.unique(rk, return_inverse=True)
-    t0 = min(float(rt.min()), float(q_ts.min())) - 1.0
-    span = max(float(rt.max()), float(q_ts.max())) - t0 + 1.0
-    combined = grp * span + (rt - t0)
-    qg = np.minimum(np.searchsorted(uniq, q_key), len(uniq) - 1)
-    known = uniq[qg] == q_key
-    j = np.searchsorted(combined, qg * span + (q_ts - t0), "right") - 1
-    ok = known & (j >= 0)
-    ok[ok] &= grp[j[ok]] == qg[ok]
-    out[ok] = order[j[ok]]
-    return out
 
 
-def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], DnsChains]:
+def _key_time_order(key: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """np.lexsort((ts, key)), several times faster when most keys are distinct: an unstable sort on the
+    key, then the exact (key, time, row) sort only for the rows whose key repeats."""
+    order = np.argsort(key)
+    sorted_key = key[order]
+    repeat = sorted_key[1:] == sorted_key[:-1]
+    if repeat.any():
+        in_run = np.zeros(len(key), bool)
+        in_run[1:] |= repeat
+        in_run[:-1] |= repeat
+        at = np.flatnonzero(in_run)
+        rows = order[at]  # each run of one key keeps its positions, so re-sorting the subset is enough
+        order[at] = rows[np.lexsort((rows, ts[rows], sorted_key[at]))]
+    return order
+
+
+def _distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """np.unique(key, return_index=True, return_inverse=True, return_counts=True) for 1-D integer keys,
+    on an unstable sort (np.unique's return_index needs a stable one, several times slower): the first
+    index of a key is the smallest index in its run."""
+    order = np.argsort(key)
+    sorted_key = key[order]
+    new_key = np.ones(len(key), bool)
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new_key[1:])
+    starts = np.flatnonzero(new_key)
+    first = np.minimum.reduceat(order, starts) if len(key) else order
+    inverse = np.empty(len(key), np.int64)
+    inverse[order] = np.cumsum(new_key) - 1
+    counts = np.diff(np.r_[starts, len(key)])
+    return sorted_key[starts], first, inverse, counts
+
+
+def attribute_names(
+    ex: Extraction, conns: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str], DnsChains]:
     """Server name per connection: the ClientHello SNI, else the HTTP Host, else the client's own
-    latest earlier DNS answer for that address. Returns (name_id per conn, names, dns chains)."""
-    conns = ex.conns
-    n = len(conns)
+    latest earlier DNS answer for that address. Returns (name_id per conn, names, dns chains).
+
+    `conns`: the rows of ex.conns to name (default all). A connection's name depends only on the
+    connections to the same server, so naming a set of servers' connections gives the same names."""
+    if conns is None:
+        conns = ex.conns
     names: list[str] = []
     ids: dict[str, int] = {}
     pool = ex.events.pool
@@ -111,32 +199,35 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], DnsChains]:
         return i
 
     def name_ids(pool_ids: np.ndarray, clean) -> np.ndarray:
-        """Name id per row (-1: none), cleaning each distinct pool value once."""
-        uniq, inverse = np.unique(pool_ids, return_inverse=True)
-        mapped = [-1 if (v := clean(pool.get(int(u)))) is None else nid(v) for u in uniq]
-        return np.array(mapped, np.int64)[inverse.ravel()] if len(uniq) else np.zeros(0, np.int64)
+        """Name id per row (-1: none), cleaning each distinct pool value once (in id order)."""
+        present = np.flatnonzero(np.bincount(pool_ids + 1, minlength=1)) - 1  # pool ids are >= -1
+        if not len(present):
+            return np.zeros(0, np.int64)
+        table = np.full(int(present[-1]) + 2, -1, np.int64)
+        table[present + 1] = [-1 if (v := clean(pool.get(u))) is None else nid(v) for u in present.tolist()]
+        return table[pool_ids + 1]
 
-    name_id = np.full(n, -1, np.int64)
-    if not n:
+    name_id = np.full(len(conns), -1, np.int64)
+    if not len(ex.conns):
         return name_id, names, DnsChains(ex.dns.rows, ex.dns.answers[:0], pool)
     c_hi, c_lo = _split(conns["client"])
     s_hi, s_lo = _split(conns["server"])
     conn_key = hash_columns(c_hi, c_lo, s_hi, s_lo, conns["client_port"], conns["server_port"])
+    connection_before = LatestBefore(conn_key, conns["ts"])
 
     def by_connection(rows: np.ndarray, named: np.ndarray) -> None:
         """Each still unnamed connection takes the name of its earliest event (rows are in time order)."""
-        keep = named >= 0
-        rows, named = rows[keep], named[keep]
-        if not len(rows):
+        keep = np.flatnonzero(named >= 0)
+        if not len(keep):
             return
-        ec_hi, ec_lo = _split(rows["client"])
-        es_hi, es_lo = _split(rows["server"])
-        ekey = hash_columns(ec_hi, ec_lo, es_hi, es_lo, rows["client_port"], rows["server_port"])
-        hit = latest_before(conn_key, conns["ts"], ekey, rows["ts"] + DNS_CLOCK_SLACK_S)
+        ec_hi, ec_lo = _split(rows["client"][keep])
+        es_hi, es_lo = _split(rows["server"][keep])
+        ekey = hash_columns(ec_hi, ec_lo, es_hi, es_lo, rows["client_port"][keep], rows["server_port"][keep])
+        hit = connection_before.find(ekey, rows["ts"][keep] + DNS_CLOCK_SLACK_S)
         ok = np.flatnonzero(hit >= 0)
-        conn, first = np.unique(hit[ok], return_index=True)
+        conn, first, _, _ = _distinct_keys(hit[ok])
         unnamed = name_id[conn] < 0
-        name_id[conn[unnamed]] = named[ok[first[unnamed]]]
+        name_id[conn[unnamed]] = named[keep[ok[first[unnamed]]]]
 
     tls, http = ex.tls.rows, ex.http.rows
     by_connection(tls, name_ids(tls["sni"], _clean_name))
@@ -165,26 +256,41 @@ def attribute_names(ex: Extraction) -> tuple[np.ndarray, list[str], DnsChains]:
 
 class DnsChains:
     """(client, query) -> every name and address its answers gave (owner names, CNAME targets, A/AAAA
-    values), looked up on demand from the answer columns: most scans ask for a handful of groups."""
+    values), looked up on demand from the answer columns: most scans ask for a handful of groups, so a
+    lookup reads the answers of its query; from SPAN_INDEX_AFTER lookups on (a scan reporting every
+    group) an index of every (client, query) pair pays off."""
 
     def __init__(self, dns: np.ndarray, answers: np.ndarray, pool: ValuePool) -> None:
-        rtype, event = answers["rtype"], answers["event"]
-        target = rtype == pool.find("CNAME")
-        address = (rtype == pool.find("A")) | (rtype == pool.find("AAAA"))
+        self.pool = pool
+        self._dns, self._answers = dns, answers
+        rtype = answers["rtype"]
+        self._target = rtype == pool.find("CNAME")
+        self._address = (rtype == pool.find("A")) | (rtype == pool.find("AAAA"))
+        self._answer_query: np.ndarray | None = None
+        self._built = False
+        self._lookups = 0
+        self._index: tuple[np.ndarray, dict[tuple[bytes, int], tuple[int, int]]] | None = None
+        self._cache: dict[tuple[str, str], set[str]] = {}
+
+    def _build(self) -> None:
+        """One row per name or address an answer gave: its owner name, CNAME target, A/AAAA value."""
+        if self._built:
+            return
+        answers, target, address = self._answers, self._target, self._address
+        event = answers["event"]
         self.event = np.concatenate([event, event[target], event[address]])
         self.value = np.concatenate([answers["name"], answers["value"][target], answers["value"][address]])
         self.clean = np.concatenate(
             [np.ones(len(event) + int(target.sum()), bool), np.zeros(int(address.sum()), bool)]
         )
-        self.client = dns["client"][self.event]
-        self.query = dns["query"][self.event]
-        self.pool = pool
-        self._index: tuple[np.ndarray, dict[tuple[bytes, int], tuple[int, int]]] | None = None
-        self._cache: dict[tuple[str, str], set[str]] = {}
+        self.client = self._dns["client"][self.event]
+        self.query = self._dns["query"][self.event]
+        self._built = True
 
     def _spans(self) -> tuple[np.ndarray, dict[tuple[bytes, int], tuple[int, int]]]:
-        """Rows ordered by (client, query) and each pair's span of that order; built on the first lookup."""
+        """Rows ordered by (client, query) and each pair's span of that order."""
         if self._index is None:
+            self._build()
             c_hi, c_lo = _split(self.client)
             order = np.lexsort((self.query, c_lo, c_hi))
             client, query = self.client[order], self.query[order]
@@ -206,17 +312,48 @@ class DnsChains:
         return found or default
 
     def _lookup(self, client: str, query: str) -> set[str]:
-        order, spans = self._spans()
-        span = spans.get((addr16(client).rstrip(b"\0"), self.pool.find(query)))
-        if span is None:
+        query_id = self.pool.find(query)
+        if query_id < 0 or not len(self._answers):
             return set()
-        return {t for t in map(self._text, order[span[0] : span[1]].tolist()) if t}
+        raw = addr16(client)
+        self._lookups += 1
+        if self._lookups > SPAN_INDEX_AFTER:
+            order, spans = self._spans()
+            span = spans.get((raw.rstrip(b"\0"), query_id))
+            rows = order[span[0] : span[1]].tolist() if span else []
+            return {t for t in map(self._text, rows) if t}
+        if self._answer_query is None:
+            self._answer_query = self._dns["query"][self._answers["event"]]
+        mine = np.flatnonzero(self._answer_query == query_id)
+        mine = mine[self._dns["client"][self._answers["event"][mine]] == np.bytes_(raw)]
+        return self._answer_texts(mine)
+
+    def _answer_texts(self, rows: np.ndarray) -> set[str]:
+        """What `_text` gives for the rows of these answers: names and CNAME targets cleaned, addresses
+        as they are."""
+        values, found = self.pool.values, set()
+        answers = self._answers[rows]
+        for name, value, target, address in zip(
+            answers["name"].tolist(),
+            answers["value"].tolist(),
+            self._target[rows].tolist(),
+            self._address[rows].tolist(),
+            strict=True,
+        ):
+            found.add((values[name] or "").lower().rstrip(".") if name >= 0 else "")
+            if target:
+                found.add((values[value] or "").lower().rstrip(".") if value >= 0 else "")
+            if address:
+                found.add((values[value] or "") if value >= 0 else "")
+        found.discard("")
+        return found
 
     def owner(self, client: str, value: str) -> str:
         """The query whose answers gave `value` to `client` first (the value itself when none did)."""
         raw = addr16(client)
         if not raw:
             return value
+        self._build()
         mine = np.flatnonzero(self.client == self.client.dtype.type(raw))
         for row in mine[np.argsort(self.event[mine], kind="stable")].tolist():
             query = self.pool.get(int(self.query[row]))
@@ -256,45 +393,31 @@ def make_groups(conns: np.ndarray, name_id: np.ndarray, names: list[str], group_
         np.where(named, zero, s_lo),
         port,
     )
-    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    client = list(map(to_text, conns["client"][first].tolist()))
-    first_named, first_name = named[first].tolist(), name_id[first].tolist()
-    gname = [names[i] if is_named else None for i, is_named in zip(first_name, first_named, strict=True)]
-    server = [
-        None if is_named else to_text(raw)
-        for raw, is_named in zip(conns["server"][first].tolist(), first_named, strict=True)
-    ]
-    gport = conns["server_port"][first].tolist() if group_by == "port" else [None] * len(first)
-    return Groups(inverse.astype(np.int64), client, gname, server, gport, names, name_id)
+    _, first, inverse, _ = _distinct_keys(key)
+    return Groups(conns, inverse, first, named, names, name_id, group_by == "port")
 
 
 def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions | None = None) -> Report:
-    opts = options or AnalysisOptions()
-    name_id, names, chains = attribute_names(ex)
+    # Findings are many small objects and no cycles: the cyclic GC took a fifth of `--min-score 0`.
+    with fewer_collections():
+        return _analyze(ex, intel, allowlist, options or AnalysisOptions())
+
+
+def _analyze(ex: Extraction, intel, allowlist, opts: AnalysisOptions) -> Report:
     conns = ex.conns
     if not opts.score_internal and len(conns):
-        outside = ~in_networks(conns["server"], opts.internal)
-        conns, name_id = conns[outside], name_id[outside]
+        conns = conns[~in_networks(conns["server"], opts.internal)]
+    name_id, names, chains = attribute_names(ex, conns)
     groups = make_groups(conns, name_id, names, opts.group_by)
-    n_groups = len(groups.client)
+    n_groups = len(groups)
     window = (ex.first_ts, ex.last_ts) if ex.first_ts is not None and ex.last_ts is not None else None
-    scores = score_groups(
-        groups.index,
-        conns["ts"],
-        conns["bytes_out"],
-        conns["bytes_in"],
-        conns["end_ts"] - conns["ts"],
-        n_groups,
-        window=window,
-        threshold=opts.threshold,
-    )
 
     hits: list[IntelHit] = []
     if intel is not None:
         from netdetect.intel.match import match_tables
 
         hits = match_tables(
-            intel, ex.events, _server_pairs(ex.conns), include_benign=opts.include_benign_intel
+            intel, ex.events, _server_pairs(ex.conns, intel), include_benign=opts.include_benign_intel
         )
     # Context-only indicators (a legitimate service the actor abused, e.g. the GitHub icon stage) never
     # make a finding; they are shown beside the same client's threat findings.
@@ -303,62 +426,19 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
         if h.benign:
             context[h.client].append(h)
     hits = [h for h in hits if not h.benign]
+    group_hits, orphan = _attach_hits(hits, groups, conns, chains)
 
     min_score = opts.threshold if opts.min_score is None else opts.min_score
-    # Attach intel hits to the groups they explain: same client, and the value is the group's name,
-    # a name or address in that name's DNS chain, or one of its server addresses.
-    by_client_value: dict[tuple[str, str], set[int]] = defaultdict(set)
-    hit_clients = {h.client for h in hits}
-    for g in range(n_groups):
-        c = groups.client[g]
-        if c not in hit_clients:
-            continue
-        gname, gserver = groups.name[g], groups.server[g]
-        if gname is not None:
-            by_client_value[(c, gname)].add(g)
-            for v in chains.get((c, gname), ()):
-                by_client_value[(c, v)].add(g)
-        elif gserver is not None:
-            by_client_value[(c, gserver)].add(g)
-    group_hits: dict[int, list[IntelHit]] = defaultdict(list)
-    orphan: dict[tuple[str, str], list[IntelHit]] = defaultdict(list)
-    need_dst: dict[str, list[IntelHit]] = defaultdict(list)
-    for hit in hits:
-        value = hit.value.lower().rstrip(".")
-        targets = by_client_value.get((hit.client, value), set())
-        if hit.field == "dst_ip" or not targets:
-            need_dst[hit.client].append(hit)
-            continue
-        for g in targets:
-            group_hits[g].append(hit)
-    if need_dst:
-        order = np.argsort(groups.index, kind="stable")
-        bounds = np.searchsorted(groups.index[order], np.arange(n_groups + 1))
-        for g in range(n_groups):
-            pending = need_dst.get(groups.client[g])
-            if not pending:
-                continue
-            ips = {to_text(bytes(v)) for v in np.unique(conns["server"][order[bounds[g] : bounds[g + 1]]])}
-            for hit in pending:
-                if _canon_ip(hit.value) in ips:
-                    group_hits[g].append(hit)
-    attached = {id(h) for hs in group_hits.values() for h in hs}
-    # Sightings with no connection group: one finding per client and looked-up name, so a listed
-    # name and the listed address it resolved to read as one blocked lookup.
-    for hit in hits:
-        if id(hit) not in attached:
-            value = hit.value.lower().rstrip(".")
-            orphan[(hit.client, chains.owner(hit.client, value))].append(hit)
-
+    scored = _groups_to_score(groups, group_hits, min_score)
+    scores = _score(groups, conns, scored, window, opts.threshold)
+    reported = np.isin(scored, list(group_hits)) | ~(scores.score < min_score)
+    facts = GroupFacts(groups, conns, scores, scored, np.flatnonzero(reported))
     findings: list[Finding] = []
     suppressed = 0
-    reported = ~(scores.score < min_score)
-    reported[list(group_hits)] = True
-    facts = GroupFacts(groups, conns, scores, np.flatnonzero(reported))
-    for g in np.flatnonzero(reported).tolist():
+    for i, g in enumerate(scored[reported].tolist()):
         g_hits = group_hits.get(g, [])
-        score = facts.score[g]
-        f = _group_finding(g, groups, facts, g_hits, chains)
+        score = facts.score[i]
+        f = _group_finding(g, i, groups, facts, g_hits, chains)
         if allowlist is not None and not _has_threat(f):
             entry = allowlist.match(f.src_ip, f.dst_ips, f.server_name)
             if entry:
@@ -409,43 +489,159 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     return Report(summary=summary, findings=findings, threshold=opts.threshold)
 
 
+def _attach_hits(
+    hits: list[IntelHit], groups: Groups, conns: np.ndarray, chains: DnsChains
+) -> tuple[dict[int, list[IntelHit]], dict[tuple[str, str], list[IntelHit]]]:
+    """Intel hits by the group they explain (same client, and the value is the group's name, a name or
+    address in that name's DNS chain, or one of its server addresses), and the rest by (client, the
+    name looked up): sightings with no connection group."""
+    by_client_value: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for g in groups.of_clients(h.client for h in hits):
+        c = groups.client(g)
+        gname, gserver = groups.name(g), groups.server(g)
+        if gname is not None:
+            by_client_value[(c, gname)].add(g)
+            for v in chains.get((c, gname), ()):
+                by_client_value[(c, v)].add(g)
+        elif gserver is not None:
+            by_client_value[(c, gserver)].add(g)
+    group_hits: dict[int, list[IntelHit]] = defaultdict(list)
+    orphan: dict[tuple[str, str], list[IntelHit]] = defaultdict(list)
+    need_dst: dict[str, list[IntelHit]] = defaultdict(list)
+    for hit in hits:
+        value = hit.value.lower().rstrip(".")
+        targets = by_client_value.get((hit.client, value), set())
+        if hit.field == "dst_ip" or not targets:
+            need_dst[hit.client].append(hit)
+            continue
+        for g in targets:
+            group_hits[g].append(hit)
+    if need_dst:
+        order = np.argsort(groups.index, kind="stable")
+        bounds = np.searchsorted(groups.index[order], np.arange(len(groups) + 1))
+        for g in groups.of_clients(need_dst):
+            pending = need_dst[groups.client(g)]
+            ips = {to_text(v) for v in set(conns["server"][order[bounds[g] : bounds[g + 1]]].tolist())}
+            for hit in pending:
+                if _canon_ip(hit.value) in ips:
+                    group_hits[g].append(hit)
+    attached = {id(h) for hs in group_hits.values() for h in hs}
+    # One finding per client and looked-up name, so a listed name and the listed address it resolved
+    # to read as one blocked lookup.
+    for hit in hits:
+        if id(hit) not in attached:
+            value = hit.value.lower().rstrip(".")
+            orphan[(hit.client, chains.owner(hit.client, value))].append(hit)
+    return group_hits, orphan
+
+
+def _groups_to_score(groups: Groups, group_hits: dict[int, list[IntelHit]], min_score: float) -> np.ndarray:
+    """Ids of the groups that can be reported. Above a zero minimum score only groups with an intel hit
+    or with MIN_EVENTS connections qualify: fewer connections make fewer check-ins, which score 0. Most
+    groups of a capture are one or two connections, so this skips most of the scoring."""
+    if not min_score > 0:
+        return np.arange(len(groups))
+    size = np.bincount(groups.index, minlength=len(groups))
+    wanted = size >= MIN_EVENTS
+    wanted[list(group_hits)] = True
+    return np.flatnonzero(wanted)
+
+
+def _score(groups: Groups, conns: np.ndarray, scored: np.ndarray, window, threshold: float):
+    """Scores of the `scored` groups (row i for group scored[i]), as if all groups were scored: each
+    group's score depends on its own connections and on the window only."""
+    if window is None:  # what score_groups takes for all connections
+        ts = conns["ts"][np.isfinite(conns["ts"])]
+        window = (float(ts.min()), float(ts.max())) if len(ts) else (0.0, 0.0)
+    if len(scored) == len(groups):
+        rows, slot = slice(None), groups.index
+    else:
+        position = np.full(len(groups), -1, np.int64)
+        position[scored] = np.arange(len(scored))
+        rows = np.flatnonzero(position[groups.index] >= 0)
+        slot = position[groups.index[rows]]
+    picked = conns[rows]
+    return score_groups(
+        slot,
+        picked["ts"],
+        picked["bytes_out"],
+        picked["bytes_in"],
+        picked["end_ts"] - picked["ts"],
+        len(scored),
+        window=window,
+        threshold=threshold,
+    )
+
+
 def in_networks(col: np.ndarray, cidrs: Sequence[str]) -> np.ndarray:
-    """Membership of 16-byte addresses (v4-mapped) in CIDRs, vectorised."""
+    """Membership of 16-byte addresses (v4-mapped) in CIDRs, vectorised: IPv4 networks as ranges searched
+    in one pass, IPv6 networks by prefix mask (on the IPv4-mapped rows only if they can hold some)."""
     hi, lo = _split(col)
+    mapped = (hi == 0) & (lo >> np.uint64(32) == 0xFFFF)
     out = np.zeros(len(col), bool)
+    v4: list[tuple[int, int]] = []
+    others: np.ndarray | None = None
     for cidr in cidrs:
         net = ipaddress.ip_network(cidr, strict=False)
-        plen = net.prefixlen + (96 if net.version == 4 else 0)
-        raw = int.from_bytes(from_text(str(net.network_address)), "big")
+        if net.version == 4:
+            v4.append((int(net.network_address), int(net.broadcast_address)))
+            continue
+        if net.overlaps(_V4_MAPPED_SPACE):
+            rows = np.arange(len(col))
+        else:
+            rows = others = np.flatnonzero(~mapped) if others is None else others
+        plen, raw = net.prefixlen, int(net.network_address)
         n_hi, n_lo = np.uint64(raw >> 64), np.uint64(raw & ((1 << 64) - 1))
         if plen <= 64:
             mask = np.uint64(((1 << plen) - 1) << (64 - plen)) if plen else np.uint64(0)
-            out |= (hi & mask) == n_hi
+            out[rows] |= (hi[rows] & mask) == n_hi
         else:
             mask = np.uint64(((1 << (plen - 64)) - 1) << (128 - plen))
-            out |= (hi == n_hi) & ((lo & mask) == n_lo)
+            out[rows] |= (hi[rows] == n_hi) & ((lo[rows] & mask) == n_lo)
+    if v4:
+        starts, ends = _merged_ranges(v4)
+        value = lo & np.uint64(0xFFFFFFFF)
+        at = np.maximum(np.searchsorted(starts, value, "right") - 1, 0)
+        out |= mapped & (value >= starts[at]) & (value <= ends[at])
     return out
 
 
+_V4_MAPPED_SPACE = ipaddress.ip_network("::ffff:0:0/96")
+
+
+def _merged_ranges(ranges: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted, disjoint (starts, ends) covering the same integers as `ranges` (inclusive ends)."""
+    merged: list[list[int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return np.array([m[0] for m in merged], np.uint64), np.array([m[1] for m in merged], np.uint64)
+
+
 def _host_count(conns: np.ndarray) -> int:
-    return int(len(np.unique(conns["client"]))) if len(conns) else 0
+    return len(distinct_addresses(conns["client"])) if len(conns) else 0
 
 
-def _server_pairs(conns: np.ndarray) -> np.ndarray:
-    """Unique (client, server) pairs with first/last time and count, for address matching."""
+def _server_pairs(conns: np.ndarray, intel) -> np.ndarray:
+    """Unique (client, server) pairs with first/last time and count, for address matching: only those
+    whose server matches an indicator (the matcher reads no other row)."""
     from netdetect.intel.match import SERVER_DTYPE
 
+    if len(conns):
+        conns = conns[[row for row, _ in intel.match_addresses16(conns["server"])]]
     if not len(conns):
         return np.zeros(0, SERVER_DTYPE)
     c_hi, c_lo = _split(conns["client"])
     s_hi, s_lo = _split(conns["server"])
     key = hash_columns(c_hi, c_lo, s_hi, s_lo)
-    uniq, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    uniq, first, inverse, counts = _distinct_keys(key)
     out = np.zeros(len(uniq), SERVER_DTYPE)
     out["client"], out["server"], out["count"] = conns["client"][first], conns["server"][first], counts
     out["first"], out["last"] = np.inf, -np.inf
-    np.minimum.at(out["first"], inverse.ravel(), conns["ts"])
-    np.maximum.at(out["last"], inverse.ravel(), conns["end_ts"])
+    np.minimum.at(out["first"], inverse, conns["ts"])
+    np.maximum.at(out["last"], inverse, conns["end_ts"])
     return out
 
 
@@ -480,12 +676,17 @@ def _hit_is_context(h: IntelHit) -> bool:
 class GroupFacts:
     """Per-group columns that every finding needs, computed for the reported groups in one numpy pass:
     time-ordered rows, first/last seen, servers, ports and protocols ordered by use, and the scores as
-    Python values (numpy scalars cost a microsecond each)."""
+    Python values (numpy scalars cost a microsecond each). Entry i is group scored[reported[i]]."""
 
-    def __init__(self, groups: Groups, conns: np.ndarray, scores, wanted: np.ndarray) -> None:
-        keep = np.flatnonzero(np.isin(groups.index, wanted))
-        rows = keep[np.lexsort((conns["ts"][keep], groups.index[keep]))]  # by group, then time
-        group = groups.index[rows]
+    def __init__(
+        self, groups: Groups, conns: np.ndarray, scores, scored: np.ndarray, reported: np.ndarray
+    ) -> None:
+        entry = np.full(len(groups), -1, np.int64)
+        entry[scored[reported]] = np.arange(len(reported))
+        conn_entry = entry[groups.index]
+        keep = np.flatnonzero(conn_entry >= 0)
+        rows = keep[np.lexsort((conns["ts"][keep], conn_entry[keep]))]  # by group, then time
+        group = conn_entry[rows]
         ids, spans = _starts_and_ends(group)
         self.bounds = dict(zip(ids, spans, strict=True))
         self.times = conns["ts"][rows]
@@ -496,15 +697,15 @@ class GroupFacts:
         self.servers = _by_use_per_group(group, conns["server"][rows])
         self.ports = _by_use_per_group(group, conns["server_port"][rows])
         self.protos = _by_use_per_group(group, conns["proto"][rows])
-        self.subscores = {k: np.round(v, 4).tolist() for k, v in scores.subscores.items()}
-        self.score = scores.score.tolist()
-        self.beacon = scores.beacon.tolist()
-        self.period = scores.period_s.tolist()
-        self.jitter = scores.jitter.tolist()
-        self.missed = scores.missed_share.tolist()
+        self.subscores = {k: np.round(v[reported], 4).tolist() for k, v in scores.subscores.items()}
+        self.score = scores.score[reported].tolist()
+        self.beacon = scores.beacon[reported].tolist()
+        self.period = scores.period_s[reported].tolist()
+        self.jitter = scores.jitter[reported].tolist()
+        self.missed = scores.missed_share[reported].tolist()
 
-    def span(self, g: int) -> slice:
-        lo, hi = self.bounds[g]
+    def span(self, i: int) -> slice:
+        lo, hi = self.bounds[i]
         return slice(lo, hi)
 
 
@@ -543,37 +744,38 @@ def _by_use_per_group(group: np.ndarray, values: np.ndarray) -> dict[int, list]:
 
 
 def _group_finding(
-    g: int, groups: Groups, facts: GroupFacts, hits: list[IntelHit], chains: DnsChains
+    g: int, i: int, groups: Groups, facts: GroupFacts, hits: list[IntelHit], chains: DnsChains
 ) -> Finding:
-    span = facts.span(g)
+    """The finding of group g, entry i of `facts`."""
+    span = facts.span(i)
     times = facts.times[span]
-    dst_ips = [to_text(v) for v in facts.servers[g]]
-    period = _num(facts.period[g])
+    dst_ips = [to_text(v) for v in facts.servers[i]]
+    period = _num(facts.period[i])
     hist, edges = interval_histogram(times, period) if len(times) > 2 else ([], [])
-    name = groups.name[g]
+    name, client = groups.name(g), groups.client(g)
     dns_names = sorted(
-        set(chains.get((groups.client[g], name), ())) | {name} if name else set(),
+        set(chains.get((client, name), ())) | {name} if name else set(),
         key=lambda v: (v != name, v),
     )
     hits = _merge_hits(hits)
     return Finding(
         kind="intel" if any(not _hit_is_context(h) for h in hits) else "beacon",
-        src_ip=groups.client[g],
+        src_ip=client,
         dst_ip=dst_ips[0] if dst_ips else None,
         dst_ips=dst_ips,
-        dst_port=int(facts.ports[g][0]),
+        dst_port=int(facts.ports[i][0]),
         server_name=name,
-        score=facts.score[g],
-        proto={6: "tcp", 17: "udp"}.get(int(facts.protos[g][0])),
-        beacon=bool(facts.beacon[g]),
+        score=facts.score[i],
+        proto={6: "tcp", 17: "udp"}.get(int(facts.protos[i][0])),
+        beacon=bool(facts.beacon[i]),
         period_s=period,
-        jitter=_num(facts.jitter[g]),
+        jitter=_num(facts.jitter[i]),
         connections=len(times),
         first_seen=float(times[0]),
-        last_seen=facts.last_seen[g],
-        subscores={k: v[g] for k, v in facts.subscores.items() if math.isfinite(v[g])},
+        last_seen=facts.last_seen[i],
+        subscores={k: v[i] for k, v in facts.subscores.items() if math.isfinite(v[i])},
         intel=hits,
-        missed_share=_num(facts.missed[g]),
+        missed_share=_num(facts.missed[i]),
         interval_histogram=list(hist),
         interval_bin_edges_s=list(edges),
         dns_names=dns_names,

@@ -10,7 +10,7 @@ import click
 
 from netdetect.errors import NetdetectError
 from netdetect.intel.indicator import BadValue, format_time, parse_time
-from netdetect.intel.loaders import LOADERS, load_path
+from netdetect.intel.loaders import LOADER_MODULES, load_path
 from netdetect.intel.store import IntelStore, bundled_signatures_dir, discover
 
 EXIT_FOUND, EXIT_NOT_FOUND, EXIT_BAD_INPUT = 0, 1, 2
@@ -162,7 +162,7 @@ def check_cmd(
 
 @intel_group.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(sorted(LOADERS)), help="Skip format sniffing.")
+@click.option("--format", "fmt", type=click.Choice(sorted(LOADER_MODULES)), help="Skip format sniffing.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad line; unsupported entries also fail.")
 @click.option("--include-non-ids", is_flag=True, help="MISP: also load attributes with to_ids false.")
 def validate_cmd(files: tuple[Path, ...], fmt: str | None, strict: bool, include_non_ids: bool) -> None:

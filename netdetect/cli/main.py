@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -11,9 +12,29 @@ from netdetect import __version__
 from netdetect.cli.common import EXIT_INTERNAL, EXIT_OK
 from netdetect.errors import NetdetectError
 
+# Subcommand name -> "module:attribute". A command's module (and what it imports) is loaded only when
+# that command runs or help lists it: `netdetect scan` does not pay for `events`, `show` or `intel`.
+SUBCOMMANDS = {
+    "allowlist": "netdetect.cli.allowlist_cmd:allowlist_group",
+    "events": "netdetect.cli.events:events_cmd",
+    "intel": "netdetect.cli.intel_cmd:intel_group",
+    "scan": "netdetect.cli.scan:scan_cmd",
+    "show": "netdetect.cli.show:show_cmd",
+}
+
 
 class NetdetectGroup(click.Group):
-    """Turns project errors into one line on stderr and an exit code; tracebacks only with --debug."""
+    """Turns project errors into one line on stderr and an exit code; tracebacks only with --debug.
+    Loads its subcommands lazily (click's documented LazyGroup pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *SUBCOMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in SUBCOMMANDS and cmd_name not in self.commands:
+            module, _, attribute = SUBCOMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -57,24 +78,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-
-
-def _register() -> None:
-    from netdetect.cli.allowlist_cmd import allowlist_group
-    from netdetect.cli.events import events_cmd
-    from netdetect.cli.scan import scan_cmd
-    from netdetect.cli.show import show_cmd
-
-    for cmd in (scan_cmd, events_cmd, show_cmd, allowlist_group):
-        cli.add_command(cmd)
-    try:
-        from netdetect.cli.intel_cmd import intel_group
-    except ImportError:  # only while the intel commands are being built
-        return
-    cli.add_command(intel_group)
-
-
-_register()
 
 
 def main() -> None:

@@ -142,7 +142,7 @@ def scan_cmd(
     """Score periodic check-ins and match intel in CAPTURE... (pcap, pcapng, compressed, directories,
     globs, or - for stdin)."""
     from netdetect.analysis import AnalysisOptions, analyze
-    from netdetect.output import write_html, write_report
+    from netdetect.output import write_report
     from netdetect.scoring import DEFAULT_THRESHOLD
 
     intel = load_intel(intel_paths, no_default_intel, include_expired, strict)
@@ -164,6 +164,8 @@ def scan_cmd(
         with open(output, "w", encoding="utf-8") as out:
             write_report(report, fmt, out, color=False, local_time=local_time)
     if html_path:
+        from netdetect.output.html import write_html
+
         write_html(report, html_path)
     if fail_on_findings and any(
         f.beacon or (f.kind == "intel") for f in report.findings if not f.allowlisted

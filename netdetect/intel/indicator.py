@@ -22,14 +22,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 from urllib.parse import unquote
-
-try:  # IDNA 2008 + UTS #46 mapping, as browsers and resolvers use today.
-    import idna as _idna
-except ImportError:  # pragma: no cover - exercised only without the optional dependency
-    _idna = None  # type: ignore[assignment]
 
 # Kinds of values the matcher looks up on the wire.
 NAME_TYPES = frozenset({"domain", "hostname"})
@@ -171,7 +167,19 @@ def refang(text: str) -> str:
 # ---------------------------------------------------------------- names
 
 
+@lru_cache(maxsize=1)
+def _idna_module() -> Any:
+    """IDNA 2008 + UTS #46 mapping, as browsers and resolvers use today; imported for the first
+    non-ASCII label (most runs meet none)."""
+    try:
+        import idna
+    except ImportError:  # pragma: no cover - exercised only without the optional dependency
+        return None
+    return idna
+
+
 def _label_to_ascii(label: str) -> str:
+    _idna = _idna_module()
     if _idna is not None:
         try:
             return _idna.encode(label, uts46=True).decode("ascii")

@@ -29,6 +29,7 @@ from netdetect.addr import to_text
 from netdetect.intel.indicator import NAME_TYPES, Indicator, normalize_host, normalize_path
 from netdetect.intel.store import IntelStore, address_bytes
 from netdetect.model import DnsEvent, HttpEvent, IntelHit, TlsEvent
+from netdetect.scoring.segments import distinct_addresses, distinct_values
 from netdetect.tables import EventSet, HttpTable, TlsTable, ValuePool, addr16
 
 ServerRow = tuple[str, str, float, float, int]  # client, server_ip, first_ts, last_ts, count
@@ -155,7 +156,7 @@ def match_tables(
 
 def _hit_ids(store: IntelStore, pool: ValuePool, ids: np.ndarray) -> dict[int, list[Indicator]]:
     """Pool ids among `ids` whose name matches an indicator."""
-    distinct = [int(i) for i in np.unique(ids) if i >= 0]
+    distinct = [i for i in distinct_values(ids).tolist() if i >= 0]
     values = [pool.values[i] for i in distinct]
     keep = [(i, v) for i, v in zip(distinct, values, strict=True) if v]
     found = store.match_names([v for _, v in keep])
@@ -204,7 +205,7 @@ def _match_names(store: IntelStore, events: EventSet, merger: HitMerger) -> None
 
 def _address_hits(store: IntelStore, column: np.ndarray) -> tuple[np.ndarray, dict[bytes, list[Indicator]]]:
     """(row mask of `column` whose address matched, address -> indicators); empty values never match."""
-    distinct = np.unique(column)
+    distinct = distinct_addresses(column)
     distinct = distinct[distinct != b""]
     found = {bytes(distinct[row]): inds for row, inds in store.match_addresses16(distinct)}
     if not found:
@@ -245,12 +246,10 @@ def _match_http(store: IntelStore, http: HttpTable, merger: HitMerger) -> None:
     if not len(rows):
         return
     pool = http.pool
-    key = np.zeros(len(rows), [("host", "i4"), ("uri", "i4"), ("server", "S16")])
-    key["host"], key["uri"], key["server"] = rows["host"], rows["uri"], rows["server"]
-    distinct, inverse = np.unique(key, return_inverse=True)
-    for k, d in enumerate(distinct):
-        header_host, uri = pool.get(int(d["host"])), pool.get(int(d["uri"])) or ""
-        server = to_text(bytes(d["server"]))
+    inverse, hosts, uris, servers = _distinct_requests(rows)
+    for k, (host_id, uri_id, server_raw) in enumerate(zip(hosts, uris, servers, strict=True)):
+        header_host, uri = pool.get(host_id), pool.get(uri_id) or ""
+        server = to_text(server_raw)
         host_text, path = _split_request(header_host, uri, server)
         host = normalize_host(host_text)
         checks: list[tuple[str, str, list[Indicator]]] = []
@@ -266,10 +265,25 @@ def _match_http(store: IntelStore, http: HttpTable, merger: HitMerger) -> None:
             checks.append((f"{host_text}{path}", "url", found))
         if not checks:
             continue
-        for r in rows[inverse.ravel() == k]:
+        for r in rows[inverse == k]:
             ts, client = float(r["ts"]), to_text(bytes(r["client"]))
             for value, field, inds in checks:
                 merger.add(Sighting(value, field, client, ts, ts), inds)
+
+
+def _distinct_requests(rows: np.ndarray) -> tuple[np.ndarray, list[int], list[int], list[bytes]]:
+    """Distinct (host, URI, server) of HTTP rows in (host, URI, server) order, as np.unique on a record
+    array would give them, from one integer lexsort: (distinct index per row, hosts, URIs, servers)."""
+    servers = distinct_addresses(rows["server"])
+    server_rank = np.searchsorted(servers, rows["server"])
+    order = np.lexsort((server_rank, rows["uri"], rows["host"]))
+    host, uri, rank = rows["host"][order], rows["uri"][order], server_rank[order]
+    new = np.ones(len(rows), bool)
+    new[1:] = (host[1:] != host[:-1]) | (uri[1:] != uri[:-1]) | (rank[1:] != rank[:-1])
+    inverse = np.empty(len(rows), np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    return inverse, host[first].tolist(), uri[first].tolist(), servers[rank[first]].tolist()
 
 
 def _match_fingerprints(store: IntelStore, tls: TlsTable, merger: HitMerger) -> None:
@@ -283,7 +297,7 @@ def _match_fingerprints(store: IntelStore, tls: TlsTable, merger: HitMerger) -> 
         ("ja4", "ja4", rows, str),
     ):
         hits: dict[int, tuple[str, list[Indicator]]] = {}
-        for i in np.unique(table[column]).tolist():
+        for i in distinct_values(table[column]).tolist():
             text = pool.get(i)
             if text:
                 value = prepare(text)

@@ -7,14 +7,30 @@ with Progress(total_bytes, enabled=not quiet) as progress: progress.update(done)
 
 from __future__ import annotations
 
-from typing import TextIO
+import importlib
+from typing import Any, TextIO
 
 from netdetect.model import Report
-from netdetect.output import csvfmt, ecs, eve, jsonl, table  # noqa: F401  (register the formats)
-from netdetect.output.base import FORMATS, Formatter, formatter_for
-from netdetect.output.html import render_html, write_html
-from netdetect.output.progress import Progress
-from netdetect.output.records import finding_record
+from netdetect.output.base import Formatter, formatter_for
+
+# Imported on first use (PEP 562): a scan loads the one format it writes, and HTML only with --html.
+_LAZY = {
+    "Progress": "netdetect.output.progress",
+    "finding_record": "netdetect.output.records",
+    "render_html": "netdetect.output.html",
+    "write_html": "netdetect.output.html",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FORMATS":
+        from netdetect.output.base import all_formats
+
+        return all_formats()
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_FORMAT = "table"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -10,7 +11,15 @@ from typing import Any, ClassVar, TextIO, TypeVar
 from netdetect.errors import UsageError
 from netdetect.model import Report
 
-FORMATS: dict[str, type[Formatter]] = {}
+FORMATS: dict[str, type[Formatter]] = {}  # the formatters imported so far (all of them: `all_formats`)
+# The module of each format. A run imports only the one it writes.
+FORMAT_MODULES: dict[str, str] = {
+    "csv": "csvfmt",
+    "ecs": "ecs",
+    "eve": "eve",
+    "jsonl": "jsonl",
+    "table": "table",
+}
 
 _F = TypeVar("_F", bound="type[Formatter]")
 
@@ -54,8 +63,15 @@ class JsonLinesFormatter(Formatter):
 
 
 def formatter_for(fmt: str) -> type[Formatter]:
+    if fmt not in FORMATS and fmt in FORMAT_MODULES:
+        importlib.import_module(f"netdetect.output.{FORMAT_MODULES[fmt]}")
     try:
         return FORMATS[fmt]
     except KeyError:
-        known = ", ".join(sorted(FORMATS))
+        known = ", ".join(sorted(FORMAT_MODULES))
         raise UsageError(f"unknown output format {fmt!r} (known: {known})") from None
+
+
+def all_formats() -> dict[str, type[Formatter]]:
+    """Every formatter by name."""
+    return {fmt: formatter_for(fmt) for fmt in FORMAT_MODULES}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -141,12 +142,36 @@ class Loader(ABC):
             raise IntelError(f"not valid JSON: {exc.msg}", path=str(path), line=exc.lineno) from exc
 
 
-LOADERS: dict[str, type[Loader]] = {}
+LOADERS: dict[str, type[Loader]] = {}  # the loaders imported so far (all of them: `all_loaders`)
+# The module of each format, in sniffing order (a tie goes to the first). A module is imported when its
+# format is first needed, so a scan with the bundled pack does not import the STIX, MISP, CSV and Zeek
+# parsers.
+LOADER_MODULES: dict[str, str] = {
+    "csv": "csvfile",
+    "misp": "misp",
+    "pack": "pack",
+    "jsonl": "pack",
+    "stix": "stix",
+    "text": "text",
+    "zeek": "zeek",
+}
 
 
 def register(cls: type[Loader]) -> type[Loader]:
     LOADERS[cls.name] = cls
     return cls
+
+
+def loader_class(fmt: str) -> type[Loader]:
+    """The loader of a format name (KeyError when there is none)."""
+    if fmt not in LOADERS:
+        importlib.import_module(f"netdetect.intel.loaders.{LOADER_MODULES[fmt]}")
+    return LOADERS[fmt]
+
+
+def all_loaders() -> dict[str, type[Loader]]:
+    """Every loader by format name, in sniffing order."""
+    return {fmt: loader_class(fmt) for fmt in LOADER_MODULES}
 
 
 def default_pack_name(path: Path) -> str:
@@ -173,9 +198,11 @@ def sniff_format(path: Path) -> str:
     """The registered format that claims `path` most strongly (text as the fallback)."""
     if not path.exists():
         raise IntelError("no such file or directory", path=str(path))
+    if path.is_dir() and (path / "pack.toml").is_file():
+        return "pack"  # the pack loader's certain claim, and no other loader reads such a directory
     head = "" if path.is_dir() else read_head(path)
     best, best_score = "", 0
-    for name, cls in LOADERS.items():
+    for name, cls in all_loaders().items():
         score = cls.sniff(path, head)
         if score > best_score:
             best, best_score = name, score
@@ -196,9 +223,9 @@ def load_path(
     path = Path(path)
     fmt = format or sniff_format(path)
     try:
-        cls = LOADERS[fmt]
+        cls = loader_class(fmt)
     except KeyError:
         raise IntelError(
-            f"unknown intel format {fmt!r} (known: {', '.join(sorted(LOADERS))})", path=str(path)
+            f"unknown intel format {fmt!r} (known: {', '.join(sorted(LOADER_MODULES))})", path=str(path)
         ) from None
     return cls(path, strict=strict, pack=pack, include_non_ids=include_non_ids).load()

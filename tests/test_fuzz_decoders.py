@@ -13,11 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from netdetect.decode import fastpath
 from netdetect.decode.dns import parse_dns, split_tcp_dns
 from netdetect.decode.errors import DecodeError
-from netdetect.decode.http import parse_http_request
+from netdetect.decode.http import MAX_HEADER_BYTES, MAX_TEXT, METHOD_PREFIXES, parse_http_request
 from netdetect.decode.quic import QuicCryptoAssembler, QuicInitial, _read_frames, parse_quic_initial
 from netdetect.decode.tls import extract_client_hello, parse_client_hello
+from netdetect.native import load
+
+_events = load("netdetect.decode._events")
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pcaps"
 if not CORPUS.is_dir():
@@ -137,6 +141,35 @@ def _feed_dns_tcp(data: bytes) -> None:
         parse_dns(m)
 
 
+def _native_dns(data: bytes) -> None:
+    """The compiled DNS walk behind the memo gives the reference parser's result (or its error reason)."""
+    assert fastpath.dns_parsed_native(data) == fastpath.dns_parsed(data)
+
+
+def _native_hello(data: bytes) -> None:
+    """The compiled ClientHello walk gives the Python walk's key and SNI, or hands the hello over."""
+    walked = _events.hello_walk(data)
+    try:
+        expected = fastpath._walk(data)
+    except (fastpath._Unusual, IndexError, struct.error):
+        expected = None
+    assert walked == expected
+
+
+def _native_http(data: bytes) -> None:
+    """The compiled request walk gives the reference parser's fields, or hands folded headers over."""
+    walked = _events.http_walk(data, METHOD_PREFIXES, MAX_HEADER_BYTES, MAX_TEXT)
+    if walked is None:
+        assert b"\n " in data or b"\n\t" in data
+        return
+    try:
+        req = parse_http_request(data)
+        expected = "http.malformed" if req is None else (req.method, req.uri, req.host, req.user_agent)
+    except DecodeError as exc:
+        expected = exc.reason
+    assert walked == expected
+
+
 TARGETS: dict[str, Callable[[bytes], object]] = {
     "dns": parse_dns,
     "dns_tcp": _feed_dns_tcp,
@@ -146,6 +179,8 @@ TARGETS: dict[str, Callable[[bytes], object]] = {
     "quic_frames": _feed_quic_frames,
     "http": parse_http_request,
 }
+if _events is not None:  # the compiled walks, checked against the parsers above on the same inputs
+    TARGETS |= {"dns_native": _native_dns, "tls_native": _native_hello, "http_native": _native_http}
 
 
 def seeds(target: str) -> list[bytes]:
@@ -160,6 +195,8 @@ def seeds(target: str) -> list[bytes]:
         "quic_frames": [QUIC_FRAMES_SEED],
         "http": [HTTP_SEED, *from_corpus["http"]],
     }
+    base["dns_native"], base["http_native"] = base["dns"], base["http"]
+    base["tls_native"] = [t[9:] for t in base["tls"]]
     return base[target]
 
 

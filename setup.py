@@ -24,6 +24,7 @@ def native_extensions() -> list[Extension]:
         Extension(
             ".".join(source.with_suffix("").parts),
             [source.as_posix()],
+            depends=["netdetect/_native.h"],
             optional=not REQUIRED,
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
         )

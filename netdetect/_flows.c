@@ -28,6 +28,8 @@
 #include <sys/mman.h>
 #endif
 
+#include "_native.h"
+
 #define TCP_IDLE_S 300.0
 #define UDP_IDLE_S 60.0
 #define OTHER_IDLE_S 60.0
@@ -78,15 +80,6 @@ typedef struct {
     size_t scratch_cap;
 } Tracker;
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ULL;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
-
 static inline size_t home_slot(const Tracker *t, uint64_t key) { return mix64(key ^ t->seed) & (t->capacity - 1); }
 
 static inline double idle_timeout(uint8_t proto)
@@ -114,14 +107,6 @@ static inline uint16_t get_u16(const uint8_t *p)
     uint16_t v;
     memcpy(&v, p, 2);
     return v;
-}
-
-static inline void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
 }
 
 /* --- table ---------------------------------------------------------------------------------- */

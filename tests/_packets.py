@@ -6,8 +6,29 @@ from pathlib import Path
 
 import numpy as np
 
+from netdetect.capture import open_capture
 from netdetect.capture.batch import PacketBatch
 from netdetect.synth import PcapWriter
+
+# The third-party captures (../shared/corpus/pcaps), when they are there.
+CORPUS_PCAPS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pcaps"
+
+
+def corpus_files() -> list[Path]:
+    return sorted(p for p in CORPUS_PCAPS.glob("*") if p.is_file()) if CORPUS_PCAPS.is_dir() else []
+
+
+def corpus_batches() -> list[tuple[Path, list[PacketBatch]]]:
+    """Every corpus capture the reader accepts, with all its batches (the rest are the capture tests'
+    business)."""
+    out = []
+    for path in corpus_files():
+        try:
+            with open_capture(path) as cap:
+                out.append((path, list(cap.batches())))
+        except Exception:  # noqa: BLE001
+            continue
+    return out
 
 
 def batch_of(packets: list[tuple[float, bytes]], linktype: int = 1) -> PacketBatch:

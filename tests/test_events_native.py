@@ -9,16 +9,14 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 import pytest
-from _packets import batch_of
+from _packets import batch_of, corpus_batches, corpus_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netdetect import synth
-from netdetect.capture import open_capture
 from netdetect.capture.batch import PacketBatch
 from netdetect.decode import dns, extract, fastpath, http, tls
 from netdetect.decode.errors import DecodeError
@@ -30,9 +28,6 @@ from netdetect.tables import addr16
 ev = extract._events
 pytestmark = pytest.mark.skipif(ev is None, reason="the compiled core is not built")
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pcaps"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus/pcaps")
 SLOW = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -592,19 +587,10 @@ def test_native_extraction_of_random_payloads(raw: list[bytes], ports: list[int]
     _assert_same_extraction([batch_of(pkts)])
 
 
-def _corpus_files() -> list[Path]:
-    return sorted(p for p in CORPUS.glob("*") if p.is_file()) if CORPUS.is_dir() else []
-
-
-@pytest.mark.skipif(not _corpus_files(), reason="../shared/corpus is not present")
+@pytest.mark.skipif(not corpus_files(), reason="../shared/corpus is not present")
 def test_native_extraction_is_the_python_fast_path_on_the_corpus() -> None:
     compared = 0
-    for path in _corpus_files():
-        try:
-            with open_capture(path) as cap:
-                batches = list(cap.batches())
-        except Exception:  # noqa: BLE001 - unreadable corpus files are the capture tests' business
-            continue
+    for _path, batches in corpus_batches():
         _assert_same_extraction(batches)
         compared += 1
     assert compared > 100

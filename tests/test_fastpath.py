@@ -7,23 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from pathlib import Path
 
 import pytest
-from _packets import batch_of
+from _packets import batch_of, corpus_batches, corpus_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netdetect import synth
-from netdetect.capture import open_capture
 from netdetect.decode import dns, fastpath, fingerprint, tls
 from netdetect.decode.errors import DecodeError
 from netdetect.decode.extract import EventExtractor
 from netdetect.decode.headers import decode_headers
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pcaps"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus/pcaps")
 
 
 def _outcome(parse, data: bytes):
@@ -245,19 +239,10 @@ def test_client_hello_in_two_segments_without_a_stream(monkeypatch: pytest.Monke
     assert fast.out.tls[0].ts == 1.0
 
 
-def _corpus_files() -> list[Path]:
-    return sorted(p for p in CORPUS.glob("*") if p.is_file()) if CORPUS.is_dir() else []
-
-
-@pytest.mark.skipif(not _corpus_files(), reason="../shared/corpus is not present")
+@pytest.mark.skipif(not corpus_files(), reason="../shared/corpus is not present")
 def test_fast_and_reference_extraction_agree_on_the_corpus() -> None:
     compared = 0
-    for path in _corpus_files():
-        try:
-            with open_capture(path) as cap:
-                batches = list(cap.batches())
-        except Exception:  # noqa: BLE001 - unreadable corpus files are the capture tests' business
-            continue
+    for path, batches in corpus_batches():
         fast, ref = _both(batches)
         assert _events(fast) == _events(ref), path.name
         compared += 1

@@ -1,4 +1,4 @@
-"""The compiled core is present where the install was asked to build it (CI sets NETDETECT_REQUIRE_NATIVE=1)."""
+"""The compiled core is present where the install was asked to build it (CI: NETDETECT_REQUIRE_NATIVE=1)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include "../_native.h"
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Row layouts: numpy's packed structured dtypes (tables.py); extract.py checks them before use. */
@@ -138,24 +139,6 @@ static inline unsigned u16_at(const uint8_t *p) { return ((unsigned)p[0] << 8) |
 static inline uint32_t u32_at(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static inline void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)(v & 0xFF);
-        v >>= 8;
-    }
-}
-
-static inline uint64_t mix64(uint64_t x)
-{
-    /* flows._mix: splitmix64's finaliser */
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ULL;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
 }
 
 /* A str of ASCII bytes. */

@@ -260,11 +260,11 @@ class PcapngFile(CaptureFile):
         header = self._header
         while True:
             if self._resync:
-                found = chunk[pos:end].tobytes().find(SHB_MAGIC)  # rare: only after damage
-                if found < 0:
+                section_at = chunk[pos:end].tobytes().find(SHB_MAGIC)  # rare: only after damage
+                if section_at < 0:
                     pos = max(pos, end - 11)  # a section header may start in the last bytes
                     break
-                pos += found
+                pos += section_at
                 self._resync = False
             words = None
             if _records is not None:

@@ -217,7 +217,7 @@ def decode_headers(batch: PacketBatch) -> Headers:
     for reason, k in zip(_COUNT_SLOTS, slots.tolist(), strict=True):
         if k:
             counts[reason] = counts.get(reason, 0) + k
-    return Headers(*columns, counts=counts)
+    return Headers(*columns, counts=counts)  # type: ignore[misc, arg-type]  # the columns in field order
 
 
 def decode_headers_reference(batch: PacketBatch) -> Headers:

@@ -10,6 +10,15 @@ template and patches, with numpy over whole chunks, what differs: client address
 initial sequence numbers, the DNS id, timestamps, and the IP and TCP/UDP checksums (RFC 1624
 incremental update, so they stay correct). Packets of overlapping sessions interleave in time order.
 A few hosts beacon on a timer so scoring has something to find.
+
+TLS templates hold Chrome-profile ClientHellos. Like real Chrome (since version 110), a share of the
+TLS sessions (`--chrome-share`, default 0.5) sends a fresh hello per session: new GREASE values (cipher
+list, extension types, supported_groups, key_share, supported_versions, the final GREASE extension), a
+new permutation of the extensions (`synth.client_hello(shuffle=True)`: GREASE first and last, padding
+after them), new random, session ID and key shares. The hello keeps its template's length, so sequence
+numbers stay valid; the segments carrying it (one, or two with a post-quantum key share) get their TCP
+checksums recomputed. The rest replay the template's hello byte for byte, as a client with a fixed
+hello (curl, Windows' schannel, most libraries) does.
 """
 
 from __future__ import annotations
@@ -80,6 +89,12 @@ class Templates:
     first: np.ndarray  # per session template: first record index
     count: np.ndarray  # per session template: number of records
     kind: list[str]
+    # ClientHello segments: per record, an index into the hello_* arrays or -1 (not a hello segment)
+    hello_seg: np.ndarray
+    hello_at: np.ndarray  # offset of the segment's payload in its record
+    hello_from: np.ndarray  # offset of that payload in the hello record
+    hello_len: np.ndarray  # payload bytes
+    hellos: list[tuple[str, bool, int] | None]  # per session template: (SNI, post-quantum, length) of TLS
 
 
 def _server_ip(name: str) -> str:
@@ -94,6 +109,8 @@ def build_templates(rng: random.Random, count: int, size_median: float) -> Templ
     first: list[int] = []
     counts: list[int] = []
     kinds: list[str] = []
+    hellos: list[tuple[str, bool, int] | None] = []
+    segments: list[tuple[int, int, int, int]] = []  # (record, payload offset, offset in hello, length)
     for i in range(count):
         roll = rng.random()
         kind = "dns" if roll < 0.40 else "tls" if roll < 0.85 else "http" if roll < 0.95 else "bulk"
@@ -116,7 +133,8 @@ def build_templates(rng: random.Random, count: int, size_median: float) -> Templ
                 rtt=rng.uniform(0.002, 0.04),
             )
         elif kind == "tls":
-            hello = synth.client_hello(name, post_quantum=rng.random() < 0.3, rng=rng)
+            post_quantum = rng.random() < 0.3
+            hello = synth.client_hello(name, post_quantum=post_quantum, rng=rng)
             writer.tcp_session(
                 0.0,
                 client,
@@ -162,11 +180,20 @@ def build_templates(rng: random.Random, count: int, size_median: float) -> Templ
         kinds.append(kind)
         packets = _read_pcap(buf.getvalue())
         counts.append(len(packets))
+        if kind == "tls":
+            hellos.append((name, post_quantum, len(hello)))
+            segments += [(len(records) + k, 16 + at, into, n)
+                         for k, at, into, n in _hello_segments(packets, client, hello)]
+        else:
+            hellos.append(None)
         for ts_ns, frame in packets:
             records.append(struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame)
             meta.append(_frame_meta(ts_ns, frame, client))
     sizes = np.array([len(r) for r in records], dtype=np.int64)
     cols = list(zip(*meta, strict=True))
+    hello_seg = np.full(len(records), -1, np.int64)
+    seg = np.array(segments, np.int64).reshape(-1, 4)
+    hello_seg[seg[:, 0]] = np.arange(len(seg))
     return Templates(
         data=b"".join(records),
         start=np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64),
@@ -184,7 +211,50 @@ def build_templates(rng: random.Random, count: int, size_median: float) -> Templ
         first=np.array(first, dtype=np.int64),
         count=np.array(counts, dtype=np.int64),
         kind=kinds,
+        hello_seg=hello_seg,
+        hello_at=seg[:, 1].copy(),
+        hello_from=seg[:, 2].copy(),
+        hello_len=seg[:, 3].copy(),
+        hellos=hellos,
     )
+
+
+def _hello_segments(
+    packets: list[tuple[int, bytes]], client: str, hello: bytes
+) -> list[tuple[int, int, int, int]]:
+    """(packet index, payload offset in the frame, offset in `hello`, length) of the client segments
+    that carry `hello`, the client's first payload."""
+    out: list[tuple[int, int, int, int]] = []
+    base = None
+    for k, (_, frame) in enumerate(packets):
+        v6 = frame[12:14] == b"\x86\xdd"
+        if (frame[22:38] if v6 else frame[26:30]) != synth.packed_ip(client):
+            continue
+        if (frame[20] if v6 else frame[23]) != synth.PROTO_TCP:
+            continue
+        l4 = 14 + (40 if v6 else 20)
+        at = l4 + (frame[l4 + 12] >> 4) * 4
+        if at >= len(frame):
+            continue
+        (seq,) = struct.unpack_from("!I", frame, l4 + 4)
+        base = seq if base is None else base
+        into = (seq - base) & 0xFFFFFFFF
+        if into < len(hello):
+            n = min(len(frame) - at, len(hello) - into)
+            assert frame[at : at + n] == hello[into : into + n], "a hello segment differs from the hello"
+            out.append((k, at, into, n))
+    assert sum(n for *_, n in out) == len(hello), "the hello's segments do not add up"
+    return out
+
+
+def chrome_hello(template: tuple[str, bool, int], seed: int, session: int) -> bytes:
+    """A session's own ClientHello, as Chrome sends one per connection: fresh GREASE values and random
+    bytes, shuffled extensions, the template hello's length. Seeded by (seed, session)."""
+    name, post_quantum, length = template
+    hello = synth.client_hello(name, post_quantum=post_quantum, shuffle=True,
+                               rng=random.Random((seed << 40) + session))
+    assert len(hello) == length, "a Chrome session's hello changed length"
+    return hello
 
 
 def _read_pcap(raw: bytes) -> list[tuple[int, bytes]]:
@@ -286,6 +356,7 @@ def write_capture(
     templates: int,
     size_median: float,
     chunk: int = 100_000,
+    chrome_share: float = 0.5,
 ) -> tuple[int, int]:
     rng = random.Random(seed)
     gen = np.random.default_rng(seed)
@@ -323,6 +394,9 @@ def write_capture(
         client_ids = np.concatenate([client_ids] + [np.full(len(t), h) for h, _, t in b_series])
         start_ns = np.concatenate([start_ns] + [t for _, _, t in b_series])
         n_sessions = len(session_tpl)
+    # Sessions whose ClientHello is their own (Chrome); drawn apart so the other draws do not move.
+    tls_sessions = np.array([k == "tls" for k in tpl.kind])[session_tpl]
+    chrome = tls_sessions & (np.random.default_rng([seed, 1]).random(n_sessions) < chrome_share)
     client_port = gen.integers(49152, 65536, n_sessions)
     client_isn = gen.integers(0, 1 << 32, n_sessions, dtype=np.int64)
     server_isn = gen.integers(0, 1 << 32, n_sessions, dtype=np.int64)
@@ -344,6 +418,7 @@ def write_capture(
         order = order[:keep]
 
     data = memoryview(tpl.data)
+    pending: dict[int, list] = {}  # session -> [its hello, segments still to write]
     written_packets = 0
     with open(path, "wb") as out:
         out.write(struct.pack("<IHHiIII", synth.PCAP_MAGIC_US, 2, 4, 0, 0, 262144, synth.LINKTYPE_ETHERNET))
@@ -410,10 +485,45 @@ def write_capture(
                 [w[ui] for w in new_words] + [txid[su]],
             )
             _put16(buf, l4[ui] + 6, np.where(csum == 0, 0xFFFF, csum))
+            # Chrome sessions: their own hello in place of the template's, TCP checksums recomputed.
+            g = tpl.hello_seg[p]
+            for i in np.flatnonzero((g >= 0) & chrome[s]).tolist():
+                _patch_hello(buf, int(off[i]), int(l4[i] - off[i]), tpl, int(g[i]), int(s[i]),
+                             int(session_tpl[s[i]]), seed, pending)
             out.write(buf.tobytes())
             written_packets += len(idx)
             written_bytes += len(buf)
     return written_packets, written_bytes
+
+
+def _patch_hello(buf: np.ndarray, rec: int, l4: int, tpl: Templates, g: int, session: int, template: int,
+                 seed: int, pending: dict[int, list]) -> None:
+    """Write session `session`'s own hello bytes into hello segment `g` of the record at `rec`, and
+    recompute that segment's TCP checksum."""
+    known = pending.get(session)
+    if known is None:
+        hello_info = tpl.hellos[template]
+        assert hello_info is not None
+        records = slice(tpl.first[template], tpl.first[template] + tpl.count[template])
+        total = int(np.count_nonzero(tpl.hello_seg[records] >= 0))
+        known = pending[session] = [chrome_hello(hello_info, seed, session), total]
+    hello = known[0]
+    known[1] -= 1
+    if not known[1]:
+        del pending[session]
+    at, into, n = int(tpl.hello_at[g]), int(tpl.hello_from[g]), int(tpl.hello_len[g])
+    buf[rec + at : rec + at + n] = np.frombuffer(hello, np.uint8, n, into)
+    size = int.from_bytes(buf[rec + 8 : rec + 12].tobytes(), "little")  # caplen: the whole frame is there
+    v6 = l4 == IP + 40
+    if v6:
+        src, dst = buf[rec + IP + 8 : rec + IP + 24].tobytes(), buf[rec + IP + 24 : rec + IP + 40].tobytes()
+    else:
+        src, dst = buf[rec + IP + 12 : rec + IP + 16].tobytes(), buf[rec + IP + 16 : rec + IP + 20].tobytes()
+    end = rec + 16 + size
+    buf[rec + l4 + 16 : rec + l4 + 18] = 0
+    segment = buf[rec + l4 : end].tobytes()
+    _put16(buf, np.array([rec + l4 + 16]), np.array([synth.checksum(
+        synth._pseudo_header(src, dst, synth.PROTO_TCP, len(segment)) + segment)]))
 
 
 def _parse_size(text: str) -> int:
@@ -436,6 +546,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beacons", type=int, default=20, help="hosts that check in on a timer (default 20)")
     parser.add_argument("--templates", type=int, default=600, help="distinct session templates (default 600)")
     parser.add_argument(
+        "--chrome-share",
+        type=float,
+        default=0.5,
+        help="share of TLS sessions that send their own hello, as Chrome does: fresh GREASE values and "
+        "shuffled extensions (default 0.5; 0 replays every template hello byte for byte)",
+    )
+    parser.add_argument(
         "--size-median",
         type=float,
         default=2200.0,
@@ -454,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         beacons=args.beacons,
         templates=args.templates,
         size_median=args.size_median,
+        chrome_share=args.chrome_share,
     )
     elapsed = time.perf_counter() - started
     print(

@@ -409,6 +409,7 @@ def client_hello(
     ech: bool = False,
     rng: random.Random | None = None,
     ciphers: Sequence[int] | None = None,
+    shuffle: bool = False,
 ) -> bytes:
     """A TLS record holding a ClientHello like a browser (`chrome`) or Windows system TLS (`schannel`).
 
@@ -416,6 +417,9 @@ def client_hello(
     `versions=(0x0303,)` gives a plain TLS 1.2 hello. `post_quantum` adds an X25519MLKEM768 key share,
     which makes the hello ~1.8 kB, i.e. two TCP segments, like current Chrome. `ech` adds an
     encrypted_client_hello extension. `sni=None` leaves out server_name (connections to an IP literal).
+    `shuffle` permutes the extensions with `rng`, as Chrome does per connection since version 110
+    (BoringSSL's extension permutation): the GREASE extensions stay first and last, padding stays after
+    them; lengths do not change. Chrome hellos always draw fresh GREASE values from `rng`.
     """
     rng = rng or random.Random(0)
     chrome = profile == "chrome"
@@ -479,6 +483,11 @@ def client_hello(
                 + payload,
             )
         )
+    if shuffle:  # everything between the leading GREASE extension and the trailing one
+        lo = 1 if chrome else 0
+        middle = exts[lo:]
+        rng.shuffle(middle)
+        exts[lo:] = middle
     if chrome:
         exts.append(_ext(grease[3] if grease[3] != grease[2] else grease[2] ^ 0x1010, b"\x00"))
 

@@ -6,7 +6,9 @@ on every capture of the shared corpus."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import random
 import struct
 from collections import OrderedDict
 
@@ -189,8 +191,38 @@ def _python_walk(body: bytes) -> tuple | None:
         return None
 
 
+# Every fingerprint memo key seen in this module's tests -> what the TLS row takes from the shape: equal
+# keys must never stand for different values (GREASE and extension order may differ; nothing else).
+_KEYED: dict[bytes, tuple] = {}
+
+
 def _assert_same_walk(body: bytes) -> None:
-    assert ev.hello_walk(body) == _python_walk(body)
+    walked = _python_walk(body)
+    assert ev.hello_walk(body) == walked
+    _assert_fingerprint_is_pythons(body, walked)
+
+
+def _assert_fingerprint_is_pythons(body: bytes, walked: tuple | None) -> None:
+    """The compiled path fingerprints a hello itself exactly where Python's shape decodes it without
+    handing over and no shape extension repeats (so their order cannot count); then its JA3 string and
+    hash are Python's, and the memo key decides the rest of the row."""
+    fp = ev.hello_fingerprint(body, 1 << 20)
+    if walked is None:
+        assert fp is None
+        return
+    shaping = [t for t in walked[0][2] if t in fastpath._SHAPE_EXTENSIONS]
+    try:
+        shape = fastpath._shape(*walked[0])
+    except fastpath._Unusual:
+        assert fp is None
+        return
+    assert (fp is not None) == (len(set(shaping)) == len(shaping))
+    if fp is None:
+        return
+    key, ja3, ja3_hash = fp
+    assert (ja3, ja3_hash) == (shape.ja3, shape.ja3_hash)
+    row = (shape.alpn, shape.versions, shape.ech, shape.ja4)
+    assert _KEYED.setdefault(key, row) == row
 
 
 SNI_BODIES = st.one_of(
@@ -255,6 +287,114 @@ def test_hello_walk_is_the_python_walk_on_mutated_hellos(seed: bytes, edits: lis
     for at, value in edits:
         body[at % len(body)] = value
     _assert_same_walk(bytes(body))
+
+
+@st.composite
+def chrome_hellos(draw: st.DrawFn) -> bytes:
+    """A TLS record holding a Chrome-like ClientHello of one of a few client builds: fresh GREASE
+    values, and mostly its extensions shuffled, as Chrome sends per connection."""
+    return synth.client_hello(
+        draw(st.sampled_from(["a.example", "b.example", "x" * 60 + ".example", None])),
+        alpn=draw(st.sampled_from([("h2", "http/1.1"), ("http/1.1",), ("h2",), ("h3",), (), ("\x00", "h3"),
+                                   ("http/1.0",)])),
+        versions=draw(st.sampled_from([(0x0304, 0x0303), (0x0303,), (0x0304,)])),
+        post_quantum=draw(st.booleans()), ech=draw(st.integers(0, 3)) == 0,
+        profile=draw(st.sampled_from(["chrome", "chrome", "chrome", "schannel"])),
+        shuffle=draw(st.integers(0, 3)) > 0, rng=random.Random(draw(st.integers(0, 2**32 - 1))))
+
+
+@SLOW
+@given(record=chrome_hellos(), edits=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)),
+                                             max_size=3), cut=st.integers(0, 2000))
+def test_hello_fingerprint_is_pythons_on_chrome_hellos(record: bytes, edits: list[tuple[int, int]],
+                                                       cut: int) -> None:
+    body = tls.client_hello_body(record)
+    assert body is not None
+    _assert_same_walk(body)
+    assert ev.hello_fingerprint(body, fastpath.SHAPE_MAX_BYTES) is not None
+    mutated = bytearray(body)
+    for at, value in edits:
+        mutated[at % len(mutated)] = value
+    _assert_same_walk(bytes(mutated))
+    _assert_same_walk(bytes(mutated[: cut % (len(mutated) + 1)]))
+
+
+def test_hello_fingerprint_of_grease_and_shuffled_variants_shares_one_key() -> None:
+    """Fresh GREASE values and a new extension order keep the memo key; the JA3 string follows the wire
+    order; what changes JA4, ALPN or the versions changes the key."""
+    keys, ja3s = set(), set()
+    for i in range(50):
+        record = synth.client_hello("k.example", shuffle=i % 2 == 1, rng=random.Random(i))
+        body = tls.client_hello_body(record)
+        key, ja3, _ = ev.hello_fingerprint(body, fastpath.SHAPE_MAX_BYTES)
+        keys.add(key)
+        ja3s.add(ja3)
+        assert ja3 == tls.parse_client_hello(body).ja3
+    assert len(keys) == 1 and len(ja3s) > 20
+    variants = [{"alpn": ("http/1.1",)}, {"versions": (0x0303,)}, {"sni": None}, {"ech": True},
+                {"post_quantum": True}, {"profile": "schannel"}]
+    others = [synth.client_hello(v.pop("sni", "k.example"), **v) for v in variants]
+    other_keys = {ev.hello_fingerprint(tls.client_hello_body(h), fastpath.SHAPE_MAX_BYTES)[0] for h in others}
+    assert len(other_keys) == len(others) and not other_keys & keys
+    body = tls.client_hello_body(synth.client_hello("k.example"))
+    assert ev.hello_fingerprint(body, 10) is None  # past the memo's size bound: the Python path
+
+
+SHAPE_EXTENSION_CASES = {  # each shape extension well formed, and in forms Python's shape hands over
+    16: [b"\x00\x03\x02h2", b"\x00\x00", b"\x00\x03\x02h2xx", b"\x00\x03\x03h2", b"\x00", b"",
+         b"\x00\x04\x02h2"],
+    43: [b"\x04\x03\x04\x03\x03", b"\x00", b"\x03\x03\x04\x03", b"\x02\x03\x04\x03", b"", b"\x05\x03\x04"],
+    10: [b"\x00\x02\x00\x1d", b"\x00\x00", b"\x00\x03\x00\x1d\x00", b"\x00\x02\x00\x1dzz", b"\x00",
+         b"\x00\x04\x00"],
+    13: [b"\x00\x02\x04\x03", b"\x00\x01\x04\x03", b"\x00\x02\x04\x03\x00", b"", b"\x00\x06\x04\x03"],
+    11: [b"\x01\x00", b"\x00", b"\x02\x00\x01", b"\x01\x00\x01", b"", b"\x03\x00"],
+}
+
+
+def test_hello_fingerprint_of_every_shape_extension_form() -> None:
+    """Each shape extension alone, well formed or not, once or twice (then always the Python path),
+    next to the other extensions: the compiled path decides exactly the hellos Python's shape decodes."""
+    body = tls.client_hello_body(synth.client_hello("f.example"))
+    plain = [struct.pack("!HH", 0, 14) + b"\x00\x0c\x00\x00\x09f.example", struct.pack("!HH", 0x0A0A, 0)]
+    decided = 0
+    for ext_type, forms in SHAPE_EXTENSION_CASES.items():
+        for form in forms:
+            ext = struct.pack("!HH", ext_type, len(form)) + form
+            for blobs in ([ext], [*plain, ext], [ext, *plain, ext], [ext, struct.pack("!HH", ext_type, 0)]):
+                hello = _with_extensions(body, blobs)
+                _assert_same_walk(hello)
+                decided += ev.hello_fingerprint(hello, 1 << 20) is not None
+    assert decided > 20
+
+
+def test_hello_fingerprint_after_every_one_byte_change() -> None:
+    """Each byte of some Chrome hellos set to a few values in turn: wherever the compiled path still
+    fingerprints the hello, it agrees with Python and its memo key with every other key seen."""
+    for i, kwargs in enumerate([{}, {"post_quantum": True, "alpn": ("h2",)}, {"ech": True, "sni": None}]):
+        sni = kwargs.pop("sni", "m.example")
+        body = tls.client_hello_body(synth.client_hello(sni, shuffle=True, rng=random.Random(i), **kwargs))
+        start = 38 + body[34] + int.from_bytes(body[35 + body[34] : 37 + body[34]], "big")  # the extensions
+        for at in range(start, len(body)):
+            for delta in (1, 0x10, 0x80):
+                mutated = bytearray(body)
+                mutated[at] ^= delta
+                _assert_same_walk(bytes(mutated))
+
+
+def _with_extensions(body: bytes, blobs: list[bytes]) -> bytes:
+    pos = 35 + body[34]
+    pos += 2 + int.from_bytes(body[pos : pos + 2], "big")
+    pos += 1 + body[pos]
+    blob = b"".join(blobs)
+    return body[:pos] + struct.pack("!H", len(blob)) + blob
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300))
+def test_md5_is_hashlibs(data: bytes) -> None:
+    assert ev.md5_hex(data) == hashlib.md5(data).hexdigest()
+    for n in range(130):  # every tail length around the one- and two-block paddings
+        assert ev.md5_hex(bytes(range(n))) == hashlib.md5(bytes(range(n))).hexdigest()
 
 
 def test_hello_walk_at_every_cut() -> None:
@@ -576,6 +716,50 @@ def test_native_extraction_with_tiny_memos_and_a_new_pool(monkeypatch: pytest.Mo
     assert _tables(native) == _tables(python) and first
     monkeypatch.setattr(fastpath, "SHAPE_MAX_BYTES", 10)  # nothing memoised
     _assert_same_extraction([batch])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hellos=st.lists(st.tuples(chrome_hellos(),
+                                 st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=2),
+                                 st.lists(st.integers(1, 2000), max_size=2, unique=True)),
+                       min_size=1, max_size=14),
+       tiny=st.booleans(), cut=st.integers(0, 60))
+def test_native_extraction_of_chrome_hellos_is_the_python_fast_path(hellos: list, tiny: bool,
+                                                                    cut: int) -> None:
+    """Chrome-like hellos (fresh GREASE, shuffled extensions) of a few client builds, sometimes mutated,
+    in one to three segments: the compiled memo (GREASE-free, sorted key; JA3 built per hello) gives the
+    Python fast path's tables, also when its memos are tiny and start over all the time."""
+    pkts = []
+    for i, (record, edits, cuts) in enumerate(hellos):
+        data = bytearray(record)
+        for at, value in edits:
+            data[at % len(data)] = value
+        bounds = [0, *sorted(c % len(data) for c in cuts if c % len(data)), len(data)]
+        seq = 1000 * i
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            if a < b:
+                frame = _frame(i % 3, 6, 40000 + i, 443, bytes(data[a:b]), seq=seq + a)
+                pkts.append((1.0 + len(pkts) / 10, frame))
+    cut %= len(pkts) + 1
+    saved = fastpath.SHAPE_ENTRIES
+    fastpath.SHAPE_ENTRIES = 2 if tiny else saved
+    try:
+        native = _assert_same_extraction([batch_of(p) for p in (pkts[:cut], pkts[cut:]) if p])
+    finally:
+        fastpath.SHAPE_ENTRIES = saved
+    assert len(native._ja3_memo) <= fastpath.SHAPE_ENTRIES
+
+
+def test_native_extraction_of_many_chrome_hellos_hits_the_memo() -> None:
+    """Shuffled Chrome hellos of one build: one shape memo entry, a JA3 per extension order, the tables
+    of the Python path."""
+    pkts = [(1.0 + i, _frame(i % 3, 6, 40000 + i, 443,
+                             synth.client_hello(f"s{i % 5}.example", shuffle=True, rng=random.Random(i))))
+            for i in range(300)]
+    native = _assert_same_extraction([batch_of(pkts)])
+    assert len(native._shape_memo) == 1 and len(native.out.tls) == 300
+    assert len({e.ja3 for e in native.out.tls}) > 250 and len({e.ja4 for e in native.out.tls}) == 1
+    assert all(e.ja3_hash == hashlib.md5(e.ja3.encode()).hexdigest() for e in native.out.tls)
 
 
 @settings(max_examples=150, deadline=None)

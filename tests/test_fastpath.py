@@ -6,6 +6,7 @@ messages, on synthetic streams and on every capture of the shared corpus."""
 from __future__ import annotations
 
 import dataclasses
+import random
 import struct
 
 import pytest
@@ -119,6 +120,40 @@ def test_grease_and_extension_order_do_not_split_the_ja4_memo() -> None:
     assert fingerprint.ja4(*shuffled) == first  # computed afresh
     assert first.startswith("t13d0204h2_")
     assert fingerprint.without_grease(range(0x0A0A, 0x0A0C)) == [0x0A0B]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seeds=st.lists(st.integers(0, 2**32 - 1), min_size=2, max_size=6), shuffle=st.booleans(),
+       post_quantum=st.booleans())
+def test_chrome_hellos_keep_their_own_grease_and_extension_order(seeds: list[int], shuffle: bool,
+                                                                 post_quantum: bool) -> None:
+    """Hellos of one Chrome build with fresh GREASE values (and shuffled extensions): each ClientHello
+    from the fast parser is its own, GREASE values and wire order included, however the memos hit; the
+    fast extraction (compiled memo keyed without them) gives the reference extraction's events."""
+    records = [synth.client_hello("c.example", shuffle=shuffle, post_quantum=post_quantum,
+                                  rng=random.Random(seed)) for seed in seeds]
+    for record in records:
+        body = tls.client_hello_body(record)
+        _assert_same_hello(body)
+        hello = fastpath.parse_client_hello(body)
+        assert fingerprint.is_grease(hello.ciphers[0]) and fingerprint.is_grease(hello.extensions[0])
+        assert hello.extensions == [t for t, _ in _wire_extensions(body)]
+    pkts = [(1.0 + i, _seg(7, r, sport=40000 + i)) for i, r in enumerate(records)]
+    fast, ref = _both([batch_of(pkts)])
+    assert _events(fast) == _events(ref)
+    assert [e.ja3 for e in fast.out.tls] == [tls.extract_client_hello(r).ja3 for r in records]
+
+
+def _wire_extensions(body: bytes) -> list[tuple[int, int]]:
+    pos = 35 + body[34]
+    pos += 2 + int.from_bytes(body[pos : pos + 2], "big")
+    pos += 3 + body[pos]
+    out = []
+    while pos < len(body):
+        ext_type, size = struct.unpack_from("!HH", body, pos)
+        out.append((ext_type, size))
+        pos += 4 + size
+    return out
 
 
 DNS_SEEDS = [

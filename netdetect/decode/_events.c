@@ -12,7 +12,10 @@
  * Each walk mirrors its Python counterpart (dns.parse_dns, fastpath.hello_shape's walk,
  * http.parse_http_request) and hands anything it does not decide itself (SVCB rdata, an odd hello,
  * folded header lines) to the Python code, as the Python fast path hands it to the reference parser.
- * Memos map message bytes to pool ids: per extraction, bounded, started over when full.
+ * Memos map message bytes to pool ids: per extraction, bounded, started over when full. The ClientHello
+ * memo is keyed on the hello's shape with GREASE values left out and its cipher and extension lists
+ * sorted, so Chrome's per-connection GREASE values and extension order still hit it; the JA3 string
+ * (wire order) and its MD5 are made here per hello (hello_parts, md5_hex).
  *
  * Every read is checked against the buffer it reads; loops are bounded by the bytes they consume,
  * DNS pointer jumps by MAX_POINTER_JUMPS.
@@ -20,6 +23,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include "../_native.h"
 
@@ -1138,10 +1142,12 @@ done:
 typedef struct {
     buf_t types; /* uint16_t */
     buf_t raws;  /* Py_ssize_t pairs: offset, length */
-    buf_t key;
-    buf_t joined; /* a hello's two segments */
+    buf_t joined;  /* a hello's two segments */
+    buf_t norm;    /* hello_parts: the memo key, GREASE left out, ciphers and extensions sorted */
+    buf_t ja3;     /* hello_parts: the JA3 string */
+    buf_t scratch; /* uint16_t values being sorted */
     int version;
-    Py_ssize_t cipher_off, cipher_len, sni_off, sni_len, shape_bytes;
+    Py_ssize_t cipher_off, cipher_len, sni_off, sni_len;
     int has_sni;
 } hello_t;
 
@@ -1149,8 +1155,10 @@ static void hello_free(hello_t *h)
 {
     buf_free(&h->types);
     buf_free(&h->raws);
-    buf_free(&h->key);
     buf_free(&h->joined);
+    buf_free(&h->norm);
+    buf_free(&h->ja3);
+    buf_free(&h->scratch);
 }
 
 static inline int shape_extension(unsigned t)
@@ -1183,7 +1191,6 @@ static int hello_walk_c(hello_t *h, const uint8_t *b, Py_ssize_t n)
     if (!compression || end > n)
         return WALK_UNUSUAL;
     Py_ssize_t sni_at = -1;
-    h->shape_bytes = h->cipher_len;
     while (pos < end) { /* each step moves at least 4 bytes */
         if (pos + 4 > n)
             return WALK_UNUSUAL;
@@ -1196,7 +1203,6 @@ static int hello_walk_c(hello_t *h, const uint8_t *b, Py_ssize_t n)
             Py_ssize_t at[2] = {pos - len, len};
             if (buf_put(&h->raws, at, sizeof at) < 0)
                 return WALK_NOMEM;
-            h->shape_bytes += len;
         } else if (!type && len) {
             if (sni_at >= 0)
                 return WALK_UNUSUAL;
@@ -1218,27 +1224,6 @@ static int hello_walk_c(hello_t *h, const uint8_t *b, Py_ssize_t n)
         h->sni_len = name_end - h->sni_off;
     }
     return WALK_OK;
-}
-
-/* The memo key: the shape key's parts, each with its length. */
-static int hello_key(hello_t *h, const uint8_t *b)
-{
-    buf_t *k = &h->key;
-    k->len = 0;
-    uint16_t version = (uint16_t)h->version;
-    uint32_t count = (uint32_t)h->cipher_len;
-    if (buf_put(k, &version, 2) < 0 || buf_put(k, &count, 4) < 0 || buf_put(k, b + h->cipher_off, h->cipher_len) < 0)
-        return -1;
-    count = (uint32_t)(h->types.len / 2);
-    if (buf_put(k, &count, 4) < 0 || buf_put(k, h->types.p, h->types.len) < 0)
-        return -1;
-    const Py_ssize_t *raws = (const Py_ssize_t *)h->raws.p;
-    for (Py_ssize_t i = 0; i < h->raws.len / (Py_ssize_t)(2 * sizeof(Py_ssize_t)); i++) {
-        count = (uint32_t)raws[2 * i + 1];
-        if (buf_put(k, &count, 4) < 0 || buf_put(k, b + raws[2 * i], raws[2 * i + 1]) < 0)
-            return -1;
-    }
-    return 0;
 }
 
 /* The shape key as fastpath builds it: (version, cipher bytes, types tuple, raws tuple). */
@@ -1296,6 +1281,303 @@ static PyObject *hello_walk(PyObject *self, PyObject *args)
     hello_free(&h);
     PyBuffer_Release(&body);
     return result;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* A walked hello's fingerprint parts. Chrome (BoringSSL) draws fresh GREASE values (RFC 8701) and
+ * permutes its extensions for every connection, but what the TLS row takes from the shape is the ALPN
+ * list, the versions (GREASE left out), the ECH flag and JA4 (sorted, GREASE left out): none of them
+ * depends on either. They are memoised on `norm`, a key with GREASE values left out and the cipher and
+ * extension lists sorted; the JA3 string, whose extensions are in wire order, is built here for each
+ * hello as fingerprint.ja3_string builds it, and its MD5 taken here. */
+
+static inline int is_grease(unsigned v) { return (v & 0x0F0F) == 0x0A0A && (v >> 8) == (v & 0xFF); }
+
+/* MD5 (RFC 1321), for fingerprint.ja3_hash. */
+static const uint32_t MD5_K[64] = {
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+};
+static const uint8_t MD5_SHIFT[16] = {7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21};
+
+static void md5_block(uint32_t st[4], const uint8_t *p)
+{
+    uint32_t m[16];
+    for (int i = 0; i < 16; i++)
+        m[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
+               (uint32_t)p[4 * i + 3] << 24;
+    uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
+    for (int i = 0; i < 64; i++) {
+        uint32_t f;
+        int g;
+        switch (i >> 4) {
+        case 0:
+            f = (b & c) | (~b & d);
+            g = i;
+            break;
+        case 1:
+            f = (d & b) | (~d & c);
+            g = (5 * i + 1) & 15;
+            break;
+        case 2:
+            f = b ^ c ^ d;
+            g = (3 * i + 5) & 15;
+            break;
+        default:
+            f = c ^ (b | ~d);
+            g = (7 * i) & 15;
+            break;
+        }
+        unsigned s = MD5_SHIFT[((i >> 4) << 2) | (i & 3)];
+        f += a + MD5_K[i] + m[g];
+        a = d;
+        d = c;
+        c = b;
+        b += (f << s) | (f >> (32 - s));
+    }
+    st[0] += a;
+    st[1] += b;
+    st[2] += c;
+    st[3] += d;
+}
+
+/* hashlib.md5(p[:n]).hexdigest(), into out[32] */
+static void md5_hex(const uint8_t *p, size_t n, char out[32])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint32_t st[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+    size_t full = n & ~(size_t)63, rest = n - full;
+    for (size_t i = 0; i < full; i += 64)
+        md5_block(st, p + i);
+    uint8_t tail[128] = {0};
+    if (rest)
+        memcpy(tail, p + full, rest);
+    tail[rest] = 0x80;
+    size_t tail_len = rest < 56 ? 64 : 128;
+    uint64_t bits = (uint64_t)n << 3;
+    for (int i = 0; i < 8; i++)
+        tail[tail_len - 8 + (size_t)i] = (uint8_t)(bits >> (8 * i));
+    md5_block(st, tail);
+    if (tail_len == 128)
+        md5_block(st, tail + 64);
+    for (int i = 0; i < 16; i++) {
+        uint8_t byte = (uint8_t)(st[i >> 2] >> (8 * (i & 3)));
+        out[2 * i] = hex[byte >> 4];
+        out[2 * i + 1] = hex[byte & 15];
+    }
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+    return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+static void sort_u16(uint16_t *v, Py_ssize_t n)
+{
+    if (n > 32) {
+        qsort(v, (size_t)n, sizeof *v, cmp_u16);
+        return;
+    }
+    for (Py_ssize_t i = 1; i < n; i++) {
+        uint16_t x = v[i];
+        Py_ssize_t j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+static inline void put_u32(buf_t *b, uint32_t v)
+{
+    memcpy(b->p + b->len, &v, 4);
+    b->len += 4;
+}
+
+/* Append the non-GREASE values of n big-endian u16 at src (or of n native u16 at words), sorted or in
+ * their order, each as a native u16, after their count. Room is reserved by the caller. */
+static void put_values(hello_t *h, buf_t *k, const uint8_t *src, const uint16_t *words, Py_ssize_t n, int sorted)
+{
+    uint16_t *v = (uint16_t *)h->scratch.p;
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned x = words ? words[i] : u16_at(src + 2 * i);
+        if (!is_grease(x))
+            v[m++] = (uint16_t)x;
+    }
+    if (sorted)
+        sort_u16(v, m);
+    put_u32(k, (uint32_t)m);
+    if (m)
+        memcpy(k->p + k->len, v, (size_t)m * 2);
+    k->len += m * 2;
+}
+
+/* Room for up to 6 characters per value ("65535-"). */
+static void put_decimal(buf_t *b, unsigned v)
+{
+    char digits[5];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < 5);
+    while (n)
+        b->p[b->len++] = (uint8_t)digits[--n];
+}
+
+/* JA3 list: the values (GREASE left out when skip_grease) joined by '-', then `after` unless 0. */
+static void put_ja3_list(buf_t *b, const uint8_t *src, const uint16_t *words, Py_ssize_t n, int wide,
+                         int skip_grease, char after)
+{
+    int first = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned x = words ? words[i] : wide ? u16_at(src + 2 * i) : src[i];
+        if (skip_grease && is_grease(x))
+            continue;
+        if (!first)
+            b->p[b->len++] = '-';
+        first = 0;
+        put_decimal(b, x);
+    }
+    if (after)
+        b->p[b->len++] = (uint8_t)after;
+}
+
+/* h->norm and h->ja3 of a hello hello_walk_c walked: 1; 0 where the Python path must decide (a shape
+ * extension _shape would not decode, one that repeats: its order would count, or a key longer than
+ * key_max); -1 out of memory. */
+static int hello_parts(hello_t *h, const uint8_t *b, Py_ssize_t key_max)
+{
+    if (h->cipher_len & 1)
+        return 0;
+    const Py_ssize_t *raws = (const Py_ssize_t *)h->raws.p;
+    Py_ssize_t nraws = h->raws.len / (Py_ssize_t)(2 * sizeof(Py_ssize_t));
+    /* each shape extension's values: where they start and their length, -1 when it is absent */
+    Py_ssize_t alpn = -1, alpn_n = 0, sv = -1, sv_n = 0, groups = -1, groups_n = 0, pf = -1, pf_n = 0, sig = -1,
+               sig_n = 0;
+    for (Py_ssize_t i = 0; i < nraws; i++) {
+        Py_ssize_t off = raws[2 * i], len = raws[2 * i + 1];
+        const uint8_t *x = b + off;
+        unsigned type = u16_at(b + off - 4); /* the walk found it after its 4-byte header */
+        if (type == 0x0010) {                /* ALPN: a 16-bit list length, then 8-bit length names */
+            if (alpn >= 0 || len < 2 || 2 + (Py_ssize_t)u16_at(x) > len)
+                return 0;
+            Py_ssize_t end = 2 + (Py_ssize_t)u16_at(x);
+            for (Py_ssize_t q = 2; q < end; q += 1 + x[q]) { /* each step moves at least 1 byte */
+                if (q + 1 + x[q] > end)
+                    return 0;
+            }
+            alpn = off;
+            alpn_n = len;
+        } else if (type == 0x002B) { /* supported_versions: an 8-bit length, 16-bit values */
+            if (sv >= 0 || len < 1 || 1 + x[0] > len || (x[0] & 1))
+                return 0;
+            sv = off + 1;
+            sv_n = x[0] / 2;
+        } else if (type == 0x000B) { /* ec_point_formats: an 8-bit length, 8-bit values */
+            if (pf >= 0 || len < 1 || 1 + x[0] > len)
+                return 0;
+            pf = off + 1;
+            pf_n = x[0];
+        } else { /* supported_groups, signature_algorithms: a 16-bit length, 16-bit values */
+            Py_ssize_t list = len < 2 ? -1 : (Py_ssize_t)u16_at(x);
+            if (list < 0 || 2 + list > len || (list & 1))
+                return 0;
+            if (type == 0x000A) {
+                if (groups >= 0)
+                    return 0;
+                groups = off + 2;
+                groups_n = list / 2;
+            } else {
+                if (sig >= 0)
+                    return 0;
+                sig = off + 2;
+                sig_n = list / 2;
+            }
+        }
+    }
+    Py_ssize_t nciphers = h->cipher_len / 2, ntypes = h->types.len / 2;
+    if (h->cipher_len + 2 * ntypes + alpn_n + 2 * sv_n + 2 * sig_n > key_max)
+        return 0;
+    Py_ssize_t most = nciphers > ntypes ? nciphers : ntypes;
+    most = most > sig_n ? most : sig_n;
+    most = most > sv_n ? most : sv_n;
+    buf_t *k = &h->norm, *j = &h->ja3;
+    k->len = j->len = h->scratch.len = 0;
+    if (buf_reserve(&h->scratch, 2 * most) < 0 ||
+        buf_reserve(k, 2 + 5 * 4 + 2 * (nciphers + ntypes + sv_n + sig_n) + alpn_n) < 0 ||
+        buf_reserve(j, 16 + 6 * (1 + nciphers + ntypes + groups_n + pf_n)) < 0)
+        return -1;
+    const uint16_t *types = (const uint16_t *)h->types.p;
+    /* the memo key: version, sorted ciphers, sorted extension types, ALPN bytes, versions, signature
+     * algorithms (a count before each part; UINT32_MAX for an absent extension) */
+    uint16_t version = (uint16_t)h->version;
+    memcpy(k->p, &version, 2);
+    k->len = 2;
+    put_values(h, k, b + h->cipher_off, NULL, nciphers, 1);
+    put_values(h, k, NULL, types, ntypes, 1);
+    put_u32(k, alpn < 0 ? UINT32_MAX : (uint32_t)alpn_n);
+    if (alpn >= 0) {
+        memcpy(k->p + k->len, b + alpn, (size_t)alpn_n);
+        k->len += alpn_n;
+    }
+    if (sv < 0)
+        put_u32(k, UINT32_MAX);
+    else
+        put_values(h, k, b + sv, NULL, sv_n, 0);
+    put_values(h, k, sig < 0 ? b : b + sig, NULL, sig_n, 0);
+    /* JA3: version, ciphers, extension types, groups (GREASE left out), point formats */
+    put_decimal(j, (unsigned)h->version);
+    j->p[j->len++] = ',';
+    put_ja3_list(j, b + h->cipher_off, NULL, nciphers, 1, 1, ',');
+    put_ja3_list(j, NULL, types, ntypes, 1, 1, ',');
+    put_ja3_list(j, groups < 0 ? b : b + groups, NULL, groups_n, 1, 1, ',');
+    put_ja3_list(j, pf < 0 ? b : b + pf, NULL, pf_n, 0, 0, 0);
+    return 1;
+}
+
+/* hello_fingerprint(body) -> (memo key, JA3 string, its MD5) of a hello the compiled path fingerprints
+ * itself, or None where the Python path decides. For tests. */
+static PyObject *hello_fingerprint(PyObject *self, PyObject *args)
+{
+    Py_buffer body;
+    Py_ssize_t key_max;
+    if (!PyArg_ParseTuple(args, "y*n", &body, &key_max))
+        return NULL;
+    hello_t h = {0};
+    PyObject *result = NULL;
+    int rc = hello_walk_c(&h, body.buf, body.len);
+    int parts = rc == WALK_OK ? hello_parts(&h, body.buf, key_max) : 0;
+    if (parts > 0) {
+        char hex[32];
+        md5_hex(h.ja3.p, (size_t)h.ja3.len, hex);
+        result = Py_BuildValue("(y#s#s#)", (const char *)h.norm.p, h.norm.len, (const char *)h.ja3.p, h.ja3.len,
+                               hex, (Py_ssize_t)32);
+    } else if (rc != WALK_NOMEM && parts == 0) {
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    hello_free(&h);
+    PyBuffer_Release(&body);
+    return result;
+}
+
+/* md5_hex(data) -> hashlib.md5(data).hexdigest(). For tests. */
+static PyObject *md5_hex_py(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data))
+        return NULL;
+    char hex[32];
+    md5_hex(data.buf, (size_t)data.len, hex);
+    PyBuffer_Release(&data);
+    return PyUnicode_FromStringAndSize(hex, 32);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -1726,36 +2008,85 @@ static void put_tls_row(uint8_t *row, const cols_t *c, int64_t r, int32_t sni, c
     memcpy(row + 66, &e->ids[4], 4);
 }
 
-/* The row of one ClientHello body: 1 written, 0 not (an error counted), -1 failed. */
+/* The JA3 and JA3 hash ids of the hello in h->ja3 (hello_parts), from the JA3 memo (JA3 string -> the two
+ * ids) or interned here, in TlsTable.add's order. */
+static int ja3_ids(PyObject *ids, PyObject *ja3_memo, const hello_t *h, Py_ssize_t memo_max, Py_ssize_t entries,
+                   shape_entry_t *e)
+{
+    PyObject *ja3 = ascii_str(h->ja3.p, h->ja3.len);
+    if (!ja3)
+        return -1;
+    int rc = -1;
+    PyObject *known = PyDict_GetItemWithError(ja3_memo, ja3);
+    if (known) {
+        if (!PyBytes_Check(known) || PyBytes_GET_SIZE(known) != 2 * (Py_ssize_t)sizeof(int32_t)) {
+            PyErr_SetString(PyExc_TypeError, "JA3 memo: 8 bytes expected");
+            goto done;
+        }
+        memcpy(&e->ids[2], PyBytes_AS_STRING(known), 2 * sizeof(int32_t));
+        rc = 0;
+        goto done;
+    }
+    if (PyErr_Occurred())
+        goto done;
+    char hex[32];
+    md5_hex(h->ja3.p, (size_t)h->ja3.len, hex);
+    if (intern(ids, ja3, &e->ids[2]) < 0 || intern_owned(ids, ascii_str((const uint8_t *)hex, 32), &e->ids[3]) < 0)
+        goto done;
+    if (h->ja3.len <= memo_max) {
+        PyObject *value = PyBytes_FromStringAndSize((const char *)&e->ids[2], 2 * sizeof(int32_t));
+        int stored = value ? memo_store(ja3_memo, ja3, value, entries) : -1;
+        Py_XDECREF(value);
+        if (stored < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_DECREF(ja3);
+    return rc;
+}
+
+/* The row of one ClientHello body: 1 written, 0 not (an error counted), -1 failed.
+ *
+ * A hello hello_parts takes (nearly all) costs a walk, a lookup of its GREASE-free, sorted shape in the
+ * shape memo (pool ids of ALPN, versions, JA4 and the ECH flag) and its JA3 string built here. The first
+ * hello of a shape, and every hello hello_parts leaves alone, takes the Python path (shape_for_key, or
+ * the reference parser) for the whole row, as the Python fast path does. */
 static int tls_job(PyObject *const *cx, Py_ssize_t shape_max, Py_ssize_t shape_entries, hello_t *h,
                    const cols_t *c, int64_t r, const uint8_t *body, Py_ssize_t n, buf_t *out)
 {
     PyObject *ids = cx[0], *errors = cx[1], *memo = cx[2], *shape_for_key = cx[3], *fallback = cx[4],
-             *decode_error = cx[5];
+             *decode_error = cx[5], *ja3_memo = cx[7];
     int rc = hello_walk_c(h, body, n);
     if (rc == WALK_NOMEM)
         return -1;
     int32_t sni_id;
     shape_entry_t e;
-    PyObject *key = NULL, *res = NULL, *shape = NULL, *sni = NULL;
+    PyObject *key = NULL, *res = NULL, *shape = NULL, *sni = NULL, *ja3 = NULL;
     int memoise = 0, status = -1;
     if (rc == WALK_OK) {
-        memoise = h->shape_bytes <= shape_max;
-        if (hello_key(h, body) < 0)
+        memoise = hello_parts(h, body, shape_max);
+        if (memoise < 0)
             goto done;
-        key = PyBytes_FromStringAndSize((const char *)h->key.p, h->key.len);
-        if (!key)
-            goto done;
-        PyObject *known = memoise ? PyDict_GetItemWithError(memo, key) : NULL;
-        if (known) {
-            memcpy(&e, PyBytes_AS_STRING(known), sizeof e);
-            sni = hello_sni(h, body);
-            if (!sni || intern(ids, sni, &sni_id) < 0)
+        if (memoise) {
+            key = PyBytes_FromStringAndSize((const char *)h->norm.p, h->norm.len);
+            if (!key)
                 goto done;
-            goto row;
+            PyObject *known = PyDict_GetItemWithError(memo, key);
+            if (known) {
+                if (!PyBytes_Check(known) || PyBytes_GET_SIZE(known) != (Py_ssize_t)sizeof e) {
+                    PyErr_SetString(PyExc_TypeError, "hello shape memo: an entry of the wrong size");
+                    goto done;
+                }
+                memcpy(&e, PyBytes_AS_STRING(known), sizeof e);
+                sni = hello_sni(h, body);
+                if (!sni || intern(ids, sni, &sni_id) < 0 || ja3_ids(ids, ja3_memo, h, shape_max, shape_entries, &e) < 0)
+                    goto done;
+                goto row;
+            }
+            if (PyErr_Occurred())
+                goto done;
         }
-        if (PyErr_Occurred())
-            goto done;
         PyObject *key_tuple = hello_key_tuple(h, body);
         if (!key_tuple)
             goto done;
@@ -1786,11 +2117,26 @@ static int tls_job(PyObject *const *cx, Py_ssize_t shape_max, Py_ssize_t shape_e
     if (intern_shape(ids, shape, sni, &sni_id, &e) < 0)
         goto done;
     if (memoise) {
-        PyObject *value = PyBytes_FromStringAndSize((const char *)&e, sizeof e);
-        int stored = value ? memo_store(memo, key, value, shape_entries) : -1;
-        Py_XDECREF(value);
-        if (stored < 0)
+        /* Memoised only when the JA3 string built here is Python's: a shape where they would differ
+         * keeps taking the Python path. */
+        ja3 = PyObject_GetAttrString(shape, "ja3");
+        if (!ja3)
             goto done;
+        if (PyUnicode_Check(ja3) && PyUnicode_KIND(ja3) == PyUnicode_1BYTE_KIND &&
+            PyUnicode_GET_LENGTH(ja3) == h->ja3.len && !memcmp(PyUnicode_1BYTE_DATA(ja3), h->ja3.p, (size_t)h->ja3.len)) {
+            PyObject *value = PyBytes_FromStringAndSize((const char *)&e, sizeof e);
+            int stored = value ? memo_store(memo, key, value, shape_entries) : -1;
+            Py_XDECREF(value);
+            if (stored < 0)
+                goto done;
+            if (h->ja3.len <= shape_max) {
+                value = PyBytes_FromStringAndSize((const char *)&e.ids[2], 2 * sizeof(int32_t));
+                stored = value ? memo_store(ja3_memo, ja3, value, shape_entries) : -1;
+                Py_XDECREF(value);
+                if (stored < 0)
+                    goto done;
+            }
+        }
     }
 row:
     if (buf_reserve(out, TLS_ROW) < 0)
@@ -1802,6 +2148,7 @@ done:
     Py_XDECREF(key);
     Py_XDECREF(res);
     Py_XDECREF(sni);
+    Py_XDECREF(ja3);
     return status;
 }
 
@@ -1851,7 +2198,7 @@ static int http_job(PyObject *const *cx, PyObject *prefixes, Py_ssize_t max_head
 
 /* tcp_jobs(context, columns, first, second, arg, kind) -> (TLS rows, HTTP rows) as bytearrays.
  * context: (pool ids, errors, shape memo, shape_for_key, hello_fallback, DecodeError, http_fallback,
- *           method prefixes, shape_max_bytes, shape_entries, http_max_header, http_max_text).
+ *           method prefixes, shape_max_bytes, shape_entries, http_max_header, http_max_text, JA3 memo).
  * Job i: kind 0, a ClientHello body at bytes 9 .. 9 + arg of row first[i]'s payload (joined with row
  * second[i]'s when second[i] >= 0); kind 1, the HTTP request in the first arg bytes of first[i]'s. */
 static PyObject *tcp_jobs(PyObject *self, PyObject *args)
@@ -1861,15 +2208,15 @@ static PyObject *tcp_jobs(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!Oy*y*y*y*", &PyTuple_Type, &ctx, &cols_obj, &first_v, &second_v, &arg_v,
                           &kind_v))
         return NULL;
-    PyObject *cx[7], *prefixes;
+    PyObject *cx[8], *prefixes;
     Py_ssize_t shape_max, shape_entries, max_header, max_text;
     cols_t c = {0};
     hello_t h = {0};
     buf_t tls = {0}, http = {0};
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(ctx, "O!O!O!OOOOO!nnnn", &PyDict_Type, &cx[0], &PyDict_Type, &cx[1], &PyDict_Type, &cx[2],
-                          &cx[3], &cx[4], &cx[5], &cx[6], &PyTuple_Type, &prefixes, &shape_max, &shape_entries,
-                          &max_header, &max_text))
+    if (!PyArg_ParseTuple(ctx, "O!O!O!OOOOO!nnnnO!", &PyDict_Type, &cx[0], &PyDict_Type, &cx[1], &PyDict_Type,
+                          &cx[2], &cx[3], &cx[4], &cx[5], &cx[6], &PyTuple_Type, &prefixes, &shape_max,
+                          &shape_entries, &max_header, &max_text, &PyDict_Type, &cx[7]))
         goto done;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(prefixes); i++) {
         if (!PyBytes_Check(PyTuple_GET_ITEM(prefixes, i))) {
@@ -1998,6 +2345,8 @@ static PyMethodDef methods[] = {
     {"tcp_jobs", tcp_jobs, METH_VARARGS, "TLS and HTTP table rows of ClientHellos and requests in segments."},
     {"dns_walk", dns_walk, METH_VARARGS, "One DNS message, as fastpath.dns_parsed reduces it."},
     {"hello_walk", hello_walk, METH_VARARGS, "One ClientHello body's shape key and SNI."},
+    {"hello_fingerprint", hello_fingerprint, METH_VARARGS, "One ClientHello body's memo key, JA3 and JA3 hash."},
+    {"md5_hex", md5_hex_py, METH_VARARGS, "hashlib.md5(data).hexdigest()."},
     {"http_walk", http_walk, METH_VARARGS, "One HTTP request's method, target, Host and User-Agent."},
     {NULL, NULL, 0, NULL},
 };

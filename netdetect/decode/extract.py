@@ -132,6 +132,7 @@ class EventExtractor:
         self._memo_pool: object = None
         self._dns_memo: dict[bytes, bytes | str] = {}
         self._shape_memo: dict[bytes, bytes] = {}
+        self._ja3_memo: dict[str, bytes] = {}
 
     def error(self, reason: str, n: int = 1) -> None:
         self.out.errors[reason] = self.out.errors.get(reason, 0) + n
@@ -350,12 +351,12 @@ class EventExtractor:
             self._tls_hello((head + tail)[9 : 9 + length], ts, ends)
 
     # ------------------------------------------------------------------------------------
-    def _native_memos(self) -> tuple[dict, dict]:
-        """The compiled walks' DNS and hello-shape memos, started over if the tables' pool changed."""
+    def _native_memos(self) -> tuple[dict, dict, dict]:
+        """The compiled walks' DNS, hello-shape and JA3 memos, started over if the tables' pool changed."""
         if self._memo_pool is not self.out.pool:
             self._memo_pool = self.out.pool
-            self._dns_memo, self._shape_memo = {}, {}
-        return self._dns_memo, self._shape_memo
+            self._dns_memo, self._shape_memo, self._ja3_memo = {}, {}, {}
+        return self._dns_memo, self._shape_memo, self._ja3_memo
 
     def _udp_native(self, batch: PacketBatch, h: Headers, r: np.ndarray, quic_initial: np.ndarray) -> None:
         """`_udp` with the compiled DNS walk; QUIC candidates are called back to `_quic` in their place."""
@@ -376,10 +377,11 @@ class EventExtractor:
         """ClientHellos (kind 0: body at payload bytes 9 .. 9 + arg, of `first`'s segment joined with
         `second`'s when that is not -1) and HTTP requests (kind 1: the first arg bytes) as table rows."""
         assert self.native is not None
-        context = (self.out.pool.ids, self.out.errors, self._native_memos()[1], fastpath.shape_for_key,
-                   fastpath.hello_shape, DecodeError, http_mod.parse_http_request, http_mod.METHOD_PREFIXES,
+        _, shapes, ja3s = self._native_memos()
+        context = (self.out.pool.ids, self.out.errors, shapes, fastpath.shape_for_key, fastpath.hello_shape,
+                   DecodeError, http_mod.parse_http_request, http_mod.METHOD_PREFIXES,
                    fastpath.SHAPE_MAX_BYTES, fastpath.SHAPE_ENTRIES, http_mod.MAX_HEADER_BYTES,
-                   http_mod.MAX_TEXT)
+                   http_mod.MAX_TEXT, ja3s)
         tls_rows, http_rows = self.native.tcp_jobs(context, _columns(batch, h), _i64(first), _i64(second),
                                                    _i64(arg), _column(kind, np.uint8))
         if tls_rows:

@@ -12,6 +12,11 @@ then gives the exact result or DecodeError. So the fast path never decides an ed
 
 With the compiled core built (`_events.c`), the hello walk and the DNS walk behind the memo run in C;
 the Python walks stay callable (`_walk`, `dns_parsed`) and are what runs with `NETDETECT_NATIVE=0`.
+The compiled extraction memoises what a TLS row takes from a hello (ALPN, versions, ECH, JA4) on the
+shape with GREASE left out and ciphers and extensions sorted, and builds the JA3 string and its MD5 per
+hello in C: Chrome's per-connection GREASE values and extension order cost no Python. The first hello
+of each such shape comes here (`shape_for_key`). `HelloShape` objects stay memoised on the exact key, so
+one connection's GREASE values and extension order never reach another's `ClientHello`.
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ _TYPE_LEN = struct.Struct("!HH").unpack_from
 _SHAPE_EXTENSIONS = frozenset(
     {EXT_ALPN, EXT_SUPPORTED_VERSIONS, EXT_SUPPORTED_GROUPS, EXT_SIGNATURE_ALGORITHMS, EXT_EC_POINT_FORMATS})
 SHAPE_ENTRIES = 4096
-SHAPE_MAX_BYTES = 2048  # hellos whose shape bytes are longer are parsed each time: bounds the memo's memory
+# Hellos whose shape bytes are longer are parsed each time: bounds the memos' memory (the compiled path's
+# too: its memo key, and the JA3 strings it memoises).
+SHAPE_MAX_BYTES = 2048
 
 
 class _Unusual(Exception):

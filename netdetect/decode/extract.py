@@ -62,7 +62,8 @@ def _native_events() -> ModuleType | None:
         return None
     tables = {"dns": DNS_DTYPE, "answer": ANSWER_DTYPE, "tls": TLS_DTYPE, "http": HTTP_DTYPE}
     for name, dtype in tables.items():
-        if module.LAYOUTS[name] != {**{k: v[1] for k, v in dtype.fields.items()}, "": dtype.itemsize}:
+        offsets = {k: v[1] for k, v in (dtype.fields or {}).items()}
+        if module.LAYOUTS[name] != {**offsets, "": dtype.itemsize}:
             return None
     return module
 

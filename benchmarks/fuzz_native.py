@@ -77,6 +77,27 @@ def packet_pool(corpus: Path) -> list[tuple[int, bytes, float]]:
     return pool
 
 
+def chrome_hellos(count: int, seed: int = 5) -> list[tuple[int, bytes, float]]:
+    """Ethernet frames of Chrome-like ClientHellos (fresh GREASE, shuffled extensions, some split over two
+    segments as post-quantum hellos are): they take the compiled GREASE- and order-free hello memo."""
+    from netdetect import synth
+
+    rng = random.Random(seed)
+    frames: list[tuple[int, bytes, float]] = []
+    for i in range(count):
+        hello = synth.client_hello(f"h{i % 40}.example", post_quantum=i % 3 == 0, shuffle=True, rng=rng)
+        cut = len(hello) if len(hello) <= 1460 else 1460
+        seq = 1000 + i
+        for part, at in ((hello[:cut], seq), (hello[cut:], seq + cut)):
+            if not part:
+                continue
+            tcp = struct.pack("!HHIIBBHHH", 40000 + i % 500, 443, at, 1, 0x50, 0x18, 65535, 0, 0)
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(part), i & 0xFFFF, 0, 64, 6, 0,
+                             bytes([10, 0, i % 200 // 100, i % 100 + 1]), bytes([192, 0, 2, 1]))
+            frames.append((1, b"\x02\0\0\0\0\x01" * 2 + b"\x08\x00" + ip + tcp + part, 0.0))
+    return frames
+
+
 def mutate(rng: random.Random, data: bytes) -> bytes:
     out = bytearray(data)
     for _ in range(rng.choice((0, 0, 1, 1, 2, 4, 8))):
@@ -237,7 +258,7 @@ def main() -> None:
     if missing:
         raise SystemExit(f"compiled modules missing: {missing} (python setup.py build_ext --inplace)")
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    pool = packet_pool(args.corpus)
+    pool = packet_pool(args.corpus) + chrome_hellos(2000)
     print(f"fuzz_native: seed {seed}, {len(pool):,} corpus packets in the pool", flush=True)
     rng = random.Random(seed)
     cases = packets = 0

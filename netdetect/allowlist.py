@@ -115,6 +115,7 @@ class Allowlist:
         # Plain names (no client restriction) get a dict: the common case stays O(labels).
         self._by_name: dict[str, Entry] = {}
         self._others: list[Entry] = []
+        self._names_seen: dict[str, str | None] = {}
         for e in self.entries:
             if e.client is None and e.name is not None:
                 self._by_name.setdefault(("*." if e.name.subdomains else "") + e.name.name, e)
@@ -161,13 +162,9 @@ class Allowlist:
             dst_ips = [dst_ips]
         name = normalize_name(server_name) if server_name else None
         if name:
-            exact = self._by_name.get(name)
-            if exact is not None:
-                return exact.label
-            for candidate in _parents(name):
-                wild = self._by_name.get("*." + candidate)
-                if wild is not None:
-                    return wild.label
+            label = self._name_label(name)
+            if label is not None:
+                return label
         servers = [ip for ip in (_address(d) for d in dst_ips or ()) if ip is not None]
         client = _address(src_ip) if src_ip else None
         for entry in self._others:
@@ -179,6 +176,50 @@ class Allowlist:
             elif servers and all(_inside(ip, entry.servers) for ip in servers):
                 return entry.label
         return None
+
+    def match_names(self, server_names: Sequence[str | None]) -> list[str | None] | None:
+        """`match(client, servers, name)` of many groups whose clients and servers are address texts
+        (as analysis makes them), when only plain name entries are loaded (the bundled list): then the
+        answer depends on the name alone. None when other entries need the full `match`."""
+        if self._others:
+            return None
+        out: list[str | None] = []
+        seen: dict[str, str | None] = {}
+        for server_name in server_names:
+            if not server_name:
+                out.append(None)
+                continue
+            label = seen.get(server_name, _UNSEEN)
+            if label is _UNSEEN:
+                name = normalize_name(server_name)
+                label = seen[server_name] = self._name_label(name) if name else None
+            out.append(label)  # type: ignore[arg-type]
+        return out
+
+    def _name_label(self, name: str) -> str | None:
+        """The plain name entry (exact, else the nearest wildcard) that allows this normal name.
+        Remembered per name: a scan asks for the same server names over and over (every client)."""
+        known = self._names_seen.get(name, _UNSEEN)
+        if known is not _UNSEEN:
+            return known  # type: ignore[return-value]
+        label = None
+        exact = self._by_name.get(name)
+        if exact is not None:
+            label = exact.label
+        else:
+            for candidate in _parents(name):
+                wild = self._by_name.get("*." + candidate)
+                if wild is not None:
+                    label = wild.label
+                    break
+        if len(self._names_seen) >= _NAMES_SEEN_MAX:
+            self._names_seen.clear()
+        self._names_seen[name] = label
+        return label
+
+
+_UNSEEN = object()
+_NAMES_SEEN_MAX = 1 << 17
 
 
 def _parents(name: str) -> Iterable[str]:

@@ -6,10 +6,12 @@ a capture, a sensor window or tables read back from Parquet.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,14 +19,16 @@ import numpy as np
 from netdetect.addr import to_text
 from netdetect.flows import hash_columns
 from netdetect.model import Finding, IntelHit, Report, Summary
-from netdetect.pipeline import Extraction, fewer_collections
+from netdetect.pipeline import Extraction
 from netdetect.scoring import DEFAULT_THRESHOLD, MIN_EVENTS, interval_histogram, score_groups
+from netdetect.scoring.periodicity import MERGE_GAP_S
 from netdetect.scoring.segments import distinct_addresses
 from netdetect.tables import ValuePool, addr16
 
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 DNS_CLOCK_SLACK_S = 1.0  # an answer logged a hair after the SYN (capture clock skew) still counts
 PLOT_DETAIL_TOP = 50
+HISTOGRAM_BINS = 24  # interval_histogram's default
 SPAN_INDEX_AFTER = 64  # DNS chain lookups after which indexing every (client, query) pair pays off
 # Address space that is not "outside": private, CGNAT, loopback, link-local, multicast, ULA.
 INTERNAL_DEFAULT = (
@@ -271,6 +275,8 @@ class DnsChains:
         self._lookups = 0
         self._index: tuple[np.ndarray, dict[tuple[bytes, int], tuple[int, int]]] | None = None
         self._cache: dict[tuple[str, str], set[str]] = {}
+        self._texts: list[str] | None = None
+        self._order: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _build(self) -> None:
         """One row per name or address an answer gave: its owner name, CNAME target, A/AAAA value."""
@@ -287,16 +293,24 @@ class DnsChains:
         self.query = self._dns["query"][self.event]
         self._built = True
 
-    def _spans(self) -> tuple[np.ndarray, dict[tuple[bytes, int], tuple[int, int]]]:
-        """Rows ordered by (client, query) and each pair's span of that order."""
-        if self._index is None:
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows ordered by (client, query), and per (client, query) pair in that order: its first
+        position, its client and its query."""
+        if self._order is None:
             self._build()
             c_hi, c_lo = _split(self.client)
             order = np.lexsort((self.query, c_lo, c_hi))
             client, query = self.client[order], self.query[order]
             starts = np.flatnonzero(np.r_[True, (client[1:] != client[:-1]) | (query[1:] != query[:-1])])
-            ends = np.r_[starts[1:], len(client)]
-            keys = zip(client[starts].tolist(), query[starts].tolist(), strict=True)
+            self._order = order, starts, client[starts], query[starts]
+        return self._order
+
+    def _spans(self) -> tuple[np.ndarray, dict[tuple[bytes, int], tuple[int, int]]]:
+        """Rows ordered by (client, query) and each pair's span of that order."""
+        if self._index is None:
+            order, starts, client, query = self._pairs()
+            ends = np.r_[starts[1:], len(order)]
+            keys = zip(client.tolist(), query.tolist(), strict=True)
             spans = zip(starts.tolist(), ends.tolist(), strict=True)
             self._index = order, dict(zip(keys, spans, strict=True))
         return self._index
@@ -310,6 +324,52 @@ class DnsChains:
         if found is None:
             found = self._cache[key] = self._lookup(*key)
         return found or default
+
+    def get_many(self, keys: list[tuple[bytes, str, str]]) -> list[set[str] | tuple]:
+        """`get((client, query), ())` for each (client as table bytes, client, query), for a scan
+        that reports many groups: through the index of every pair, with the text of each answer row
+        made once."""
+        if len(keys) <= SPAN_INDEX_AFTER or not len(self._answers):
+            return [self.get((client, query), ()) for _, client, query in keys]
+        order, starts, pair_client, pair_query = self._pairs()
+        texts = self._ordered_texts()
+        # Each wanted pair's span, by binary search on (client rank, query): the pairs are sorted so.
+        find = self.pool.ids.get
+        want_query = np.array([find(query, -1) for _, _, query in keys], np.int64)
+        want_client = np.array([raw for raw, _, _ in keys], "S16")
+        new_client = np.r_[True, pair_client[1:] != pair_client[:-1]]
+        clients = pair_client[new_client]
+        client_rank = np.minimum(np.searchsorted(clients, want_client), len(clients) - 1)
+        known = (clients[client_rank] == want_client) & (want_query >= 0)
+        width = int(max(int(pair_query.max()), int(want_query.max()))) + 2
+        pair_key = (np.cumsum(new_client) - 1) * width + (pair_query.astype(np.int64) + 1)
+        want_key = client_rank * width + (want_query + 1)
+        at = np.minimum(np.searchsorted(pair_key, want_key), len(pair_key) - 1)
+        known &= pair_key[at] == want_key
+        ends = np.r_[starts[1:], len(order)]
+        out: list[set[str] | tuple] = []
+        for ok, lo, hi in zip(known.tolist(), starts[at].tolist(), ends[at].tolist(), strict=True):
+            if not ok:
+                out.append(())
+                continue
+            found = set(texts[lo:hi])
+            found.discard("")
+            out.append(found or ())
+        return out
+
+    def _ordered_texts(self) -> list[str]:
+        """`_text` of each row, in the order of the pair index."""
+        if self._texts is None:
+            order = self._pairs()[0]
+            value, clean = self.value[order], self.clean[order]
+            key = value.astype(np.int64) * 2 + clean
+            distinct, inverse = np.unique(key, return_inverse=True)
+            texts = []
+            for k in distinct.tolist():
+                text = self.pool.get(k >> 1) or ""
+                texts.append(text.lower().rstrip(".") if k & 1 else text)
+            self._texts = [texts[i] for i in inverse.ravel().tolist()]
+        return self._texts
 
     def _lookup(self, client: str, query: str) -> set[str]:
         query_id = self.pool.find(query)
@@ -398,9 +458,21 @@ def make_groups(conns: np.ndarray, name_id: np.ndarray, names: list[str], group_
 
 
 def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions | None = None) -> Report:
-    # Findings are many small objects and no cycles: the cyclic GC took a fifth of `--min-score 0`.
-    with fewer_collections():
+    # Findings are many small objects and no cycles: with tens of thousands alive (`--min-score 0`),
+    # each cyclic collection walks them all, so none runs until the report is made.
+    with _collections_paused():
         return _analyze(ex, intel, allowlist, options or AnalysisOptions())
+
+
+@contextmanager
+def _collections_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _analyze(ex: Extraction, intel, allowlist, opts: AnalysisOptions) -> Report:
@@ -433,21 +505,25 @@ def _analyze(ex: Extraction, intel, allowlist, opts: AnalysisOptions) -> Report:
     scores = _score(groups, conns, scored, window, opts.threshold)
     reported = np.isin(scored, list(group_hits)) | ~(scores.score < min_score)
     facts = GroupFacts(groups, conns, scores, scored, np.flatnonzero(reported))
+    gids = scored[reported].tolist()
+    made = _group_findings(gids, groups, facts, group_hits, chains)
     findings: list[Finding] = []
+    detail: dict[int, int] = {}  # id(finding) -> its entry in facts, for the per-connection detail
     suppressed = 0
-    for i, g in enumerate(scored[reported].tolist()):
-        g_hits = group_hits.get(g, [])
-        score = facts.score[i]
-        f = _group_finding(g, i, groups, facts, g_hits, chains)
-        if allowlist is not None and not _has_threat(f):
-            entry = allowlist.match(f.src_ip, f.dst_ips, f.server_name)
+    by_name = allowlist.match_names([f.server_name for f in made]) if allowlist is not None else None
+    for i, (g, f, score) in enumerate(zip(gids, made, facts.score, strict=True)):
+        g_hits = group_hits.get(g)
+        threat = bool(g_hits) and _has_threat(f)
+        if allowlist is not None and not threat:
+            entry = by_name[i] if by_name is not None else allowlist.match(f.src_ip, f.dst_ips, f.server_name)
             if entry:
                 f.allowlisted = str(entry)
                 suppressed += 1
                 if not opts.show_allowlisted:
                     continue
-        if not g_hits or _has_threat(f) or score >= min_score:
+        if not g_hits or threat or score >= min_score:
             findings.append(f)
+            detail[id(f)] = i
     lookups = _lookup_times(ex, orphan) if orphan else {}
     for (client, name), hs in orphan.items():
         findings.append(
@@ -456,13 +532,19 @@ def _analyze(ex: Extraction, intel, allowlist, opts: AnalysisOptions) -> Report:
             )
         )
 
-    for f in findings:
-        if context.get(f.src_ip) and _has_threat(f):
-            f.intel += _merge_hits(context[f.src_ip])
+    if context:
+        for f in findings:
+            if context.get(f.src_ip) and _has_threat(f):
+                f.intel += _merge_hits(context[f.src_ip])
     findings.sort(key=_rank_key)
     if opts.top:
         findings = findings[: opts.top]
-    for f in findings[PLOT_DETAIL_TOP:]:  # per-connection detail only where plots will use it
+    for f in findings[:PLOT_DETAIL_TOP]:  # per-connection detail only where plots will use it
+        at = detail.get(id(f))  # `made` keeps every group finding alive, so ids are not reused
+        if at is not None:
+            span = facts.span(at)
+            f.times, f.sizes = facts.times[span], facts.sizes[span]
+    for f in findings[PLOT_DETAIL_TOP:]:
         f.times = None
         f.sizes = None
 
@@ -675,8 +757,8 @@ def _hit_is_context(h: IntelHit) -> bool:
 
 class GroupFacts:
     """Per-group columns that every finding needs, computed for the reported groups in one numpy pass:
-    time-ordered rows, first/last seen, servers, ports and protocols ordered by use, and the scores as
-    Python values (numpy scalars cost a microsecond each). Entry i is group scored[reported[i]]."""
+    time-ordered rows, first/last seen, servers (as text), top port and protocol by use, and the scores
+    as Python values (numpy scalars cost a microsecond each). Entry i is group scored[reported[i]]."""
 
     def __init__(
         self, groups: Groups, conns: np.ndarray, scores, scored: np.ndarray, reported: np.ndarray
@@ -687,42 +769,66 @@ class GroupFacts:
         keep = np.flatnonzero(conn_entry >= 0)
         rows = keep[np.lexsort((conns["ts"][keep], conn_entry[keep]))]  # by group, then time
         group = conn_entry[rows]
-        ids, spans = _starts_and_ends(group)
-        self.bounds = dict(zip(ids, spans, strict=True))
+        self.group = group  # entry per row
         self.times = conns["ts"][rows]
         self.sizes = conns["bytes_out"][rows] + conns["bytes_in"][rows]
-        starts = np.array([lo for lo, _ in spans], np.int64)
+        # Every reported group has connections: entry i is run i of `group`.
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if len(group) else np.zeros(0, np.int64)
+        ends = np.r_[starts[1:], len(group)].astype(np.int64)
+        self.starts, self.ends = starts.tolist(), ends.tolist()
+        self.count = (ends - starts).tolist()
+        self.first_seen = self.times[starts].tolist()
         last = np.maximum.reduceat(conns["end_ts"][rows], starts) if len(starts) else np.zeros(0)
-        self.last_seen = dict(zip(ids, last.tolist(), strict=True))
-        self.servers = _by_use_per_group(group, conns["server"][rows])
-        self.ports = _by_use_per_group(group, conns["server_port"][rows])
-        self.protos = _by_use_per_group(group, conns["proto"][rows])
-        self.subscores = {k: np.round(v[reported], 4).tolist() for k, v in scores.subscores.items()}
+        self.last_seen = last.tolist()
+        self.servers = _texts_by_use(group, conns["server"][rows])
+        self.port = _top_by_use(group, conns["server_port"][rows])
+        self.proto = _top_by_use(group, conns["proto"][rows])
+        self.subscores = _subscore_dicts(scores.subscores, reported)
         self.score = scores.score[reported].tolist()
         self.beacon = scores.beacon[reported].tolist()
-        self.period = scores.period_s[reported].tolist()
-        self.jitter = scores.jitter[reported].tolist()
-        self.missed = scores.missed_share[reported].tolist()
+        self.period = _finite_or_none(scores.period_s[reported])
+        self.jitter = _finite_or_none(scores.jitter[reported])
+        self.missed = _finite_or_none(scores.missed_share[reported])
 
     def span(self, i: int) -> slice:
-        lo, hi = self.bounds[i]
-        return slice(lo, hi)
+        return slice(self.starts[i], self.ends[i])
 
 
-def _starts_and_ends(group: np.ndarray) -> tuple[list[int], list[tuple[int, int]]]:
-    """For a sorted group column: the group ids and the (start, end) of each run."""
-    if not len(group):
-        return [], []
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    ends = np.r_[starts[1:], len(group)]
-    return group[starts].tolist(), list(zip(starts.tolist(), ends.tolist(), strict=True))
+def _subscore_dicts(subscores: dict[str, np.ndarray], reported: np.ndarray) -> list[dict[str, float]]:
+    """Per reported group, its finite subscores rounded to 4 places (values as `.tolist()` gives them),
+    in the scorer's order."""
+    names = list(subscores)
+    columns = [np.round(subscores[k][reported], 4) for k in names]
+    if names and all(c.dtype == np.float64 for c in columns):
+        table = np.column_stack(columns)  # rows made in finding order: later passes read them in order
+        rows = table.tolist()
+        finite = np.isfinite(table).all(axis=1).tolist()
+    else:
+        rows = [list(row) for row in zip(*(c.tolist() for c in columns), strict=True)]
+        rows = rows if names else [[] for _ in range(len(reported))]
+        finite = [all(math.isfinite(v) for v in row) for row in rows]
+    return [
+        dict(zip(names, row, strict=True))
+        if ok
+        else {k: v for k, v in zip(names, row, strict=True) if math.isfinite(v)}
+        for row, ok in zip(rows, finite, strict=True)
+    ]
 
 
-def _by_use_per_group(group: np.ndarray, values: np.ndarray) -> dict[int, list]:
-    """Distinct values per group, most used first; ties in order of first use (rows are in time order)."""
+def _finite_or_none(values: np.ndarray) -> list[float | None]:
+    """`_num` of each value."""
+    out = values.astype(np.float64).tolist()
+    bad = ~np.isfinite(values)
+    if bad.any():
+        for i in np.flatnonzero(bad).tolist():
+            out[i] = None
+    return out
+
+
+def _use_order(group: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (group, value) pairs, ranked by group, then most used first, ties in order of first use
+    (rows are in time order): (earliest row of each pair, in that order; its group)."""
     n = len(group)
-    if not n:
-        return {}
     position = np.arange(n)
     if values.dtype.kind == "S":
         hi, lo = _split(values)
@@ -737,20 +843,181 @@ def _by_use_per_group(group: np.ndarray, values: np.ndarray) -> dict[int, list]:
     first = order[starts]  # the earliest row of each (group, value) pair
     pair_group = group[first]
     ranked = np.lexsort((first, -counts, pair_group))
+    return first[ranked], pair_group[ranked]
+
+
+def _top_by_use(group: np.ndarray, values: np.ndarray) -> list:
+    """Per group (entry order), its most used value."""
+    if not len(group):
+        return []
+    rows, pair_group = _use_order(group, values)
+    head = np.r_[True, pair_group[1:] != pair_group[:-1]]
+    return values[rows[head]].tolist()
+
+
+def _texts_by_use(group: np.ndarray, values: np.ndarray) -> list[list[str]]:
+    """Per group (entry order), its distinct addresses as text, most used first."""
+    if not len(group):
+        return []
+    rows, pair_group = _use_order(group, values)
+    distinct, inverse = np.unique(values[rows], return_inverse=True)
+    texts = [to_text(v) for v in distinct.tolist()]
+    flat = [texts[k] for k in inverse.ravel().tolist()]
+    bounds = np.flatnonzero(np.r_[True, pair_group[1:] != pair_group[:-1], True]).tolist()
+    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _by_use_per_group(group: np.ndarray, values: np.ndarray) -> dict[int, list]:
+    """Distinct values per group, most used first; ties in order of first use (rows are in time order)."""
+    if not len(group):
+        return {}
+    rows, pair_group = _use_order(group, values)
     out: dict[int, list] = {}
-    for g, value in zip(pair_group[ranked].tolist(), values[first[ranked]].tolist(), strict=True):
+    for g, value in zip(pair_group.tolist(), values[rows].tolist(), strict=True):
         out.setdefault(g, []).append(value)
     return out
+
+
+def _interval_histograms(facts: GroupFacts, entries: list[int], periods: list[float | None]):
+    """`interval_histogram(times, period)` of each of these entries (24 bins), in one numpy pass:
+    the same merge of close connections, the same edges (np.linspace with an array of ends computes
+    each column as the scalar call does) and the same bin rule (np.histogram on explicit edges:
+    e[k] <= x < e[k + 1], the last bin closed)."""
+    bins = HISTOGRAM_BINS
+    m = len(entries)
+    if not m:
+        return [], []
+    sel = np.array(entries, np.int64)
+    starts = np.array(facts.starts, np.int64)[sel]
+    ends = np.array(facts.ends, np.int64)[sel]
+    lengths = ends - starts
+    rows = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(int(lengths.sum()))
+    local = np.repeat(np.arange(m), lengths)
+    t = facts.times[rows]
+    ok = np.isfinite(t)
+    t, local = t[ok], local[ok]
+    new = np.ones(len(t), bool)
+    if len(t) > 1:
+        new[1:] = (local[1:] != local[:-1]) | (np.diff(t) > MERGE_GAP_S)
+    start_t, start_g = t[new], local[new]
+    same = start_g[1:] == start_g[:-1]
+    gaps = (start_t[1:] - start_t[:-1])[same]
+    gap_g = start_g[1:][same]
+    period = np.array([np.nan if p is None else p for p in periods], np.float64)
+    top = np.full(m, np.nan)
+    with np.errstate(invalid="ignore"):
+        by_period = np.isfinite(period) & (period > 0)
+    top[by_period] = 3.0 * period[by_period]
+    has_gaps = np.zeros(m, bool)
+    has_gaps[gap_g] = True
+    largest = np.full(m, -np.inf)
+    np.maximum.at(largest, gap_g, gaps)
+    by_gaps = ~by_period & has_gaps
+    top[by_gaps] = largest[by_gaps]
+    shown = by_period | by_gaps  # the others get the empty histogram over 0..1
+    top = np.maximum(top, 1e-9)
+    edges = np.linspace(0.0, np.where(shown, top, 1.0), bins + 1, axis=1)
+    x = np.minimum(gaps, top[gap_g])
+    e = edges[gap_g]
+    k = np.clip((x / (top[gap_g] / bins)).astype(np.int64), 0, bins - 1)
+    for _ in range(3):  # the estimate is off by at most one; settle it on the exact edges
+        row = np.arange(len(x))
+        k = np.where(x < e[row, k], k - 1, k)
+        k = np.where((k < bins - 1) & (x >= e[row, np.minimum(k + 1, bins)]), k + 1, k)
+        k = np.clip(k, 0, bins - 1)
+    counts = np.bincount(gap_g * bins + k, minlength=m * bins).reshape(m, bins)
+    empty_edges = np.linspace(0.0, 1.0, bins + 1).tolist()
+    out_counts, out_edges = counts.tolist(), edges.tolist()
+    for j in np.flatnonzero(~shown).tolist():
+        out_counts[j] = [0] * bins
+        out_edges[j] = list(empty_edges)
+    return out_counts, out_edges
+
+
+def _group_findings(
+    gids: list[int],
+    groups: Groups,
+    facts: GroupFacts,
+    group_hits: dict[int, list[IntelHit]],
+    chains: DnsChains,
+) -> list[Finding]:
+    """The finding of each group gids[i] (entry i of `facts`), built column by column. Per-connection
+    times and sizes are left out: `_analyze` adds them to the top findings once they are ranked."""
+    n = len(gids)
+    g_array = np.array(gids, np.int64)
+    client_raws = groups.client_raw[g_array].tolist() if n else []
+    clients = [to_text(raw) for raw in client_raws]
+    name_ids = groups._name_id[g_array].tolist() if n else []
+    names: list[str | None] = [groups.names[i] if i >= 0 else None for i in name_ids]
+    # dns_names: the name first, then the names and addresses its DNS chain gave this client.
+    named = [(i, name) for i, name in enumerate(names) if name is not None]
+    found = chains.get_many([(client_raws[i], clients[i], name) for i, name in named])
+    dns_names: list[list[str]] = [[] for _ in range(n)]
+    for (i, name), seen in zip(named, found, strict=True):
+        if not seen or (len(seen) == 1 and name in seen):
+            dns_names[i] = [name]
+        else:
+            dns_names[i] = sorted(set(seen) | {name}, key=_name_first(name))
+    periods = facts.period
+    counts = facts.count
+    wide = [i for i in range(n) if counts[i] > 2]
+    hist_counts, hist_edges = _interval_histograms(facts, wide, [periods[i] for i in wide])
+    histograms: list[list] = [[] for _ in range(n)]
+    bin_edges: list[list] = [[] for _ in range(n)]
+    for i, c, e in zip(wide, hist_counts, hist_edges, strict=True):
+        histograms[i], bin_edges[i] = c, e
+    intel: list[list[IntelHit]] = [[] for _ in range(n)]
+    kinds = ["beacon"] * n
+    if group_hits:
+        for i, g in enumerate(gids):
+            hits = group_hits.get(g)
+            if hits:
+                intel[i] = merged = _merge_hits(hits)
+                kinds[i] = "intel" if any(not _hit_is_context(h) for h in merged) else "beacon"
+    servers = facts.servers
+    proto_name = {6: "tcp", 17: "udp"}
+    return list(
+        map(
+            Finding,
+            kinds,
+            clients,
+            [ips[0] if ips else None for ips in servers],
+            [list(ips) for ips in servers],
+            [int(p) for p in facts.port],
+            names,
+            facts.score,
+            [bool(b) for b in facts.beacon],
+            periods,
+            facts.jitter,
+            counts,
+            facts.first_seen,
+            facts.last_seen,
+            facts.subscores,
+            intel,
+            facts.missed,
+            histograms,
+            bin_edges,
+            dns_names,
+            [None] * n,
+            [proto_name.get(int(p)) for p in facts.proto],
+        )
+    )
+
+
+def _name_first(name: str):
+    """Sort key: the name itself, then the others in order."""
+    return lambda v: (v != name, v)
 
 
 def _group_finding(
     g: int, i: int, groups: Groups, facts: GroupFacts, hits: list[IntelHit], chains: DnsChains
 ) -> Finding:
-    """The finding of group g, entry i of `facts`."""
+    """The finding of group g, entry i of `facts`, one at a time: what `_group_findings` gives for it
+    (kept as the plain statement of it; tests compare the two)."""
     span = facts.span(i)
     times = facts.times[span]
-    dst_ips = [to_text(v) for v in facts.servers[i]]
-    period = _num(facts.period[i])
+    dst_ips = list(facts.servers[i])
+    period = _num(np.nan if facts.period[i] is None else facts.period[i])
     hist, edges = interval_histogram(times, period) if len(times) > 2 else ([], [])
     name, client = groups.name(g), groups.client(g)
     dns_names = sorted(
@@ -763,19 +1030,19 @@ def _group_finding(
         src_ip=client,
         dst_ip=dst_ips[0] if dst_ips else None,
         dst_ips=dst_ips,
-        dst_port=int(facts.ports[i][0]),
+        dst_port=int(facts.port[i]),
         server_name=name,
         score=facts.score[i],
-        proto={6: "tcp", 17: "udp"}.get(int(facts.protos[i][0])),
+        proto={6: "tcp", 17: "udp"}.get(int(facts.proto[i])),
         beacon=bool(facts.beacon[i]),
         period_s=period,
-        jitter=_num(facts.jitter[i]),
+        jitter=facts.jitter[i],
         connections=len(times),
         first_seen=float(times[0]),
         last_seen=facts.last_seen[i],
-        subscores={k: v[i] for k, v in facts.subscores.items() if math.isfinite(v[i])},
+        subscores=dict(facts.subscores[i]),
         intel=hits,
-        missed_share=_num(facts.missed[i]),
+        missed_share=facts.missed[i],
         interval_histogram=list(hist),
         interval_bin_edges_s=list(edges),
         dns_names=dns_names,
@@ -847,6 +1114,17 @@ def _num(v) -> float | None:
 
 
 def _rank_key(f: Finding):
+    if not f.intel:  # the key below without intel
+        return (
+            1,
+            0,
+            -f.score,
+            -f.connections,
+            f.src_ip,
+            f.server_name or "",
+            f.dst_ip or "",
+            f.dst_port or 0,
+        )
     threat = _has_threat(f)
     best_conf = min(
         (CONFIDENCE_RANK.get(str(h.confidence), 3) for h in f.intel if not _hit_is_context(h)), default=9

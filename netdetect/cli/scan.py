@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import click
@@ -157,16 +158,24 @@ def scan_cmd(
         score_internal=score_internal,
         internal=_networks(internal_nets),
     )
-    report = analyze(ex, intel, allowlist, opts)
-    if output == "-":
-        write_report(report, fmt, sys.stdout, color=color, local_time=local_time)
-    else:
-        with open(output, "w", encoding="utf-8") as out:
-            write_report(report, fmt, out, color=False, local_time=local_time)
-    if html_path:
-        from netdetect.output.html import write_html
+    # From the tables on, a scan makes many small acyclic objects (tens of thousands of findings with
+    # --min-score 0): no cyclic collection until it is done, rather than one between each step.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        report = analyze(ex, intel, allowlist, opts)
+        if output == "-":
+            write_report(report, fmt, sys.stdout, color=color, local_time=local_time)
+        else:
+            with open(output, "w", encoding="utf-8") as out:
+                write_report(report, fmt, out, color=False, local_time=local_time)
+        if html_path:
+            from netdetect.output.html import write_html
 
-        write_html(report, html_path)
+            write_html(report, html_path)
+    finally:
+        if enabled:
+            gc.enable()
     if fail_on_findings and any(
         f.beacon or (f.kind == "intel") for f in report.findings if not f.allowlisted
     ):

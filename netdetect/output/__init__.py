@@ -11,7 +11,7 @@ import importlib
 from typing import Any, TextIO
 
 from netdetect.model import Report
-from netdetect.output.base import Formatter, formatter_for
+from netdetect.output.base import Formatter, collections_paused, formatter_for
 
 # Imported on first use (PEP 562): a scan loads the one format it writes, and HTML only with --html.
 _LAZY = {
@@ -43,7 +43,9 @@ def write_report(
     `color`: None colours only when `stream` is a TTY (and NO_COLOR is unset); True/False force it.
     `local_time`: show local times in the terminal table; machine formats are always UTC.
     """
-    formatter_for(fmt)(stream, color=color, local_time=local_time).write(report)
+    formatter = formatter_for(fmt)(stream, color=color, local_time=local_time)
+    with collections_paused():
+        formatter.write(report)
 
 
 __all__ = [

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar, TextIO, TypeVar
 
 from netdetect.errors import UsageError
@@ -45,9 +47,32 @@ class Formatter(ABC):
     def write(self, report: Report) -> None: ...
 
 
-def dumps(record: dict[str, Any]) -> str:
+def dumps(record: Any) -> str:
     """Compact ASCII JSON; `allow_nan=False` turns a NaN that slipped through into a loud bug."""
     return json.dumps(record, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+CHUNK = 2048  # findings whose lines are made together: column passes at numpy speed, output streamed
+
+
+def chunks(items: Sequence, size: int = CHUNK) -> Iterator[tuple[int, Sequence]]:
+    """(rank of the first, items) slices of `items`."""
+    for start in range(0, len(items), size):
+        yield start + 1, items[start : start + size]
+
+
+@contextmanager
+def collections_paused() -> Iterator[None]:
+    """No cyclic GC while writing: a report's records are many small acyclic containers, and with tens
+    of thousands of findings alive each collection walks them all (it took half of writing them);
+    reference counting still frees everything as it goes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class JsonLinesFormatter(Formatter):
@@ -56,10 +81,23 @@ class JsonLinesFormatter(Formatter):
     @abstractmethod
     def records(self, report: Report) -> Iterator[dict[str, Any]]: ...
 
-    def write(self, report: Report) -> None:
+    def lines(self, report: Report) -> Iterator[list[str]]:
+        """The JSON text of the records, a chunk at a time: `dumps` of each record unless the format
+        makes the same text faster."""
+        batch: list[str] = []
         for record in self.records(report):
-            self.stream.write(dumps(record))
-            self.stream.write("\n")
+            batch.append(dumps(record))
+            if len(batch) == CHUNK:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def write(self, report: Report) -> None:
+        with collections_paused():
+            for batch in self.lines(report):
+                self.stream.write("\n".join(batch))
+                self.stream.write("\n")
 
 
 def formatter_for(fmt: str) -> type[Formatter]:

@@ -12,8 +12,11 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from netdetect.model import Finding, IntelHit, Report
-from netdetect.output.base import JsonLinesFormatter, register
+from netdetect.output.base import JsonLinesFormatter, chunks, dumps, register
+from netdetect.output.columns import RecordColumns, _encode_string, json_strings, json_value
 from netdetect.output.records import (
     clamped_score,
     event_time,
@@ -23,7 +26,7 @@ from netdetect.output.records import (
     verdict,
     why,
 )
-from netdetect.output.text import iso_utc
+from netdetect.output.text import iso_utc, round_many
 
 ECS_VERSION = "8.11.0"
 
@@ -179,6 +182,109 @@ def ecs_document(finding: Finding, rank: int, report: Report) -> dict[str, Any]:
     return doc
 
 
+_ECS = json_value({"version": ECS_VERSION})
+_CATEGORY = json_value(["network", "intrusion_detection"])
+_TYPE = json_value(["info"])
+_BEACON_THREAT = json_value(
+    {
+        "framework": "MITRE ATT&CK",
+        "tactic": {"id": ["TA0011"], "name": ["Command and Control"]},
+        "technique": {"id": ["T1071"], "name": ["Application Layer Protocol"]},
+    }
+)
+
+
+def _rule(kind: Any) -> str:
+    return json_value(
+        {
+            "name": f"netdetect {kind}",
+            "category": "beacon" if kind == "beacon" else "threat-intel",
+            "ruleset": "netdetect",
+        }
+    )
+
+
+def ecs_lines(columns: RecordColumns, report: Report) -> list[str]:
+    """`dumps(ecs_document(finding, rank, report))` of each finding of `columns`. A document is the
+    JSON object of its keys in order, so it is written key by key around the record's own JSON text;
+    findings with intel hits (threat fields) take `ecs_document` itself."""
+    records = columns.json()
+    enc = _encode_string
+    score = columns.clamped_array
+    with np.errstate(invalid="ignore"):
+        risk = round_many(np.where(np.isnan(score) | (score == 0.0), 0.0, score) * 100, 2)  # (score or 0.0)
+    rules: dict[Any, str] = {}
+    out = []
+    for i, f in enumerate(columns.findings):
+        if not columns.plain[i]:
+            out.append(dumps(ecs_document(f, columns.rank[i], report)))
+            continue
+        why_text = enc(columns.why[i])
+        last = columns.last_seen[i]
+        stamp = last if last is not None else iso_utc(event_time(f, report))
+        event = [
+            '"id":' + enc(columns.id[i]),
+            '"kind":"alert"'
+            if columns.verdict[i] in ("beacon", "intel", "beacon+intel")
+            else '"kind":"event"',
+            '"category":' + _CATEGORY,
+            '"type":' + _TYPE,
+            '"action":"beacon-detected"' if f.kind == "beacon" else '"action":"intel-match"',
+            '"module":"netdetect","dataset":"netdetect.findings","provider":"netdetect"',
+            f'"severity":{SEVERITY_NUMBER[columns.severity[i]]}',
+            f'"risk_score":{risk[i]!r},"risk_score_norm":{risk[i]!r}',
+        ]
+        first = columns.first_seen[i]
+        if first is not None:
+            event.append('"start":' + enc(first))
+        if last is not None:
+            event.append('"end":' + enc(last))
+        duration = columns.duration_s[i]
+        if duration is not None:
+            event.append(f'"duration":{int(duration * 1e9)}')
+        event.append('"reason":' + why_text)
+        kind = f.kind
+        try:
+            rule = rules.get(kind)
+        except TypeError:  # unhashable
+            rule = None
+        if rule is None:
+            rule = _rule(kind)
+            if type(kind) is str:
+                rules[kind] = rule
+        src, dst, name = f.src_ip, f.dst_ip, f.server_name
+        dst_ips = columns.dst_ips[i]
+        related_ip = sorted({src, *dst_ips, *([dst] if dst else [])})
+        hosts = sorted({*([name] if name else []), *columns.dns_names[i]})
+        related = '"ip":' + json_strings(related_ip)
+        if hosts:
+            related += ',"hosts":' + json_strings(hosts)
+        parts = [
+            "{" + '"@timestamp":' + json_value(stamp),
+            '"ecs":' + _ECS,
+            '"message":' + why_text,
+            '"event":{' + ",".join(event) + "}",
+            '"source":{"ip":' + json_value(src) + "}",
+            '"rule":' + rule,
+            '"related":{' + related + "}",
+            '"netdetect":' + records[i],
+        ]
+        port = columns.dst_port[i]
+        destination = [
+            key + json_value(value)
+            for key, value in (('"ip":', dst), ('"port":', port), ('"domain":', name))
+            if value is not None
+        ]
+        if destination:
+            parts.append('"destination":{' + ",".join(destination) + "}")
+        if f.proto:
+            parts.append('"network":{"transport":' + json_value(f.proto.lower()) + "}")
+        if f.beacon:
+            parts.append('"threat":' + _BEACON_THREAT)
+        out.append(",".join(parts) + "}")
+    return out
+
+
 @register
 class EcsFormatter(JsonLinesFormatter):
     name = "ecs"
@@ -187,3 +293,7 @@ class EcsFormatter(JsonLinesFormatter):
     def records(self, report: Report) -> Iterator[dict[str, Any]]:
         for rank, finding in enumerate(report.findings, start=1):
             yield ecs_document(finding, rank, report)
+
+    def lines(self, report: Report) -> Iterator[list[str]]:
+        for start, findings in chunks(report.findings):
+            yield ecs_lines(RecordColumns(findings, start), report)

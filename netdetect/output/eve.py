@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from netdetect.model import Finding, Report
-from netdetect.output.base import JsonLinesFormatter, register
+from netdetect.output.base import JsonLinesFormatter, chunks, dumps, register
+from netdetect.output.columns import RecordColumns, _encode_string, json_value
 from netdetect.output.records import clamped_score, event_time, finding_record, live_hits, severity, verdict
-from netdetect.output.text import eve_time
+from netdetect.output.text import eve_time, eve_time_many
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,83 @@ def eve_alert(finding: Finding, rank: int, report: Report) -> dict[str, Any]:
     return event
 
 
+def _alert_head(verdict_name: str, severity_name: str) -> str:
+    """The `alert` object's keys before its metadata."""
+    signature = SIGNATURES[verdict_name]
+    head = json_value(
+        {
+            "action": "allowed",
+            "gid": 1,
+            "signature_id": signature.sid,
+            "rev": SIGNATURE_REV,
+            "signature": signature.msg,
+            "category": signature.category,
+            "severity": EVE_SEVERITY[severity_name],
+        }
+    )
+    return head[:-1] + ',"metadata":'
+
+
+def eve_lines(columns: RecordColumns, report: Report) -> list[str]:
+    """`dumps(eve_alert(finding, rank, report))` of each finding of `columns`, written key by key
+    around the record's own JSON text; findings with intel hits take `eve_alert` itself."""
+    records = columns.json()
+    enc = _encode_string
+    first_times = eve_time_many(columns.first_values, columns.first_array)
+    last_times = eve_time_many(columns.last_values, columns.last_array)
+    heads: dict[tuple[str, str], str] = {}
+    scores: dict[float | None, str] = {}
+    out = []
+    for i, f in enumerate(columns.findings):
+        if not columns.plain[i]:
+            out.append(dumps(eve_alert(f, columns.rank[i], report)))
+            continue
+        record_id = columns.id[i]
+        end = last_times[i]
+        stamp = end if columns.last_seen[i] is not None else eve_time(event_time(f, report))
+        parts = [
+            '{"timestamp":' + json_value(stamp),
+            f'"flow_id":{int(record_id[:13], 16)}',
+            '"event_type":"alert"',
+            '"src_ip":' + json_value(f.src_ip),
+        ]
+        if f.dst_ip is not None:
+            parts.append('"dest_ip":' + json_value(f.dst_ip))
+        if f.dst_port is not None:
+            parts.append(f'"dest_port":{int(f.dst_port)}')
+        if f.proto:
+            parts.append('"proto":' + json_value(f.proto.upper()))
+        key = (columns.verdict[i], columns.severity[i])
+        head = heads.get(key)
+        if head is None:
+            head = heads[key] = _alert_head(*key)
+        clamped = columns.clamped[i]
+        score = scores.get(clamped)  # -0.0 and 0.0 share a key: both read "0.0000"
+        if score is None:
+            score = scores[clamped] = enc(f"{clamped or 0.0:.4f}")
+        meta = [
+            '"netdetect_id":[' + enc(record_id) + "]",
+            '"netdetect_score":[' + score + "]",
+            '"connections":[' + enc(str(columns.connections[i])) + "]",
+        ]
+        period, jitter = columns.period_s[i], columns.jitter[i]
+        if period is not None:
+            meta.append('"period_s":[' + enc(f"{period:g}") + "]")
+        if jitter is not None:
+            meta.append('"jitter":[' + enc(f"{jitter:g}") + "]")
+        if f.beacon:
+            meta.append('"mitre_tactic_id":["TA0011"],"mitre_technique_id":["T1071"]')
+        parts.append('"alert":' + head + "{" + ",".join(meta) + "}}")
+        start = first_times[i]
+        flow = ([f'"start":{enc(start)}'] if start is not None else []) + (
+            [f'"end":{enc(end)}'] if end is not None else []
+        )
+        parts.append('"flow":{' + ",".join(flow) + "}")
+        parts.append('"netdetect":' + records[i] + "}")
+        out.append(",".join(parts))
+    return out
+
+
 @register
 class EveFormatter(JsonLinesFormatter):
     name = "eve"
@@ -125,3 +203,7 @@ class EveFormatter(JsonLinesFormatter):
     def records(self, report: Report) -> Iterator[dict[str, Any]]:
         for rank, finding in enumerate(report.findings, start=1):
             yield eve_alert(finding, rank, report)
+
+    def lines(self, report: Report) -> Iterator[list[str]]:
+        for start, findings in chunks(report.findings):
+            yield eve_lines(RecordColumns(findings, start), report)

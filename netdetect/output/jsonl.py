@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from netdetect.model import Report
-from netdetect.output.base import JsonLinesFormatter, register
+from netdetect.output.base import JsonLinesFormatter, chunks, register
+from netdetect.output.columns import RecordColumns
 from netdetect.output.records import finding_record
 
 
@@ -18,3 +19,7 @@ class JsonlFormatter(JsonLinesFormatter):
     def records(self, report: Report) -> Iterator[dict[str, Any]]:
         for rank, finding in enumerate(report.findings, start=1):
             yield finding_record(finding, rank)
+
+    def lines(self, report: Report) -> Iterator[list[str]]:
+        for start, findings in chunks(report.findings):
+            yield RecordColumns(findings, start).json()

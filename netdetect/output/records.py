@@ -102,6 +102,31 @@ def why(finding: Finding) -> str:
     return "; ".join(parts) if parts else f"score {clamped_score(finding) or 0.0:.2f}"
 
 
+def why_text(
+    period: float | None,
+    jitter: float | None,
+    lookup_only: bool,
+    missed: float | None,
+    allowlisted: object,
+    score: float | None,
+) -> str:
+    """`why` of a finding without intel hits from its values (finite or None; `score` clamped), for the
+    column-wise records, which have them at hand (tests check it against `why`)."""
+    parts: list[str] = []
+    if period is not None:
+        text = f"period {period:.0f}s" if period >= 10 else f"period {period:.1f}s"
+        if jitter is not None:
+            text += f" jitter {jitter:.2f}"
+        parts.append(f"lookups every {text[7:]}" if lookup_only else text)
+    if lookup_only:
+        parts.append("lookup only, no connection followed")
+    if missed is not None and missed >= 0.05:
+        parts.append(f"missed {missed:.0%}")
+    if allowlisted:
+        parts.append(f"allowlisted by {allowlisted}")
+    return "; ".join(parts) if parts else f"score {score or 0.0:.2f}"
+
+
 def _hit_record(hit: IntelHit) -> dict[str, Any]:
     return {
         "indicator": hit.indicator,

@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
+import numpy as np
+
 from netdetect.model import Finding, Report
 from netdetect.output.base import Formatter, register
+from netdetect.output.columns import verdict_columns
 from netdetect.output.records import live_hits, verdict, why
 from netdetect.output.text import (
     display_width,
     finite,
+    finite_array,
     human_bytes,
     human_duration,
     human_time,
@@ -111,6 +115,101 @@ def row(rank: int, finding: Finding) -> list[str]:
     ]
 
 
+def rows_of(findings: Sequence[Finding]) -> tuple[list[list[str]], list[str]]:
+    """`row(rank, finding)` and `verdict(finding)` of every finding, a column at a time: most cells
+    repeat (scores, names, durations) and are made once per distinct value."""
+    fs = list(findings)
+    plain, verdicts, whys = verdict_columns(fs)
+    scores = finite_array([f.score for f in fs])
+    jitters = finite_array([f.jitter for f in fs])
+    first_values = [f.first_seen for f in fs]
+    last_values = [f.last_seen for f in fs]
+    first, last = finite_array(first_values), finite_array(last_values)
+    spans: list = []
+    with np.errstate(invalid="ignore", over="ignore"):
+        differences = (last - first).tolist()
+    for i, (a, b) in enumerate(zip(first_values, last_values, strict=True)):
+        if type(a) is float and type(b) is float:  # the numpy difference is finding.last_seen - first_seen
+            spans.append(differences[i] if differences[i] == differences[i] else None)
+        else:
+            f = fs[i]
+            both = finite(f.first_seen) is not None and finite(f.last_seen) is not None
+            spans.append(f.last_seen - f.first_seen if both else None)
+    columns = [
+        [str(rank) for rank in range(1, len(fs) + 1)],
+        _fixed_texts(scores),
+        verdicts,
+        [f.kind for f in fs],
+        _memo([f.src_ip for f in fs], safe_text),
+        _memo([destination(f) for f in fs], lambda name: truncate(safe_text(name), NAME_WIDTH)),
+        ["-" if f.dst_port is None else str(f.dst_port) for f in fs],
+        _durations([f.period_s for f in fs]),
+        _fixed_texts(jitters),
+        [str(f.connections) for f in fs],
+        _durations(spans),
+        [
+            "-" if simple else (str(len(hits)) if (hits := live_hits(f)) else "-")
+            for f, simple in zip(fs, plain, strict=True)
+        ],
+        _memo(whys, safe_text),
+    ]
+    return [list(cells) for cells in zip(*columns, strict=True)], verdicts
+
+
+def _memo(values: list, make) -> list[str]:
+    """make(value) of each value, once per distinct string (anything else each time: 1 == 1.0)."""
+    done: dict[str, str] = {}
+    out = []
+    for value in values:
+        if type(value) is not str:
+            out.append(make(value))
+            continue
+        text = done.get(value)
+        if text is None:
+            text = done[value] = make(value)
+        out.append(text)
+    return out
+
+
+def _fixed_texts(values: np.ndarray) -> list[str]:
+    """`"-"` for NaN, else the value with two decimals (-0.0 keeps its sign, as format does)."""
+    done: dict[float, str] = {}
+    out = []
+    for value in values.tolist():
+        if value != value:
+            out.append("-")
+        elif value == 0.0:
+            out.append(f"{value:.2f}")
+        else:
+            text = done.get(value)
+            if text is None:
+                text = done[value] = f"{value:.2f}"
+            out.append(text)
+    return out
+
+
+def _durations(values: list) -> list[str]:
+    """`human_duration` of each value. From 10 s on the text depends only on the whole seconds, so
+    durations are written once per distinct second."""
+    array = finite_array(values)
+    with np.errstate(invalid="ignore"):
+        whole = np.where(np.isfinite(array) & (array >= 10) & (array < 2.0**62), np.rint(array), -1)
+    seconds = whole.astype(np.int64).tolist()
+    done: dict[int, str] = {}
+    out = []
+    for value, second in zip(values, seconds, strict=True):
+        if value is None:
+            out.append("-")
+        elif second < 0:
+            out.append(human_duration(value))
+        else:
+            text = done.get(second)
+            if text is None:
+                text = done[second] = human_duration(second)
+            out.append(text)
+    return out
+
+
 def _pad(text: str, width: int, right: bool) -> str:
     gap = " " * max(0, width - display_width(text))
     return gap + text if right else text + gap
@@ -133,8 +232,7 @@ class TableFormatter(Formatter):
         if not report.findings:
             self.stream.write(f"no findings at or above score {report.threshold:.2f} and no intel matches\n")
             return
-        rows = [row(rank, finding) for rank, finding in enumerate(report.findings, start=1)]
-        styles = [verdict(finding) for finding in report.findings]
+        rows, styles = rows_of(report.findings)
         self.write_table(rows, styles)
 
     def paint(self, text: str, style: str) -> str:
@@ -180,6 +278,18 @@ class TableFormatter(Formatter):
             rows = [[*cells[:-1], truncate(cells[-1], room)] for cells in rows]
         header = "  ".join(_pad(t, w, c.right) for t, w, c in zip(titles, widths, COLUMNS, strict=True))
         self.stream.write(self.paint(header.rstrip(), "header") + "\n")
+        # An ASCII cell is as wide as it is long: a format with the column widths pads it as _pad does.
+        ascii_line = "  ".join(
+            f"{{:{'>' if c.right else '<'}{w}}}" for w, c in zip(widths, COLUMNS, strict=True)
+        )
+        lines = []
         for cells, style in zip(rows, styles, strict=True):
-            line = "  ".join(_pad(t, w, c.right) for t, w, c in zip(cells, widths, COLUMNS, strict=True))
-            self.stream.write(self.paint(line.rstrip(), style) + "\n")
+            if "".join(cells).isascii():
+                line = ascii_line.format(*cells)
+            else:
+                line = "  ".join(_pad(t, w, c.right) for t, w, c in zip(cells, widths, COLUMNS, strict=True))
+            lines.append(self.paint(line.rstrip(), style) + "\n")
+            if len(lines) == 4096:
+                self.stream.write("".join(lines))
+                lines = []
+        self.stream.write("".join(lines))

@@ -184,3 +184,90 @@ def human_bytes(count: float | None) -> str:
             return f"{number:.0f} {unit}" if unit == "B" else f"{number:.1f} {unit}"
         number /= 1000
     return f"{number:.1f} PB"  # unreachable; keeps type checkers content
+
+
+# Column helpers: the scalar functions above over many values in a few numpy passes, giving exactly
+# what the scalar function gives for each value (values numpy cannot handle exactly take the scalar
+# path). Used to build the records of many findings at once.
+
+_ISO_MAX_MS = 253402300800000  # 10000-01-01T00:00:00Z in milliseconds: four-digit years only
+_EVE_MAX_US = 253402300800000000
+_FLOAT_OR_NONE = frozenset({float, type(None)})
+
+
+def finite_array(values: list) -> np.ndarray:
+    """`finite` of each value as a float64 array, NaN where `finite` gives None."""
+    if set(map(type, values)) <= _FLOAT_OR_NONE:
+        array = np.array(values, dtype=np.float64) if values else np.zeros(0)
+    else:
+        array = np.array([finite(value) for value in values], dtype=np.float64)
+    array[~np.isfinite(array)] = np.nan
+    return array
+
+
+def round_array(array: np.ndarray, digits: int) -> np.ndarray:
+    """`round(value, digits)` (Python's: correctly rounded, half-even on the exact value) of each finite
+    value, NaN where the value is not finite: `rounded` over a column, None read as NaN.
+
+    numpy's own round scales, rounds to an integer and scales back, which differs from Python's round
+    when the scaled value lands next to a tie. Here the scaled value y = x * 10**digits carries an error
+    of at most half an ulp of y, so when no half-integer lies within |y| * 1e-15 of y, y and the exact
+    x * 10**digits round to the same integer k, and k / 10**digits (one correctly rounded division) is
+    the double nearest to the decimal k * 10**-digits: Python's result. Values near a tie, or too large
+    for k to be exact, take Python's round."""
+    scale = 10.0**digits
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = array * scale
+        size = np.abs(scaled)
+        safe = (size < 2.0**52) & (np.abs(scaled - np.floor(scaled) - 0.5) > size * 1e-15)
+        out = np.rint(scaled) / scale
+    finite_mask = np.isfinite(array)
+    if not finite_mask.all():
+        out[~finite_mask] = np.nan
+        safe |= ~finite_mask
+    if not safe.all():
+        for i in np.flatnonzero(~safe).tolist():
+            out.flat[i] = round(float(array.flat[i]), digits)
+    return out
+
+
+def round_many(array: np.ndarray, digits: int) -> list[float | None]:
+    """`round_array` as a list, None for NaN."""
+    return nan_to_none(round_array(array, digits))
+
+
+def nan_to_none(array: np.ndarray) -> list:
+    values = array.tolist()
+    if np.isnan(array).any():
+        return [None if value != value else value for value in values]
+    return values
+
+
+def iso_utc_many(values: list, array: np.ndarray | None = None) -> list[str | None]:
+    """`iso_utc` of each value (`array`: their `finite_array`, when at hand)."""
+    array = finite_array(values) if array is None else array
+    with np.errstate(invalid="ignore", over="ignore"):
+        millis = np.rint(array * 1000.0)
+        ok = (millis >= 0) & (millis < _ISO_MAX_MS)
+    stamps = np.where(ok, millis, 0).astype(np.int64).astype("datetime64[ms]")
+    text = np.datetime_as_string(stamps, unit="ms").tolist()
+    out: list[str | None] = [t + "Z" for t in text]
+    if not ok.all():
+        for i in np.flatnonzero(~ok).tolist():
+            out[i] = iso_utc(values[i])
+    return out
+
+
+def eve_time_many(values: list, array: np.ndarray | None = None) -> list[str | None]:
+    """`eve_time` of each value (`array`: their `finite_array`, when at hand)."""
+    array = finite_array(values) if array is None else array
+    with np.errstate(invalid="ignore", over="ignore"):
+        micros = np.rint(array * 1_000_000.0)
+        ok = (micros >= 0) & (micros < _EVE_MAX_US)
+    stamps = np.where(ok, micros, 0).astype(np.int64).astype("datetime64[us]")
+    text = np.datetime_as_string(stamps, unit="us").tolist()
+    out: list[str | None] = [t + "+0000" for t in text]
+    if not ok.all():
+        for i in np.flatnonzero(~ok).tolist():
+            out[i] = eve_time(values[i])
+    return out

@@ -92,8 +92,11 @@ def json_value(value: Any) -> str:
     """`value` as json.dumps encodes it inside an object (compact, ASCII, no NaN)."""
     if value is None:
         return "null"
-    if type(value) is str:
+    kind = type(value)
+    if kind is str:
         return _encode_string(value)
+    if kind is int:
+        return repr(value)
     return dumps(value)
 
 
@@ -122,11 +125,19 @@ class Subscores:
         self.layout: list[tuple[tuple[str, ...], list[list[float | None]]]] = [((), [[]])] * n
         self.row = [0] * n
         layouts: dict[tuple, list[int]] = {}
-        for i, d in enumerate(dicts):
-            if type(d) is dict:
-                layouts.setdefault(tuple(d), []).append(i)
-            else:  # whatever the record does with it (including its error)
-                self._one(i, d)
+        if n and all(type(d) is dict for d in dicts):
+            keys = list(map(tuple, dicts))
+            if keys.count(keys[0]) == n:  # one layout (the group findings of a scan)
+                layouts[keys[0]] = list(range(n))
+            else:
+                for i, key in enumerate(keys):
+                    layouts.setdefault(key, []).append(i)
+        else:
+            for i, d in enumerate(dicts):
+                if type(d) is dict:
+                    layouts.setdefault(tuple(d), []).append(i)
+                else:  # whatever the record does with it (including its error)
+                    self._one(i, d)
         for keys, members in layouts.items():
             if not all(type(key) is str for key in keys):
                 for i in members:
@@ -278,6 +289,8 @@ class RecordColumns:
         self.findings = fs
         n = len(fs)
         self.rank = list(range(start, start + n))
+        self._fragments: dict[str, list[str]] | None = None
+        self._json: list[str] | None = None
         # One pass per field: reading one attribute of every finding is several times cheaper than
         # reading every attribute of one finding into a row and transposing.
         kind = [f.kind for f in fs]
@@ -301,12 +314,14 @@ class RecordColumns:
         edges = [f.interval_bin_edges_s for f in fs]
         dns_names = [f.dns_names for f in fs]
         allowlisted = [f.allowlisted for f in fs]
-        # finding_id, inline
+        # finding_id, inline (the first 16 hex digits of the digest are its first 8 bytes)
         sha = hashlib.sha256
         self.id = [
             sha(
                 "\x1f".join((k, s, name or d or ",".join(dns) or "", str(p))).encode("utf-8", "surrogatepass")
-            ).hexdigest()[:16]
+            )
+            .digest()[:8]
+            .hex()
             for k, s, name, d, dns, p in zip(
                 kind, src_ip, server_name, dst_ip, dns_names, dst_port, strict=True
             )
@@ -372,43 +387,55 @@ class RecordColumns:
     def records(self) -> list[dict[str, Any]]:
         return [self.record(i) for i in range(len(self))]
 
+    def fragments(self) -> dict[str, list[str]]:
+        """The JSON text of every record value, by key (made once: the ecs and eve lines reuse it)."""
+        if self._fragments is None:
+            enc = _encode_string
+            self._fragments = {
+                "id": list(map(enc, self.id)),
+                "rank": list(map(str, self.rank)),
+                "kind": _json_values(self.kind),
+                "verdict": list(map(enc, self.verdict)),
+                "severity": list(map(enc, self.severity)),
+                "src_ip": _json_values(self.src_ip),
+                "dst_ip": _json_values(self.dst_ip),
+                "dst_ips": _json_lists(self.dst_ips),
+                "dst_port": ["null" if value is None else repr(value) for value in self.dst_port],
+                "proto": _json_values(self.proto),
+                "server_name": _json_values(self.server_name),
+                "score": _json_numbers(self.score),
+                "beacon": ["true" if value else "false" for value in self.beacon],
+                "period_s": _json_numbers(self.period_s),
+                "jitter": _json_numbers(self.jitter),
+                "connections": list(map(str, self.connections)),
+                "first_seen": _json_values(self.first_seen),
+                "last_seen": _json_values(self.last_seen),
+                "duration_s": _json_numbers(self.duration_s),
+                "subscores": self.subscores.json(),
+                "intel": ["[]" if not hits else dumps(hits) for hits in self.intel],
+                "missed_share": _json_numbers(self.missed_share),
+                "interval_histogram": [
+                    "[" + ",".join(map(str, counts)) + "]" if counts else "[]"
+                    for counts in self.interval_histogram
+                ],
+                "interval_bin_edges_s": [
+                    _edges_json(edges) if edges else "[]" for edges in self.interval_bin_edges_s
+                ],
+                "dns_names": _json_lists(self.dns_names),
+                "allowlisted": _json_values(self.allowlisted),
+                "why": list(map(enc, self.why)),
+            }
+        return self._fragments
+
     def json(self) -> list[str]:
         """Each record as `dumps(finding_record(...))` writes it."""
-        enc = _encode_string
-        columns = (
-            list(map(enc, self.id)),
-            list(map(str, self.rank)),
-            _json_values(self.kind),
-            list(map(enc, self.verdict)),
-            list(map(enc, self.severity)),
-            _json_values(self.src_ip),
-            _json_values(self.dst_ip),
-            _json_lists(self.dst_ips),
-            ["null" if value is None else repr(value) for value in self.dst_port],
-            _json_values(self.proto),
-            _json_values(self.server_name),
-            _json_numbers(self.score),
-            ["true" if value else "false" for value in self.beacon],
-            _json_numbers(self.period_s),
-            _json_numbers(self.jitter),
-            list(map(str, self.connections)),
-            _json_values(self.first_seen),
-            _json_values(self.last_seen),
-            _json_numbers(self.duration_s),
-            self.subscores.json(),
-            ["[]" if not hits else dumps(hits) for hits in self.intel],
-            _json_numbers(self.missed_share),
-            [
-                "[" + ",".join(map(str, counts)) + "]" if counts else "[]"
-                for counts in self.interval_histogram
-            ],
-            [_edges_json(edges) if edges else "[]" for edges in self.interval_bin_edges_s],
-            _json_lists(self.dns_names),
-            _json_values(self.allowlisted),
-            list(map(enc, self.why)),
-        )
-        line = _LINE
-        return [line % row for row in zip(*columns, strict=True)]
+        if self._json is None:
+            fragments = self.fragments()
+            line = _LINE
+            self._json = [
+                line % row for row in zip(*(fragments[key] for key in RECORD_KEYS[1:]), strict=True)
+            ]
+        return self._json
 
 
 def _json_values(values: list) -> list[str]:

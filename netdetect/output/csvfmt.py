@@ -9,7 +9,8 @@ names in findings come from the wire.
 from __future__ import annotations
 
 import csv
-from typing import Any
+import re
+from typing import Any, TextIO
 
 from netdetect.model import Report
 from netdetect.output.base import Formatter, chunks, collections_paused, register
@@ -115,9 +116,48 @@ def _joined_cells(lists: list) -> list[str]:
     return [
         ("'" + v[0] if v[0][:1] in first else v[0]).replace(";", "\\x3b")
         if len(v) == 1 and type(v[0]) is str
-        else _joined(v)
+        else _joined_texts(v)
         for v in lists
     ]
+
+
+def _joined_texts(items: list) -> str:
+    """`_joined` of a list, lists of strings without a call per item."""
+    if not items or not all(type(item) is str for item in items):
+        return _joined(items)
+    first = _FORMULA_FIRST
+    return ";".join([("'" + v if v[:1] in first else v).replace(";", "\\x3b") for v in items])
+
+
+def _joined_numbers(items: list) -> str:
+    """`_joined` of a list of numbers (histogram counts, bin edges)."""
+    if set(map(type, items)) <= _NUMBER:
+        return ";".join(map(repr, items))  # repr is _number's text of an int or a float
+    return _joined(items)
+
+
+_NUMBER = {int, float}
+_QUOTED = re.compile('["\r\n]')  # with the delimiter, what makes the csv writer quote a cell (QUOTE_MINIMAL)
+
+
+def write_rows(stream: TextIO, writer: Any, rows: list[tuple[str, ...]]) -> None:
+    """`writer.writerows(rows)` for the csv writer of `stream` (excel dialect, CRLF): a row none of
+    whose cells holds a comma, quote, CR or LF is its cells joined by commas; any other row is left to
+    the writer."""
+    quoted = _QUOTED.search
+    lines: list[str] = []
+    for cells in rows:
+        line = ",".join(cells)
+        if line.count(",") == len(cells) - 1 and quoted(line) is None:
+            lines.append(line)
+            lines.append("\r\n")
+        else:
+            if lines:
+                stream.write("".join(lines))
+                lines = []
+            writer.writerow(cells)
+    if lines:
+        stream.write("".join(lines))
 
 
 def csv_rows(columns: RecordColumns) -> list[tuple[str, ...]]:
@@ -169,8 +209,12 @@ def csv_rows(columns: RecordColumns) -> list[tuple[str, ...]]:
         "intel_values": intel[4],
         "dns_names": _joined_cells(columns.dns_names),
         "subscores": subscore_cells,
-        "interval_histogram": [_joined(counts) if counts else "" for counts in columns.interval_histogram],
-        "interval_bin_edges_s": [_joined(edges) if edges else "" for edges in columns.interval_bin_edges_s],
+        "interval_histogram": [
+            _joined_numbers(counts) if counts else "" for counts in columns.interval_histogram
+        ],
+        "interval_bin_edges_s": [
+            _joined_numbers(edges) if edges else "" for edges in columns.interval_bin_edges_s
+        ],
         "why": _text_cells(columns.why),
     }
     return list(zip(*(cells[key] for key in COLUMNS), strict=True))
@@ -187,7 +231,7 @@ class CsvFormatter(Formatter):
         with collections_paused():
             for start, findings in chunks(report.findings):
                 # DictWriter.writerow(flat_row(...)) writes the row's values in COLUMNS order.
-                writer.writer.writerows(csv_rows(RecordColumns(findings, start)))
+                write_rows(self.stream, writer.writer, csv_rows(RecordColumns(findings, start)))
 
     def write_reference(self, report: Report) -> None:
         """The same rows one finding at a time (what `write` is tested against)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from netdetect.model import Finding, IntelHit, Report
 from netdetect.output.base import JsonLinesFormatter, chunks, dumps, register
-from netdetect.output.columns import RecordColumns, _encode_string, json_strings, json_value
+from netdetect.output.columns import RecordColumns, json_strings, json_value
 from netdetect.output.records import (
     clamped_score,
     event_time,
@@ -204,84 +204,128 @@ def _rule(kind: Any) -> str:
     )
 
 
+# A document without intel hits: its keys in order, optional ones (with their comma) as %s.
+_DOCUMENT = (
+    '{"@timestamp":%s,"ecs":'
+    + _ECS
+    + ',"message":%s,"event":{"id":%s,%s,"risk_score":%s,"risk_score_norm":%s'
+    '%s%s%s,"reason":%s},"source":{"ip":%s},"rule":%s,"related":{"ip":%s%s},"netdetect":%s%s%s%s}'
+)
+
+
 def ecs_lines(columns: RecordColumns, report: Report) -> list[str]:
     """`dumps(ecs_document(finding, rank, report))` of each finding of `columns`. A document is the
-    JSON object of its keys in order, so it is written key by key around the record's own JSON text;
-    findings with intel hits (threat fields) take `ecs_document` itself."""
+    JSON object of its keys in order, so it is written key by key around the record's own JSON text,
+    from the record's encoded values; findings with intel hits (threat fields) take `ecs_document`."""
     records = columns.json()
-    enc = _encode_string
+    text = columns.fragments()
     score = columns.clamped_array
     with np.errstate(invalid="ignore"):
         risk = round_many(np.where(np.isnan(score) | (score == 0.0), 0.0, score) * 100, 2)  # (score or 0.0)
-    rules: dict[Any, str] = {}
+    heads: dict[tuple, str] = {}
+    rules: dict[str, str] = {}
+    transports: dict[str, str] = {}
     out = []
-    for i, f in enumerate(columns.findings):
-        if not columns.plain[i]:
+    fields = zip(
+        columns.findings,
+        columns.plain,
+        columns.verdict,
+        columns.severity,
+        columns.first_seen,
+        columns.last_seen,
+        columns.duration_s,
+        columns.dst_ips,
+        columns.dns_names,
+        columns.dst_port,
+        strict=True,
+    )
+    for i, (f, plain, verdict_name, level, first, last, duration, dst_ips, dns_names, port) in enumerate(
+        fields
+    ):
+        if not plain:
             out.append(dumps(ecs_document(f, columns.rank[i], report)))
             continue
-        why_text = enc(columns.why[i])
-        last = columns.last_seen[i]
-        stamp = last if last is not None else iso_utc(event_time(f, report))
-        event = [
-            '"id":' + enc(columns.id[i]),
-            '"kind":"alert"'
-            if columns.verdict[i] in ("beacon", "intel", "beacon+intel")
-            else '"kind":"event"',
-            '"category":' + _CATEGORY,
-            '"type":' + _TYPE,
-            '"action":"beacon-detected"' if f.kind == "beacon" else '"action":"intel-match"',
-            '"module":"netdetect","dataset":"netdetect.findings","provider":"netdetect"',
-            f'"severity":{SEVERITY_NUMBER[columns.severity[i]]}',
-            f'"risk_score":{risk[i]!r},"risk_score_norm":{risk[i]!r}',
-        ]
-        first = columns.first_seen[i]
-        if first is not None:
-            event.append('"start":' + enc(first))
-        if last is not None:
-            event.append('"end":' + enc(last))
-        duration = columns.duration_s[i]
-        if duration is not None:
-            event.append(f'"duration":{int(duration * 1e9)}')
-        event.append('"reason":' + why_text)
-        kind = f.kind
-        try:
-            rule = rules.get(kind)
-        except TypeError:  # unhashable
-            rule = None
+        kind, src, dst, name = f.kind, f.src_ip, f.dst_ip, f.server_name
+        plain_kind = type(kind) is str
+        head = heads.get((verdict_name, kind, level)) if plain_kind else None
+        if head is None:
+            head = ",".join(
+                [
+                    '"kind":"alert"'
+                    if verdict_name in ("beacon", "intel", "beacon+intel")
+                    else '"kind":"event"',
+                    '"category":' + _CATEGORY,
+                    '"type":' + _TYPE,
+                    '"action":"beacon-detected"' if kind == "beacon" else '"action":"intel-match"',
+                    '"module":"netdetect","dataset":"netdetect.findings","provider":"netdetect"',
+                    f'"severity":{SEVERITY_NUMBER[level]}',
+                ]
+            )
+            if plain_kind:
+                heads[(verdict_name, kind, level)] = head
+        rule = rules.get(kind) if plain_kind else None
         if rule is None:
             rule = _rule(kind)
-            if type(kind) is str:
+            if plain_kind:
                 rules[kind] = rule
-        src, dst, name = f.src_ip, f.dst_ip, f.server_name
-        dst_ips = columns.dst_ips[i]
-        related_ip = sorted({src, *dst_ips, *([dst] if dst else [])})
-        hosts = sorted({*([name] if name else []), *columns.dns_names[i]})
-        related = '"ip":' + json_strings(related_ip)
-        if hosts:
-            related += ',"hosts":' + json_strings(hosts)
-        parts = [
-            "{" + '"@timestamp":' + json_value(stamp),
-            '"ecs":' + _ECS,
-            '"message":' + why_text,
-            '"event":{' + ",".join(event) + "}",
-            '"source":{"ip":' + json_value(src) + "}",
-            '"rule":' + rule,
-            '"related":{' + related + "}",
-            '"netdetect":' + records[i],
-        ]
-        port = columns.dst_port[i]
+        # related.ip / related.hosts: sorted sets; the usual one server and one name without the sets
+        if type(src) is str and type(dst) is str and len(dst_ips) == 1 and dst_ips[0] == dst:
+            src_text, dst_text = text["src_ip"][i], text["dst_ip"][i]
+            related = (
+                "[" + src_text + "]"
+                if src == dst
+                else "[" + (src_text + "," + dst_text if src < dst else dst_text + "," + src_text) + "]"
+            )
+        else:
+            related = json_strings(sorted({src, *dst_ips, *([dst] if dst else [])}))
+        if type(name) is str and name and len(dns_names) == 1 and dns_names[0] == name:
+            hosts = ',"hosts":[' + text["server_name"][i] + "]"
+        else:
+            names = sorted({*([name] if name else []), *dns_names})
+            hosts = ',"hosts":' + json_strings(names) if names else ""
         destination = [
-            key + json_value(value)
-            for key, value in (('"ip":', dst), ('"port":', port), ('"domain":', name))
-            if value is not None
+            key + value
+            for key, present, value in (
+                ('"ip":', dst is not None, text["dst_ip"][i]),
+                ('"port":', port is not None, text["dst_port"][i]),
+                ('"domain":', name is not None, text["server_name"][i]),
+            )
+            if present
         ]
-        if destination:
-            parts.append('"destination":{' + ",".join(destination) + "}")
-        if f.proto:
-            parts.append('"network":{"transport":' + json_value(f.proto.lower()) + "}")
-        if f.beacon:
-            parts.append('"threat":' + _BEACON_THREAT)
-        out.append(",".join(parts) + "}")
+        proto = f.proto
+        network = ""
+        if proto:
+            network = transports.get(proto) if type(proto) is str else None
+            if network is None:
+                network = ',"network":{"transport":' + json_value(proto.lower()) + "}"
+                if type(proto) is str:
+                    transports[proto] = network
+        stamp = text["last_seen"][i] if last is not None else json_value(iso_utc(event_time(f, report)))
+        why_text = text["why"][i]
+        risk_text = repr(risk[i])
+        out.append(
+            _DOCUMENT
+            % (
+                stamp,
+                why_text,
+                text["id"][i],
+                head,
+                risk_text,
+                risk_text,
+                ',"start":' + text["first_seen"][i] if first is not None else "",
+                ',"end":' + text["last_seen"][i] if last is not None else "",
+                f',"duration":{int(duration * 1e9)}' if duration is not None else "",
+                why_text,
+                text["src_ip"][i],
+                rule,
+                related,
+                hosts,
+                records[i],
+                ',"destination":{' + ",".join(destination) + "}" if destination else "",
+                network,
+                ',"threat":' + _BEACON_THREAT if f.beacon else "",
+            )
+        )
     return out
 
 

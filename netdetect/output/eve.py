@@ -137,59 +137,85 @@ def _alert_head(verdict_name: str, severity_name: str) -> str:
 
 def eve_lines(columns: RecordColumns, report: Report) -> list[str]:
     """`dumps(eve_alert(finding, rank, report))` of each finding of `columns`, written key by key
-    around the record's own JSON text; findings with intel hits take `eve_alert` itself."""
+    around the record's own JSON text from the record's encoded values; findings with intel hits take
+    `eve_alert` itself."""
     records = columns.json()
+    text = columns.fragments()
     enc = _encode_string
     first_times = eve_time_many(columns.first_values, columns.first_array)
     last_times = eve_time_many(columns.last_values, columns.last_array)
     heads: dict[tuple[str, str], str] = {}
     scores: dict[float | None, str] = {}
+    protos: dict[str, str] = {}
     out = []
-    for i, f in enumerate(columns.findings):
-        if not columns.plain[i]:
+    fields = zip(
+        columns.findings,
+        columns.plain,
+        columns.id,
+        columns.verdict,
+        columns.severity,
+        columns.clamped,
+        columns.period_s,
+        columns.jitter,
+        columns.last_seen,
+        first_times,
+        last_times,
+        strict=True,
+    )
+    for i, (f, plain, record_id, verdict_name, level, clamped, period, jitter, last, start, end) in enumerate(
+        fields
+    ):
+        if not plain:
             out.append(dumps(eve_alert(f, columns.rank[i], report)))
             continue
-        record_id = columns.id[i]
-        end = last_times[i]
-        stamp = end if columns.last_seen[i] is not None else eve_time(event_time(f, report))
+        stamp = end if last is not None else eve_time(event_time(f, report))
         parts = [
             '{"timestamp":' + json_value(stamp),
             f'"flow_id":{int(record_id[:13], 16)}',
             '"event_type":"alert"',
-            '"src_ip":' + json_value(f.src_ip),
         ]
+        parts.append('"src_ip":' + text["src_ip"][i])
         if f.dst_ip is not None:
-            parts.append('"dest_ip":' + json_value(f.dst_ip))
+            parts.append('"dest_ip":' + text["dst_ip"][i])
         if f.dst_port is not None:
             parts.append(f'"dest_port":{int(f.dst_port)}')
-        if f.proto:
-            parts.append('"proto":' + json_value(f.proto.upper()))
-        key = (columns.verdict[i], columns.severity[i])
-        head = heads.get(key)
+        proto = f.proto
+        if proto:
+            proto_text = protos.get(proto) if type(proto) is str else None
+            if proto_text is None:
+                proto_text = '"proto":' + json_value(proto.upper())
+                if type(proto) is str:
+                    protos[proto] = proto_text
+            parts.append(proto_text)
+        head = heads.get((verdict_name, level))
         if head is None:
-            head = heads[key] = _alert_head(*key)
-        clamped = columns.clamped[i]
+            head = heads[(verdict_name, level)] = _alert_head(verdict_name, level)
         score = scores.get(clamped)  # -0.0 and 0.0 share a key: both read "0.0000"
         if score is None:
-            score = scores[clamped] = enc(f"{clamped or 0.0:.4f}")
-        meta = [
-            '"netdetect_id":[' + enc(record_id) + "]",
-            '"netdetect_score":[' + score + "]",
-            '"connections":[' + enc(str(columns.connections[i])) + "]",
-        ]
-        period, jitter = columns.period_s[i], columns.jitter[i]
-        if period is not None:
-            meta.append('"period_s":[' + enc(f"{period:g}") + "]")
-        if jitter is not None:
-            meta.append('"jitter":[' + enc(f"{jitter:g}") + "]")
-        if f.beacon:
-            meta.append('"mitre_tactic_id":["TA0011"],"mitre_technique_id":["T1071"]')
-        parts.append('"alert":' + head + "{" + ",".join(meta) + "}}")
-        start = first_times[i]
-        flow = ([f'"start":{enc(start)}'] if start is not None else []) + (
-            [f'"end":{enc(end)}'] if end is not None else []
+            score = scores[clamped] = '"netdetect_score":[' + enc(f"{clamped or 0.0:.4f}") + "]"
+        meta = (
+            '"netdetect_id":['
+            + text["id"][i]
+            + "],"
+            + score
+            + ',"connections":["'
+            + text["connections"][i]
+            + '"]'
         )
-        parts.append('"flow":{' + ",".join(flow) + "}")
+        if period is not None:
+            meta += ',"period_s":[' + enc(f"{period:g}") + "]"
+        if jitter is not None:
+            meta += ',"jitter":[' + enc(f"{jitter:g}") + "]"
+        if f.beacon:
+            meta += ',"mitre_tactic_id":["TA0011"],"mitre_technique_id":["T1071"]'
+        parts.append('"alert":' + head + "{" + meta + "}}")
+        if start is not None and end is not None:
+            parts.append('"flow":{"start":' + enc(start) + ',"end":' + enc(end) + "}")
+        else:
+            flow = ([f'"start":{enc(start)}'] if start is not None else []) + (
+                [f'"end":{enc(end)}'] if end is not None else []
+            )
+            parts.append('"flow":{' + ",".join(flow) + "}")
         parts.append('"netdetect":' + records[i] + "}")
         out.append(",".join(parts))
     return out

@@ -769,7 +769,6 @@ class GroupFacts:
         keep = np.flatnonzero(conn_entry >= 0)
         rows = keep[np.lexsort((conns["ts"][keep], conn_entry[keep]))]  # by group, then time
         group = conn_entry[rows]
-        self.group = group  # entry per row
         self.times = conns["ts"][rows]
         self.sizes = conns["bytes_out"][rows] + conns["bytes_in"][rows]
         # Every reported group has connections: entry i is run i of `group`.
@@ -868,7 +867,8 @@ def _texts_by_use(group: np.ndarray, values: np.ndarray) -> list[list[str]]:
 
 
 def _by_use_per_group(group: np.ndarray, values: np.ndarray) -> dict[int, list]:
-    """Distinct values per group, most used first; ties in order of first use (rows are in time order)."""
+    """Distinct values per group, most used first; ties in order of first use (rows are in time order).
+    The plain form of `_top_by_use` and `_texts_by_use` (tests compare them)."""
     if not len(group):
         return {}
     rows, pair_group = _use_order(group, values)
@@ -917,14 +917,14 @@ def _interval_histograms(facts: GroupFacts, entries: list[int], periods: list[fl
     shown = by_period | by_gaps  # the others get the empty histogram over 0..1
     top = np.maximum(top, 1e-9)
     edges = np.linspace(0.0, np.where(shown, top, 1.0), bins + 1, axis=1)
-    x = np.minimum(gaps, top[gap_g])
-    e = edges[gap_g]
+    x = np.minimum(gaps, top[gap_g])  # 0 < x <= top: every gap lands in a bin
     k = np.clip((x / (top[gap_g] / bins)).astype(np.int64), 0, bins - 1)
-    for _ in range(3):  # the estimate is off by at most one; settle it on the exact edges
-        row = np.arange(len(x))
-        k = np.where(x < e[row, k], k - 1, k)
-        k = np.where((k < bins - 1) & (x >= e[row, np.minimum(k + 1, bins)]), k + 1, k)
-        k = np.clip(k, 0, bins - 1)
+    while True:  # settle the estimate (off by one at most) on the exact edges, which strictly increase
+        down = x < edges[gap_g, k]
+        up = (k < bins - 1) & (x >= edges[gap_g, np.minimum(k + 1, bins)])
+        if not (down.any() or up.any()):
+            break
+        k = k - down + up
     counts = np.bincount(gap_g * bins + k, minlength=m * bins).reshape(m, bins)
     empty_edges = np.linspace(0.0, 1.0, bins + 1).tolist()
     out_counts, out_edges = counts.tolist(), edges.tolist()
@@ -950,7 +950,7 @@ def _group_findings(
     name_ids = groups._name_id[g_array].tolist() if n else []
     names: list[str | None] = [groups.names[i] if i >= 0 else None for i in name_ids]
     # dns_names: the name first, then the names and addresses its DNS chain gave this client.
-    named = [(i, name) for i, name in enumerate(names) if name is not None]
+    named = [(i, name) for i, name in enumerate(names) if name]
     found = chains.get_many([(client_raws[i], clients[i], name) for i, name in named])
     dns_names: list[list[str]] = [[] for _ in range(n)]
     for (i, name), seen in zip(named, found, strict=True):

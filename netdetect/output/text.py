@@ -237,6 +237,7 @@ def round_many(array: np.ndarray, digits: int) -> list[float | None]:
 
 
 def nan_to_none(array: np.ndarray) -> list:
+    """The array as a list, None for NaN."""
     values = array.tolist()
     if np.isnan(array).any():
         return [None if value != value else value for value in values]

@@ -635,6 +635,7 @@ def _score(groups: Groups, conns: np.ndarray, scored: np.ndarray, window, thresh
     if window is None:  # what score_groups takes for all connections
         ts = conns["ts"][np.isfinite(conns["ts"])]
         window = (float(ts.min()), float(ts.max())) if len(ts) else (0.0, 0.0)
+    rows: slice | np.ndarray
     if len(scored) == len(groups):
         rows, slot = slice(None), groups.index
     else:

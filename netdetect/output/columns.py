@@ -138,13 +138,13 @@ class Subscores:
                     layouts.setdefault(tuple(d), []).append(i)
                 else:  # whatever the record does with it (including its error)
                     self._one(i, d)
-        for keys, members in layouts.items():
-            if not all(type(key) is str for key in keys):
+        for names, members in layouts.items():
+            if not all(type(key) is str for key in names):
                 for i in members:
                     self._one(i, dicts[i])
                 continue
-            width = len(keys)
-            order = sorted(range(width), key=keys.__getitem__)
+            width = len(names)
+            order = sorted(range(width), key=names.__getitem__)
             flat = list(
                 chain.from_iterable(
                     map(dict.values, [dicts[i] for i in members] if len(members) < n else dicts)
@@ -164,7 +164,7 @@ class Subscores:
             values = rounded.tolist()
             if np.isnan(rounded).any():
                 values = [[None if v != v else v for v in row] for row in values]
-            layout = (tuple(keys[j] for j in order), values)
+            layout = (tuple(names[j] for j in order), values)
             for i, row in zip(members, rows, strict=True):
                 self.layout[i] = layout
                 self.row[i] = row

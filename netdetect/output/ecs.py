@@ -295,11 +295,12 @@ def ecs_lines(columns: RecordColumns, report: Report) -> list[str]:
         proto = f.proto
         network = ""
         if proto:
-            network = transports.get(proto) if type(proto) is str else None
-            if network is None:
-                network = ',"network":{"transport":' + json_value(proto.lower()) + "}"
+            known = transports.get(proto) if type(proto) is str else None
+            if known is None:
+                known = ',"network":{"transport":' + json_value(proto.lower()) + "}"
                 if type(proto) is str:
-                    transports[proto] = network
+                    transports[proto] = known
+            network = known
         stamp = text["last_seen"][i] if last is not None else json_value(iso_utc(event_time(f, report)))
         why_text = text["why"][i]
         risk_text = repr(risk[i])

@@ -6,18 +6,17 @@ a capture, a sensor window or tables read back from Parquet.
 
 from __future__ import annotations
 
-import gc
 import ipaddress
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from netdetect.addr import to_text
 from netdetect.flows import hash_columns
+from netdetect.gcpause import collections_paused
 from netdetect.model import Finding, IntelHit, Report, Summary
 from netdetect.pipeline import Extraction
 from netdetect.scoring import DEFAULT_THRESHOLD, MIN_EVENTS, interval_histogram, score_groups
@@ -460,19 +459,10 @@ def make_groups(conns: np.ndarray, name_id: np.ndarray, names: list[str], group_
 def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions | None = None) -> Report:
     # Findings are many small objects and no cycles: with tens of thousands alive (`--min-score 0`),
     # each cyclic collection walks them all, so none runs until the report is made.
-    with _collections_paused():
+    with collections_paused():
         return _analyze(ex, intel, allowlist, options or AnalysisOptions())
 
 
-@contextmanager
-def _collections_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _analyze(ex: Extraction, intel, allowlist, opts: AnalysisOptions) -> Report:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any, ClassVar, TextIO, TypeVar
 
 from netdetect.errors import UsageError
+from netdetect.gcpause import collections_paused
 from netdetect.model import Report
 
 FORMATS: dict[str, type[Formatter]] = {}  # the formatters imported so far (all of them: `all_formats`)
@@ -61,18 +60,6 @@ def chunks(items: Sequence, size: int = CHUNK) -> Iterator[tuple[int, Sequence]]
         yield start + 1, items[start : start + size]
 
 
-@contextmanager
-def collections_paused() -> Iterator[None]:
-    """No cyclic GC while writing: a report's records are many small acyclic containers, and with tens
-    of thousands of findings alive each collection walks them all (it took half of writing them);
-    reference counting still frees everything as it goes."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class JsonLinesFormatter(Formatter):

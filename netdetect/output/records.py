@@ -84,21 +84,9 @@ def why(finding: Finding) -> str:
     expired = [hit for hit in finding.intel if hit.expired]
     if expired and not hits:
         parts.append(f"expired intel: {expired[0].indicator} ({expired[0].pack})")
-    period = finite(finding.period_s)
-    jitter = finite(finding.jitter)
     lookup_only = finding.kind == "intel" and finding.connections == 0
-    if period is not None:
-        text = f"period {period:.0f}s" if period >= 10 else f"period {period:.1f}s"
-        if jitter is not None:
-            text += f" jitter {jitter:.2f}"
-        parts.append(f"lookups every {text[7:]}" if lookup_only else text)
-    if lookup_only:
-        parts.append("lookup only, no connection followed")
-    missed = finite(finding.missed_share)
-    if missed is not None and missed >= 0.05:
-        parts.append(f"missed {missed:.0%}")
-    if finding.allowlisted:
-        parts.append(f"allowlisted by {finding.allowlisted}")
+    parts += _why_parts(finite(finding.period_s), finite(finding.jitter), lookup_only,
+                        finite(finding.missed_share), finding.allowlisted)
     return "; ".join(parts) if parts else f"score {clamped_score(finding) or 0.0:.2f}"
 
 
@@ -112,6 +100,14 @@ def why_text(
 ) -> str:
     """`why` of a finding without intel hits from its values (finite or None; `score` clamped), for the
     column-wise records, which have them at hand (tests check it against `why`)."""
+    parts = _why_parts(period, jitter, lookup_only, missed, allowlisted)
+    return "; ".join(parts) if parts else f"score {score or 0.0:.2f}"
+
+
+def _why_parts(
+    period: float | None, jitter: float | None, lookup_only: bool, missed: float | None, allowlisted: object
+) -> list[str]:
+    """The timing and allowlist parts of `why` (the intel parts come first)."""
     parts: list[str] = []
     if period is not None:
         text = f"period {period:.0f}s" if period >= 10 else f"period {period:.1f}s"
@@ -124,7 +120,7 @@ def why_text(
         parts.append(f"missed {missed:.0%}")
     if allowlisted:
         parts.append(f"allowlisted by {allowlisted}")
-    return "; ".join(parts) if parts else f"score {score or 0.0:.2f}"
+    return parts
 
 
 def _hit_record(hit: IntelHit) -> dict[str, Any]:

@@ -315,8 +315,7 @@ class DnsChains:
         return self._index
 
     def _text(self, row: int) -> str:
-        text = self.pool.get(int(self.value[row])) or ""
-        return text.lower().rstrip(".") if self.clean[row] else text
+        return _chain_text(self.pool.get(int(self.value[row])), bool(self.clean[row]))
 
     def get(self, key: tuple[str, str], default: set[str] | tuple = ()) -> set[str] | tuple:
         found = self._cache.get(key)
@@ -363,10 +362,7 @@ class DnsChains:
             value, clean = self.value[order], self.clean[order]
             key = value.astype(np.int64) * 2 + clean
             distinct, inverse = np.unique(key, return_inverse=True)
-            texts = []
-            for k in distinct.tolist():
-                text = self.pool.get(k >> 1) or ""
-                texts.append(text.lower().rstrip(".") if k & 1 else text)
+            texts = [_chain_text(self.pool.get(k >> 1), bool(k & 1)) for k in distinct.tolist()]
             self._texts = [texts[i] for i in inverse.ravel().tolist()]
         return self._texts
 
@@ -390,7 +386,7 @@ class DnsChains:
     def _answer_texts(self, rows: np.ndarray) -> set[str]:
         """What `_text` gives for the rows of these answers: names and CNAME targets cleaned, addresses
         as they are."""
-        values, found = self.pool.values, set()
+        text, found = self.pool.get, set()
         answers = self._answers[rows]
         for name, value, target, address in zip(
             answers["name"].tolist(),
@@ -399,11 +395,9 @@ class DnsChains:
             self._address[rows].tolist(),
             strict=True,
         ):
-            found.add((values[name] or "").lower().rstrip(".") if name >= 0 else "")
-            if target:
-                found.add((values[value] or "").lower().rstrip(".") if value >= 0 else "")
-            if address:
-                found.add((values[value] or "") if value >= 0 else "")
+            found.add(_chain_text(text(name), True))
+            if target or address:
+                found.add(_chain_text(text(value), bool(target)))
         found.discard("")
         return found
 
@@ -430,6 +424,13 @@ def _host_only(host: str | None) -> str | None:
     if host.count(":") == 1:
         host = host.split(":", 1)[0]
     return host
+
+
+def _chain_text(text: str | None, clean: bool) -> str:
+    """A DNS chain's text of an answer value: names cleaned (lower case, no trailing dot), addresses as
+    they are, "" for none."""
+    text = text or ""
+    return text.lower().rstrip(".") if clean else text
 
 
 def _clean_name(name: str | None) -> str | None:
@@ -461,8 +462,6 @@ def analyze(ex: Extraction, intel=None, allowlist=None, options: AnalysisOptions
     # each cyclic collection walks them all, so none runs until the report is made.
     with collections_paused():
         return _analyze(ex, intel, allowlist, options or AnalysisOptions())
-
-
 
 
 def _analyze(ex: Extraction, intel, allowlist, opts: AnalysisOptions) -> Report:
@@ -1105,29 +1104,12 @@ def _num(v) -> float | None:
 
 
 def _rank_key(f: Finding):
-    if not f.intel:  # the key below without intel
-        return (
-            1,
-            0,
-            -f.score,
-            -f.connections,
-            f.src_ip,
-            f.server_name or "",
-            f.dst_ip or "",
-            f.dst_port or 0,
-        )
+    # The last keys only break ties, so the order does not depend on internal ids.
+    tail = (-f.score, -f.connections, f.src_ip, f.server_name or "", f.dst_ip or "", f.dst_port or 0)
+    if not f.intel:
+        return (1, 0, *tail)
     threat = _has_threat(f)
     best_conf = min(
         (CONFIDENCE_RANK.get(str(h.confidence), 3) for h in f.intel if not _hit_is_context(h)), default=9
     )
-    # The last keys only break ties, so the order does not depend on internal ids.
-    return (
-        0 if threat else 1,
-        best_conf if threat else 0,
-        -f.score,
-        -f.connections,
-        f.src_ip,
-        f.server_name or "",
-        f.dst_ip or "",
-        f.dst_port or 0,
-    )
+    return (0 if threat else 1, best_conf if threat else 0, *tail)

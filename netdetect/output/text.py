@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -246,29 +247,26 @@ def nan_to_none(array: np.ndarray) -> list:
 
 def iso_utc_many(values: list, array: np.ndarray | None = None) -> list[str | None]:
     """`iso_utc` of each value (`array`: their `finite_array`, when at hand)."""
-    array = finite_array(values) if array is None else array
-    with np.errstate(invalid="ignore", over="ignore"):
-        millis = np.rint(array * 1000.0)
-        ok = (millis >= 0) & (millis < _ISO_MAX_MS)
-    stamps = np.where(ok, millis, 0).astype(np.int64).astype("datetime64[ms]")
-    text = np.datetime_as_string(stamps, unit="ms").tolist()
-    out: list[str | None] = [t + "Z" for t in text]
-    if not ok.all():
-        for i in np.flatnonzero(~ok).tolist():
-            out[i] = iso_utc(values[i])
-    return out
+    return _stamps_many(values, array, 1000.0, "ms", _ISO_MAX_MS, "Z", iso_utc)
 
 
 def eve_time_many(values: list, array: np.ndarray | None = None) -> list[str | None]:
     """`eve_time` of each value (`array`: their `finite_array`, when at hand)."""
+    return _stamps_many(values, array, 1_000_000.0, "us", _EVE_MAX_US, "+0000", eve_time)
+
+
+def _stamps_many(values: list, array: np.ndarray | None, ticks_per_s: float, unit: str, limit: int,
+                 suffix: str, scalar: Callable[[float | None], str | None]) -> list[str | None]:
+    """`scalar` of each value in one numpy pass, rounded to `unit`; values outside 0..limit ticks (and
+    NaN) take `scalar` itself."""
     array = finite_array(values) if array is None else array
     with np.errstate(invalid="ignore", over="ignore"):
-        micros = np.rint(array * 1_000_000.0)
-        ok = (micros >= 0) & (micros < _EVE_MAX_US)
-    stamps = np.where(ok, micros, 0).astype(np.int64).astype("datetime64[us]")
-    text = np.datetime_as_string(stamps, unit="us").tolist()
-    out: list[str | None] = [t + "+0000" for t in text]
+        ticks = np.rint(array * ticks_per_s)
+        ok = (ticks >= 0) & (ticks < limit)
+    stamps = np.where(ok, ticks, 0).astype(np.int64).astype(f"datetime64[{unit}]")
+    text = np.datetime_as_string(stamps, unit=unit).tolist()
+    out: list[str | None] = [t + suffix for t in text]
     if not ok.all():
         for i in np.flatnonzero(~ok).tolist():
-            out[i] = eve_time(values[i])
+            out[i] = scalar(values[i])
     return out

@@ -24,7 +24,7 @@ import numpy as np
 
 from netdetect.decode.headers import Headers, addr_bytes
 from netdetect.model import CONN_DTYPE
-from netdetect.native import load
+from netdetect.native import column, load
 
 TCP_IDLE_S = 300.0  # Zeek tcp_inactivity_timeout
 UDP_IDLE_S = 60.0  # Zeek udp_inactivity_timeout
@@ -394,16 +394,16 @@ class NativeFlowTracker(FlowTracker):
         self.stats.packets += len(h)
         self._closed(
             self._tracker.add(
-                _column(h.ts, np.float64),
-                _column(h.src_hi, np.uint64),
-                _column(h.src_lo, np.uint64),
-                _column(h.dst_hi, np.uint64),
-                _column(h.dst_lo, np.uint64),
-                _column(h.proto, np.uint8),
-                _column(h.sport, np.int64),
-                _column(h.dport, np.int64),
-                _column(h.tcp_flags, np.int64),
-                _column(h.ip_len, np.int64),
+                column(h.ts, np.float64),
+                column(h.src_hi, np.uint64),
+                column(h.src_lo, np.uint64),
+                column(h.dst_hi, np.uint64),
+                column(h.dst_lo, np.uint64),
+                column(h.proto, np.uint8),
+                column(h.sport, np.int64),
+                column(h.dport, np.int64),
+                column(h.tcp_flags, np.int64),
+                column(h.ip_len, np.int64),
             )
         )
         over = self._tracker.open - self.max_open
@@ -442,11 +442,6 @@ class NativeFlowTracker(FlowTracker):
         if rows:
             self.stats.connections += rows
             self._chunks += 1  # one chunk per call that closed something, as the reference counts
-
-
-def _column(values: np.ndarray, dtype: type) -> np.ndarray:
-    """A column as the C engine reads it: contiguous and aligned, in its dtype (no copy if it is)."""
-    return np.require(values, dtype, ("C", "A"))
 
 
 def _layout(dtype: np.dtype) -> tuple[list[tuple[str, int]], int]:

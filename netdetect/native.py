@@ -12,6 +12,8 @@ import importlib
 import os
 from types import ModuleType
 
+import numpy as np
+
 ENABLED = os.environ.get("NETDETECT_NATIVE", "1") != "0"
 MODULES = (
     "netdetect.capture._records",
@@ -29,6 +31,12 @@ def load(name: str) -> ModuleType | None:
         return importlib.import_module(name)
     except ImportError:
         return None
+
+
+def column(values: np.ndarray, dtype: type) -> np.ndarray:
+    """A column as the C modules read it through the buffer protocol: contiguous and aligned, in this
+    dtype (no copy when it already is)."""
+    return np.require(values, dtype, ("C", "A"))
 
 
 def status() -> dict[str, bool]:

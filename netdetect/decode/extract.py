@@ -32,7 +32,7 @@ from netdetect.decode.errors import DecodeError
 from netdetect.decode.fragments import FragmentReassembler
 from netdetect.decode.headers import Headers, decode_headers, payload_prefix
 from netdetect.flows import hash_columns
-from netdetect.native import load
+from netdetect.native import column, load
 from netdetect.tables import ANSWER_DTYPE, DNS_DTYPE, HTTP_DTYPE, TLS_DTYPE, EventSet
 
 DNS_PORTS = (53, 5353, 5355)
@@ -192,9 +192,9 @@ class EventExtractor:
         n = len(h)
         rows, hs_len, http_end = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
         flags, dirkey = np.empty(n, np.uint16), np.empty(n, np.uint64)
-        m = ev.classify(_column(batch.data, np.uint8), _i64(h.payload_off), _i64(h.payload_caplen),
-                        _column(h.proto, np.uint8), _i64(h.sport), _i64(h.dport),
-                        _column(h.fragment, np.bool_), *_addresses(h), tls_mod.MAX_RECORD_LEN,
+        m = ev.classify(column(batch.data, np.uint8), _i64(h.payload_off), _i64(h.payload_caplen),
+                        column(h.proto, np.uint8), _i64(h.sport), _i64(h.dport),
+                        column(h.fragment, np.bool_), *_addresses(h), tls_mod.MAX_RECORD_LEN,
                         HTTP_MAX_WAIT, _METHOD_WORDS, rows, flags, hs_len, dirkey, http_end)
         frag = h.fragment
         if len(frag) and frag.any():
@@ -324,7 +324,7 @@ class EventExtractor:
     def _fresh_starts(self, idx: np.ndarray, dirkey: np.ndarray, seq: np.ndarray) -> np.ndarray:
         if self.native is not None:
             fresh = np.empty(len(idx), np.uint8)
-            self.native.first_sights(self.starts_seen, _column(dirkey[idx], np.uint64), _i64(seq[idx]),
+            self.native.first_sights(self.starts_seen, column(dirkey[idx], np.uint64), _i64(seq[idx]),
                                      self.max_streams, fresh)
             return idx[fresh.view(np.bool_)].astype(np.int64)
         keep = [i for i, k, q in zip(idx.tolist(), dirkey[idx].tolist(), seq[idx].tolist(), strict=True)
@@ -384,7 +384,7 @@ class EventExtractor:
                    fastpath.SHAPE_MAX_BYTES, fastpath.SHAPE_ENTRIES, http_mod.MAX_HEADER_BYTES,
                    http_mod.MAX_TEXT, ja3s)
         tls_rows, http_rows = self.native.tcp_jobs(context, _columns(batch, h), _i64(first), _i64(second),
-                                                   _i64(arg), _column(kind, np.uint8))
+                                                   _i64(arg), column(kind, np.uint8))
         if tls_rows:
             self.out.tls.add_rows(np.frombuffer(tls_rows, TLS_DTYPE))
         if http_rows:
@@ -673,23 +673,18 @@ def _segment_pairs(h: Headers, rows: np.ndarray, dirkey: np.ndarray, tcp: np.nda
     return first[ok], second[ok]
 
 
-def _column(values: np.ndarray, dtype: type) -> np.ndarray:
-    """A column as the compiled walks read it: contiguous, of this dtype (no copy when it already is)."""
-    return np.ascontiguousarray(values, dtype)
-
-
 def _i64(values: np.ndarray) -> np.ndarray:
-    return _column(values, np.int64)
+    return column(values, np.int64)
 
 
 def _addresses(h: Headers) -> tuple[np.ndarray, ...]:
-    return tuple(_column(c, np.uint64) for c in (h.src_hi, h.src_lo, h.dst_hi, h.dst_lo))
+    return tuple(column(c, np.uint64) for c in (h.src_hi, h.src_lo, h.dst_hi, h.dst_lo))
 
 
 def _columns(batch: PacketBatch, h: Headers) -> tuple[np.ndarray, ...]:
     """The batch buffer and the header columns the compiled row builders read."""
-    return (_column(batch.data, np.uint8), _i64(h.payload_off), _i64(h.payload_caplen),
-            _column(h.ts, np.float64), *_addresses(h), _i64(h.sport), _i64(h.dport))
+    return (column(batch.data, np.uint8), _i64(h.payload_off), _i64(h.payload_caplen),
+            column(h.ts, np.float64), *_addresses(h), _i64(h.sport), _i64(h.dport))
 
 
 def _ip_packet(h: Headers, r: int, payload: bytes) -> bytes:

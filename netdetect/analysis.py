@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from netdetect.addr import to_text
+from netdetect.arrays import distinct_addresses, distinct_keys
 from netdetect.flows import hash_columns
 from netdetect.gcpause import collections_paused
 from netdetect.model import Finding, IntelHit, Report, Summary
 from netdetect.pipeline import Extraction
 from netdetect.scoring import DEFAULT_THRESHOLD, MIN_EVENTS, interval_histogram, score_groups
 from netdetect.scoring.periodicity import MERGE_GAP_S
-from netdetect.scoring.segments import distinct_addresses
 from netdetect.tables import ValuePool, addr16
 
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
@@ -164,22 +164,6 @@ def _key_time_order(key: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return order
 
 
-def _distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """np.unique(key, return_index=True, return_inverse=True, return_counts=True) for 1-D integer keys,
-    on an unstable sort (np.unique's return_index needs a stable one, several times slower): the first
-    index of a key is the smallest index in its run."""
-    order = np.argsort(key)
-    sorted_key = key[order]
-    new_key = np.ones(len(key), bool)
-    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new_key[1:])
-    starts = np.flatnonzero(new_key)
-    first = np.minimum.reduceat(order, starts) if len(key) else order
-    inverse = np.empty(len(key), np.int64)
-    inverse[order] = np.cumsum(new_key) - 1
-    counts = np.diff(np.r_[starts, len(key)])
-    return sorted_key[starts], first, inverse, counts
-
-
 def attribute_names(
     ex: Extraction, conns: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[str], DnsChains]:
@@ -228,7 +212,7 @@ def attribute_names(
         ekey = hash_columns(ec_hi, ec_lo, es_hi, es_lo, rows["client_port"][keep], rows["server_port"][keep])
         hit = connection_before.find(ekey, rows["ts"][keep] + DNS_CLOCK_SLACK_S)
         ok = np.flatnonzero(hit >= 0)
-        conn, first, _, _ = _distinct_keys(hit[ok])
+        conn, first, _, _ = distinct_keys(hit[ok])
         unnamed = name_id[conn] < 0
         name_id[conn[unnamed]] = named[keep[ok[first[unnamed]]]]
 
@@ -453,7 +437,7 @@ def make_groups(conns: np.ndarray, name_id: np.ndarray, names: list[str], group_
         np.where(named, zero, s_lo),
         port,
     )
-    _, first, inverse, _ = _distinct_keys(key)
+    _, first, inverse, _ = distinct_keys(key)
     return Groups(conns, inverse, first, named, names, name_id, group_by == "port")
 
 
@@ -708,7 +692,7 @@ def _server_pairs(conns: np.ndarray, intel) -> np.ndarray:
     c_hi, c_lo = _split(conns["client"])
     s_hi, s_lo = _split(conns["server"])
     key = hash_columns(c_hi, c_lo, s_hi, s_lo)
-    uniq, first, inverse, counts = _distinct_keys(key)
+    uniq, first, inverse, counts = distinct_keys(key)
     out = np.zeros(len(uniq), SERVER_DTYPE)
     out["client"], out["server"], out["count"] = conns["client"][first], conns["server"][first], counts
     out["first"], out["last"] = np.inf, -np.inf

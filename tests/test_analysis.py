@@ -18,18 +18,17 @@ from netdetect.analysis import (
     INTERNAL_DEFAULT,
     SPAN_INDEX_AFTER,
     AnalysisOptions,
-    _distinct_keys,
     _key_time_order,
     analyze,
     attribute_names,
     in_networks,
     latest_before,
 )
+from netdetect.arrays import distinct_addresses, distinct_keys, distinct_values
 from netdetect.intel import IntelStore
 from netdetect.intel.match import _distinct_requests
 from netdetect.output.records import finding_record
 from netdetect.pipeline import extract_files
-from netdetect.scoring.segments import distinct_addresses, distinct_values
 
 DEMO = Path(__file__).resolve().parents[1] / "pcaps" / "demo-office.pcap"
 
@@ -44,7 +43,7 @@ def demo():
 @given(keys)
 def test_distinct_keys_is_np_unique(key: np.ndarray) -> None:
     want = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
-    for got, expected in zip(_distinct_keys(key), want, strict=True):
+    for got, expected in zip(distinct_keys(key), want, strict=True):
         np.testing.assert_array_equal(got, expected)
 
 

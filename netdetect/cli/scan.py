@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 
 import click
@@ -15,6 +14,7 @@ from netdetect.cli.common import (
     jobs_option,
     quiet_option,
 )
+from netdetect.gcpause import collections_paused
 
 FORMATS = ("table", "jsonl", "csv", "ecs", "eve")
 
@@ -160,9 +160,7 @@ def scan_cmd(
     )
     # From the tables on, a scan makes many small acyclic objects (tens of thousands of findings with
     # --min-score 0): no cyclic collection until it is done, rather than one between each step.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collections_paused():
         report = analyze(ex, intel, allowlist, opts)
         if output == "-":
             write_report(report, fmt, sys.stdout, color=color, local_time=local_time)
@@ -173,9 +171,6 @@ def scan_cmd(
             from netdetect.output.html import write_html
 
             write_html(report, html_path)
-    finally:
-        if enabled:
-            gc.enable()
     if fail_on_findings and any(
         f.beacon or (f.kind == "intel") for f in report.findings if not f.allowlisted
     ):

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from netdetect.addr import to_text
+from netdetect.arrays import distinct_addresses, distinct_values
 from netdetect.intel.indicator import NAME_TYPES, Indicator, normalize_host, normalize_path
 from netdetect.intel.store import IntelStore, address_bytes
 from netdetect.model import DnsEvent, HttpEvent, IntelHit, TlsEvent
-from netdetect.scoring.segments import distinct_addresses, distinct_values
 from netdetect.tables import EventSet, HttpTable, TlsTable, ValuePool, addr16
 
 ServerRow = tuple[str, str, float, float, int]  # client, server_ip, first_ts, last_ts, count

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 
@@ -255,8 +256,15 @@ def eve_time_many(values: list, array: np.ndarray | None = None) -> list[str | N
     return _stamps_many(values, array, 1_000_000.0, "us", _EVE_MAX_US, "+0000", eve_time)
 
 
-def _stamps_many(values: list, array: np.ndarray | None, ticks_per_s: float, unit: str, limit: int,
-                 suffix: str, scalar: Callable[[float | None], str | None]) -> list[str | None]:
+def _stamps_many(
+    values: list,
+    array: np.ndarray | None,
+    ticks_per_s: float,
+    unit: Literal["ms", "us"],
+    limit: int,
+    suffix: str,
+    scalar: Callable[[float | None], str | None],
+) -> list[str | None]:
     """`scalar` of each value in one numpy pass, rounded to `unit`; values outside 0..limit ticks (and
     NaN) take `scalar` itself."""
     array = finite_array(values) if array is None else array

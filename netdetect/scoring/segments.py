@@ -38,26 +38,6 @@ def sort_within_groups(group: np.ndarray, value: np.ndarray, n_groups: int) -> n
     return np.argsort(key)
 
 
-def distinct_values(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values: np.unique without its masked-array check, whose first use imports
-    numpy.ma (about 10 ms per run)."""
-    values = np.sort(values)
-    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
-
-
-def distinct_addresses(column: np.ndarray) -> np.ndarray:
-    """distinct_values of a 16-byte address column (S16). Addresses whose high 8 bytes are zero (every
-    IPv4-mapped one) are told apart by their low 8 bytes, which sort as integers several times faster
-    than 16-byte strings; the result is the same sorted set."""
-    raw = np.ascontiguousarray(column, dtype="S16")
-    halves = raw.view(">u8").reshape(-1, 2)
-    low_only = halves[:, 0] == 0
-    low = distinct_values(halves[low_only, 1].astype(np.uint64))
-    short = np.zeros((len(low), 2), ">u8")
-    short[:, 1] = low
-    return np.concatenate([short.view("S16").ravel(), distinct_values(raw[~low_only])])
-
-
 def bounds(sorted_group: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """(starts, counts) of each group's segment in an array sorted by group."""
     counts = np.bincount(sorted_group, minlength=n_groups).astype(np.int64)

@@ -20,14 +20,18 @@ from netdetect.flows import hash_columns
 from netdetect.gcpause import collections_paused
 from netdetect.model import Finding, IntelHit, Report, Summary
 from netdetect.pipeline import Extraction
-from netdetect.scoring import DEFAULT_THRESHOLD, MIN_EVENTS, interval_histogram, score_groups
-from netdetect.scoring.periodicity import MERGE_GAP_S
+from netdetect.scoring import (
+    DEFAULT_THRESHOLD,
+    MIN_EVENTS,
+    interval_histogram,
+    interval_histograms,
+    score_groups,
+)
 from netdetect.tables import ValuePool, addr16
 
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 DNS_CLOCK_SLACK_S = 1.0  # an answer logged a hair after the SYN (capture clock skew) still counts
 PLOT_DETAIL_TOP = 50
-HISTOGRAM_BINS = 24  # interval_histogram's default
 SPAN_INDEX_AFTER = 64  # DNS chain lookups after which indexing every (client, query) pair pays off
 # Address space that is not "outside": private, CGNAT, loopback, link-local, multicast, ULA.
 INTERNAL_DEFAULT = (
@@ -852,62 +856,6 @@ def _by_use_per_group(group: np.ndarray, values: np.ndarray) -> dict[int, list]:
     return out
 
 
-def _interval_histograms(facts: GroupFacts, entries: list[int], periods: list[float | None]):
-    """`interval_histogram(times, period)` of each of these entries (24 bins), in one numpy pass:
-    the same merge of close connections, the same edges (np.linspace with an array of ends computes
-    each column as the scalar call does) and the same bin rule (np.histogram on explicit edges:
-    e[k] <= x < e[k + 1], the last bin closed)."""
-    bins = HISTOGRAM_BINS
-    m = len(entries)
-    if not m:
-        return [], []
-    sel = np.array(entries, np.int64)
-    starts = np.array(facts.starts, np.int64)[sel]
-    ends = np.array(facts.ends, np.int64)[sel]
-    lengths = ends - starts
-    rows = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(int(lengths.sum()))
-    local = np.repeat(np.arange(m), lengths)
-    t = facts.times[rows]
-    ok = np.isfinite(t)
-    t, local = t[ok], local[ok]
-    new = np.ones(len(t), bool)
-    if len(t) > 1:
-        new[1:] = (local[1:] != local[:-1]) | (np.diff(t) > MERGE_GAP_S)
-    start_t, start_g = t[new], local[new]
-    same = start_g[1:] == start_g[:-1]
-    gaps = (start_t[1:] - start_t[:-1])[same]
-    gap_g = start_g[1:][same]
-    period = np.array([np.nan if p is None else p for p in periods], np.float64)
-    top = np.full(m, np.nan)
-    with np.errstate(invalid="ignore"):
-        by_period = np.isfinite(period) & (period > 0)
-    top[by_period] = 3.0 * period[by_period]
-    has_gaps = np.zeros(m, bool)
-    has_gaps[gap_g] = True
-    largest = np.full(m, -np.inf)
-    np.maximum.at(largest, gap_g, gaps)
-    by_gaps = ~by_period & has_gaps
-    top[by_gaps] = largest[by_gaps]
-    shown = by_period | by_gaps  # the others get the empty histogram over 0..1
-    top = np.maximum(top, 1e-9)
-    edges = np.linspace(0.0, np.where(shown, top, 1.0), bins + 1, axis=1)
-    x = np.minimum(gaps, top[gap_g])  # 0 < x <= top: every gap lands in a bin
-    k = np.clip((x / (top[gap_g] / bins)).astype(np.int64), 0, bins - 1)
-    while True:  # settle the estimate (off by one at most) on the exact edges, which strictly increase
-        down = x < edges[gap_g, k]
-        up = (k < bins - 1) & (x >= edges[gap_g, np.minimum(k + 1, bins)])
-        if not (down.any() or up.any()):
-            break
-        k = k - down + up
-    counts = np.bincount(gap_g * bins + k, minlength=m * bins).reshape(m, bins)
-    empty_edges = np.linspace(0.0, 1.0, bins + 1).tolist()
-    out_counts, out_edges = counts.tolist(), edges.tolist()
-    for j in np.flatnonzero(~shown).tolist():
-        out_counts[j] = [0] * bins
-        out_edges[j] = list(empty_edges)
-    return out_counts, out_edges
-
-
 def _group_findings(
     gids: list[int],
     groups: Groups,
@@ -935,7 +883,12 @@ def _group_findings(
     periods = facts.period
     counts = facts.count
     wide = [i for i in range(n) if counts[i] > 2]
-    hist_counts, hist_edges = _interval_histograms(facts, wide, [periods[i] for i in wide])
+    hist_counts, hist_edges = interval_histograms(
+        facts.times,
+        [facts.starts[i] for i in wide],
+        [facts.ends[i] for i in wide],
+        [periods[i] for i in wide],
+    )
     histograms: list[list] = [[] for _ in range(n)]
     bin_edges: list[list] = [[] for _ in range(n)]
     for i, c, e in zip(wide, hist_counts, hist_edges, strict=True):

@@ -6,7 +6,6 @@ capture (every group, every grouping) against analysis with the per-group findin
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,14 +17,13 @@ from netdetect.addr import to_text
 from netdetect.allowlist import Allowlist
 from netdetect.analysis import (
     AnalysisOptions,
-    _interval_histograms,
     analyze,
     attribute_names,
 )
 from netdetect.intel import IntelStore
 from netdetect.model import Finding
 from netdetect.pipeline import extract_files
-from netdetect.scoring import interval_histogram
+from netdetect.scoring import interval_histogram, interval_histograms
 
 DEMO = Path(__file__).resolve().parents[1] / "pcaps" / "demo-office.pcap"
 
@@ -54,12 +52,13 @@ def test_interval_histograms_are_interval_histogram(group_gaps: list[list[float]
         times.extend(t.tolist())
         ends.append(len(times))
         wanted.append(g)
-    facts = SimpleNamespace(times=np.array(times), starts=starts, ends=ends)
     chosen = data.draw(st.lists(st.sampled_from(wanted), min_size=1, unique=True))
     period = [data.draw(periods) for _ in chosen]
-    counts, edges = _interval_histograms(facts, chosen, period)
+    times_array = np.array(times)
+    spans = [starts[g] for g in chosen], [ends[g] for g in chosen]
+    counts, edges = interval_histograms(times_array, *spans, period)
     for i, g, p in zip(range(len(chosen)), chosen, period, strict=True):
-        want_counts, want_edges = interval_histogram(facts.times[starts[g] : ends[g]], p)
+        want_counts, want_edges = interval_histogram(times_array[starts[g] : ends[g]], p)
         assert counts[i] == want_counts
         assert edges[i] == want_edges
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -56,3 +59,13 @@ def write_pcap(path: Path, packets: list[tuple[float, bytes]], linktype: int = 1
 
 # An explicit destination MAC: without one scapy ARPs for every Ether() it builds (seconds each).
 DST_MAC = "02:00:00:00:00:02"
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of the repository (benchmarks/, pcaps/) imported as a module under its file name."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module

@@ -4,16 +4,14 @@ lengths, sequence numbers and checksums intact (also for hellos in two segments)
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import struct
-import sys
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 import dpkt
 import pytest
+from _packets import load_script
 
 from netdetect import synth
 from netdetect.capture import open_capture
@@ -22,15 +20,6 @@ from netdetect.decode.extract import EventExtractor
 from netdetect.decode.headers import decode_headers
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _extensions(record: bytes) -> list[tuple[int, bytes]]:
@@ -107,7 +96,7 @@ def _checksums_ok(ip: dpkt.ip.IP | dpkt.ip6.IP6) -> bool:
 
 
 def test_generator_gives_chrome_sessions_their_own_hellos(tmp_path: Path) -> None:
-    bench = _load(ROOT / "benchmarks" / "make_capture.py")
+    bench = load_script(ROOT / "benchmarks" / "make_capture.py")
     args = {"packets": 6000, "size": None, "seed": 5, "hosts": 40, "duration": 120.0, "beacons": 2,
             "templates": 30, "size_median": 1500.0}
     runs = {}

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import random
 import struct
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import dpkt
 import pytest
+from _packets import load_script
 from scapy.layers.dns import DNS
 from scapy.layers.inet import IP, TCP, UDP, in4_chksum
 from scapy.layers.inet6 import IPv6
@@ -26,15 +24,6 @@ from netdetect import synth
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT, SERVER, RESOLVER = "10.1.0.5", "93.184.216.34", "10.1.0.2"
-
-
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _records(raw: bytes) -> list[tuple[float, bytes, int]]:
@@ -310,7 +299,7 @@ def test_same_seed_same_bytes_and_http_request() -> None:
 
 
 def test_demo_generator_is_deterministic_and_truth_matches(tmp_path: Path) -> None:
-    demo = _load(ROOT / "pcaps" / "make_demo.py")
+    demo = load_script(ROOT / "pcaps" / "make_demo.py")
     digests = []
     for name in ("a.pcap", "b.pcap"):
         assert demo.main(["--out", str(tmp_path / name), "--hours", "3"]) == 0
@@ -340,7 +329,7 @@ def test_committed_demo_capture_matches_its_generator(tmp_path: Path) -> None:
     committed = ROOT / "pcaps" / "demo-office.pcap"
     if not committed.exists():
         pytest.skip("demo capture not generated yet")
-    demo = _load(ROOT / "pcaps" / "make_demo.py")
+    demo = load_script(ROOT / "pcaps" / "make_demo.py")
     demo.main(["--out", str(tmp_path / "demo-office.pcap")])
     assert (tmp_path / "demo-office.pcap").read_bytes() == committed.read_bytes()
     assert committed.stat().st_size < 5_000_000
@@ -350,7 +339,7 @@ def test_committed_demo_capture_matches_its_generator(tmp_path: Path) -> None:
 
 
 def test_benchmark_generator_small_capture(tmp_path: Path) -> None:
-    bench = _load(ROOT / "benchmarks" / "make_capture.py")
+    bench = load_script(ROOT / "benchmarks" / "make_capture.py")
     out = tmp_path / "bench.pcap"
     packets, size = bench.write_capture(
         out,

@@ -88,7 +88,6 @@ def _app_layer(finding: Finding) -> dict[str, Any]:
 
 def eve_alert(finding: Finding, rank: int, report: Report) -> dict[str, Any]:
     record = finding_record(finding, rank)
-    signature = SIGNATURES[verdict(finding)]
     event: dict[str, Any] = {
         "timestamp": eve_time(event_time(finding, report)),
         "flow_id": int(record["id"][:13], 16),  # 52 bits: exact in JSON readers that use doubles
@@ -101,16 +100,8 @@ def eve_alert(finding: Finding, rank: int, report: Report) -> dict[str, Any]:
         event["dest_port"] = int(finding.dst_port)
     if finding.proto:
         event["proto"] = finding.proto.upper()
-    event["alert"] = {
-        "action": "allowed",
-        "gid": 1,
-        "signature_id": signature.sid,
-        "rev": SIGNATURE_REV,
-        "signature": signature.msg,
-        "category": signature.category,
-        "severity": EVE_SEVERITY[severity(finding)],
-        "metadata": _metadata(finding, record),
-    }
+    alert = _alert_keys(verdict(finding), severity(finding))
+    event["alert"] = {**alert, "metadata": _metadata(finding, record)}
     event.update(_app_layer(finding))
     flow = {"start": eve_time(finding.first_seen), "end": eve_time(finding.last_seen)}
     event["flow"] = {key: value for key, value in flow.items() if value is not None}
@@ -118,21 +109,23 @@ def eve_alert(finding: Finding, rank: int, report: Report) -> dict[str, Any]:
     return event
 
 
-def _alert_head(verdict_name: str, severity_name: str) -> str:
+def _alert_keys(verdict_name: str, severity_name: str) -> dict[str, Any]:
     """The `alert` object's keys before its metadata."""
     signature = SIGNATURES[verdict_name]
-    head = json_value(
-        {
-            "action": "allowed",
-            "gid": 1,
-            "signature_id": signature.sid,
-            "rev": SIGNATURE_REV,
-            "signature": signature.msg,
-            "category": signature.category,
-            "severity": EVE_SEVERITY[severity_name],
-        }
-    )
-    return head[:-1] + ',"metadata":'
+    return {
+        "action": "allowed",
+        "gid": 1,
+        "signature_id": signature.sid,
+        "rev": SIGNATURE_REV,
+        "signature": signature.msg,
+        "category": signature.category,
+        "severity": EVE_SEVERITY[severity_name],
+    }
+
+
+def _alert_head(verdict_name: str, severity_name: str) -> str:
+    """`_alert_keys` as the JSON text that opens the `alert` object, up to its metadata."""
+    return json_value(_alert_keys(verdict_name, severity_name))[:-1] + ',"metadata":'
 
 
 def eve_lines(columns: RecordColumns, report: Report) -> list[str]:

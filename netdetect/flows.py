@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from netdetect.arrays import hash_columns
 from netdetect.decode.headers import Headers, addr_bytes
 from netdetect.model import CONN_DTYPE
 from netdetect.native import column, load
+from netdetect.tables.connections import sort_connections
 
 TCP_IDLE_S = 300.0  # Zeek tcp_inactivity_timeout
 UDP_IDLE_S = 60.0  # Zeek udp_inactivity_timeout
@@ -54,28 +56,6 @@ STATE_DTYPE = np.dtype(
     ]
 )
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a cheap, well-spread 64-bit hash step."""
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> np.uint64(30))
-        x = x * _M1
-        x = x ^ (x >> np.uint64(27))
-        x = x * _M2
-        return x ^ (x >> np.uint64(31))
-
-
-def hash_columns(*cols: np.ndarray) -> np.ndarray:
-    h = np.zeros(len(cols[0]), np.uint64)
-    with np.errstate(over="ignore"):
-        for c in cols:
-            h = _mix(h ^ c.astype(np.uint64))
-    return h
-
-
 def canonical(h: Headers) -> tuple[np.ndarray, ...]:
     """Order the two endpoints so both directions of a flow share one key.
 
@@ -98,32 +78,6 @@ class TrackerStats:
     packets: int = 0
     connections: int = 0
     shed: int = 0  # open flows dropped because the table was full (counted, never silent)
-
-
-_CONN_COLUMNS: tuple[str, ...] = CONN_DTYPE.names or ()
-
-
-def sort_connections(conns: np.ndarray) -> np.ndarray:
-    """CONN_DTYPE rows by start time, equal times ordered by the other columns in turn.
-
-    A total order: the result depends only on the rows, not on the order they closed in (which
-    differs between the engines)."""
-    conns = np.ascontiguousarray(conns, CONN_DTYPE)
-    order = np.argsort(conns["ts"])
-    ts = conns["ts"][order]
-    same = (ts[1:] == ts[:-1]) | (np.isnan(ts[1:]) & np.isnan(ts[:-1]))
-    if same.any():
-        # Only rows that share their start time need the full comparison; the bits of ts come
-        # last, for times that compare equal but differ (-0.0 and 0.0, NaN payloads).
-        tied = np.zeros(len(conns), bool)
-        tied[1:] = same
-        tied[:-1] |= same
-        rows = order[tied]
-        sub = conns[rows]
-        keys = [sub["ts"].view(np.uint64)] + [sub[name] for name in reversed(_CONN_COLUMNS)]
-        order[tied] = rows[np.lexsort(keys)]
-    # Whole rows as opaque items: a gather of the packed structured rows is ten times slower.
-    return conns.view(np.dtype((np.void, CONN_DTYPE.itemsize))).take(order).view(CONN_DTYPE)
 
 
 class FlowTracker:

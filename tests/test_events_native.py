@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netdetect import synth
+from netdetect.arrays import hash_columns
 from netdetect.capture.batch import PacketBatch
 from netdetect.decode import dns, extract, fastpath, http, tls
 from netdetect.decode.errors import DecodeError
 from netdetect.decode.extract import EventExtractor, EventTables
 from netdetect.decode.headers import decode_headers, payload_prefix
-from netdetect.flows import hash_columns
 from netdetect.tables import addr16
 
 ev = extract._events

@@ -22,6 +22,7 @@ from types import ModuleType
 
 import numpy as np
 
+from netdetect.arrays import hash_columns
 from netdetect.capture.batch import PacketBatch
 from netdetect.decode import dns as dns_mod
 from netdetect.decode import fastpath
@@ -31,7 +32,6 @@ from netdetect.decode import tls as tls_mod
 from netdetect.decode.errors import DecodeError
 from netdetect.decode.fragments import FragmentReassembler
 from netdetect.decode.headers import Headers, decode_headers, payload_prefix
-from netdetect.flows import hash_columns
 from netdetect.native import column, load
 from netdetect.tables import ANSWER_DTYPE, DNS_DTYPE, HTTP_DTYPE, TLS_DTYPE, EventSet
 

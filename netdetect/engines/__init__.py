@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from netdetect.errors import UsageError
-from netdetect.pipeline import Extraction, extract_files, extract_parallel
+from netdetect.pipeline import extract_files, extract_parallel
+from netdetect.tables.extraction import Extraction
 
 
 class Engine(Protocol):

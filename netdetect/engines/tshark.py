@@ -36,7 +36,8 @@ from netdetect.decode.extract import DNS_PORTS
 from netdetect.decode.fingerprint import is_grease
 from netdetect.errors import CaptureError, NetdetectError
 from netdetect.model import DnsAnswer, DnsEvent, HttpEvent, TlsEvent
-from netdetect.pipeline import Extraction, extract_files
+from netdetect.pipeline import extract_files
+from netdetect.tables.extraction import Extraction
 
 TSHARK_MISSING = (
     "--engine tshark needs tshark (apt install tshark) and pyshark (pip install 'netdetect[tshark]')"

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from netdetect.addr import to_text
-from netdetect.arrays import distinct_addresses, distinct_keys
-from netdetect.flows import hash_columns
+from netdetect.arrays import distinct_addresses, distinct_keys, hash_columns
 from netdetect.gcpause import collections_paused
 from netdetect.model import Finding, IntelHit, Report, Summary
-from netdetect.pipeline import Extraction
 from netdetect.scoring import (
     DEFAULT_THRESHOLD,
     MIN_EVENTS,
@@ -28,6 +26,7 @@ from netdetect.scoring import (
     score_groups,
 )
 from netdetect.tables import ValuePool, addr16
+from netdetect.tables.extraction import Extraction
 
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 DNS_CLOCK_SLACK_S = 1.0  # an answer logged a hair after the SYN (capture clock skew) still counts

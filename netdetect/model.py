@@ -110,7 +110,7 @@ class IntelHit:
 
 @dataclass(slots=True)
 class Finding:
-    kind: str  # "beacon" | "intel"
+    kind: str  # "intel" when a threat indicator matched, else the main detector's kind (see `detector`)
     src_ip: str
     dst_ip: str | None
     dst_ips: list[str]
@@ -134,6 +134,14 @@ class Finding:
     # Per-connection detail for plots and `show`; not serialised in jsonl.
     times: np.ndarray | None = field(default=None, repr=False)
     sizes: np.ndarray | None = field(default=None, repr=False)
+    # The detector whose score the finding carries ("beacon", "heartbeat", "dns_tunnel" ...; "intel" for
+    # a sighting no detector scored), and the evidence of every detector that spoke of this subject.
+    detector: str = "beacon"
+    evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Internal clients that contacted this destination (server name, else address) in the inputs, and
+    # when the first of them did: a fleet-wide service has many, a fresh implant few.
+    prevalence: int | None = None
+    dst_first_seen: float | None = None
 
 
 @dataclass(slots=True)
@@ -154,6 +162,7 @@ class Summary:
     intel_indicators: int = 0
     intel_packs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    detections: dict[str, int] = field(default_factory=dict)  # rows each detector scored, by detector
 
 
 @dataclass(slots=True)

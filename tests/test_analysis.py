@@ -16,14 +16,13 @@ from netdetect.addr import from_text, to_text
 from netdetect.allowlist import Allowlist
 from netdetect.analysis import (
     INTERNAL_DEFAULT,
-    SPAN_INDEX_AFTER,
     AnalysisOptions,
-    _key_time_order,
     analyze,
     attribute_names,
     in_networks,
     latest_before,
 )
+from netdetect.analysis.names import SPAN_INDEX_AFTER, _key_time_order
 from netdetect.arrays import distinct_addresses, distinct_keys, distinct_values
 from netdetect.intel import IntelStore
 from netdetect.intel.match import _distinct_requests

@@ -13,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netdetect.analysis as analysis
+import netdetect.analysis.names as names_module
+import netdetect.analysis.run as run
 from netdetect.addr import to_text
 from netdetect.allowlist import Allowlist
 from netdetect.analysis import (
@@ -20,6 +22,7 @@ from netdetect.analysis import (
     analyze,
     attribute_names,
 )
+from netdetect.findings import build
 from netdetect.intel import IntelStore
 from netdetect.model import Finding
 from netdetect.pipeline import extract_files
@@ -69,7 +72,7 @@ def test_chain_lookups_of_many_groups_are_the_single_lookups(demo) -> None:
     clients = sorted({bytes(c) for c in demo.dns.rows["client"].tolist()} | {b"\x0a\x00\x00\x01"})
     queries = sorted(set(names) | {"not-asked.example", ""})
     keys = [(raw, to_text(raw), query) for raw in clients for query in queries]
-    assert len(keys) > analysis.SPAN_INDEX_AFTER
+    assert len(keys) > names_module.SPAN_INDEX_AFTER
     many = chains.get_many(keys)
     assert many == [single.get((client, query), ()) for _, client, query in keys]
     assert sum(bool(found) for found in many) > 10
@@ -98,7 +101,7 @@ def test_allowlist_by_name_is_match(tmp_path: Path) -> None:
 def _per_group(gids, groups, facts, group_hits, chains) -> list[Finding]:
     """The findings as `_group_finding` makes them one at a time (with their detail)."""
     return [
-        analysis._group_finding(g, i, groups, facts, group_hits.get(g, []), chains)
+        build._group_finding(g, i, groups, facts, group_hits.get(g, []), chains)
         for i, g in enumerate(gids)
     ]
 
@@ -117,7 +120,7 @@ def test_reports_match_the_per_group_findings(
     intel, allow = IntelStore.load(), Allowlist.load()
     opts = AnalysisOptions(min_score=min_score, group_by=group_by, show_allowlisted=True)
     fast = analyze(demo, intel, allow, opts)
-    monkeypatch.setattr(analysis, "_group_findings", _per_group)
+    monkeypatch.setattr(run, "_group_findings", _per_group)
     slow = analyze(demo, intel, allow, opts)
     assert len(fast.findings) == len(slow.findings) > 0
     assert [_fields(f) for f in fast.findings] == [_fields(f) for f in slow.findings]
@@ -133,7 +136,7 @@ def test_top_and_text_by_use_are_the_ordered_lists(pairs: list[tuple[int, int]])
     group = np.unique([g for g, _ in pairs], return_inverse=True)[1].ravel()
     ports = np.array([v for _, v in pairs], np.uint16)
     servers = np.array([bytes(10) + b"\xff\xff" + bytes([192, 0, 2, v]) for _, v in pairs], "S16")
-    by_use = analysis._by_use_per_group(group, ports)
-    assert analysis._top_by_use(group, ports) == [by_use[g][0] for g in sorted(by_use)]
-    by_use = analysis._by_use_per_group(group, servers)
-    assert analysis._texts_by_use(group, servers) == [[to_text(v) for v in by_use[g]] for g in sorted(by_use)]
+    by_use = build._by_use_per_group(group, ports)
+    assert build._top_by_use(group, ports) == [by_use[g][0] for g in sorted(by_use)]
+    by_use = build._by_use_per_group(group, servers)
+    assert build._texts_by_use(group, servers) == [[to_text(v) for v in by_use[g]] for g in sorted(by_use)]

@@ -147,9 +147,21 @@ class AnalysisContext:
             self._sizes = np.bincount(self.groups.index, minlength=len(self.groups))
         return self._sizes
 
+    def group_servers(self, gids: np.ndarray) -> list[str]:
+        """The server addresses of these groups' connections, as text, most used first."""
+        rows = np.flatnonzero(np.isin(self.groups.index, gids))
+        servers, counts = np.unique(self.conns["server"][rows], return_counts=True)
+        return [to_text(s) for s in servers[np.argsort(-counts, kind="stable")].tolist()]
+
     def covered_s(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """Seconds of [start, end] (per row) that the inputs cover: gaps between captures do not count."""
         return covered_seconds(self.coverage, np.asarray(start, np.float64), np.asarray(end, np.float64))
+
+    @property
+    def min_score(self) -> float:
+        """The score from which findings are reported (the threshold unless --min-score says otherwise)."""
+        o = self.options
+        return o.threshold if o.min_score is None else o.min_score
 
     def coverage_s(self) -> float:
         """Seconds the inputs cover in all."""

@@ -63,31 +63,9 @@ class Detections:
     def __len__(self) -> int:
         return int(self.score.size)
 
-    def evidence_row(self, i: int) -> dict[str, Any]:
-        """Evidence of row i as plain JSON-able values (non-finite numbers become None)."""
-        out: dict[str, Any] = {"score": _plain(self.score[i])}
-        for name, column in self.evidence.items():
-            out[name] = _plain(column[i])
-        return out
-
     @staticmethod
     def empty(detector: str, kind: str) -> Detections:
         return Detections(detector, kind, np.zeros(0), groups=np.zeros(0, np.int64))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, (np.floating, float)):
-        v = float(value)
-        return round(v, 4) if np.isfinite(v) else None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 class Detector(ABC):

@@ -33,15 +33,18 @@ from netdetect.model import Finding
 from netdetect.output.base import dumps
 from netdetect.output.records import (
     SCHEMA_VERSION,
+    _evidence,
     _hit_record,
     _subscores,
     severity,
+    simple,
     verdict,
     why,
     why_text,
 )
 from netdetect.output.text import (
     finite_array,
+    iso_utc,
     iso_utc_many,
     nan_to_none,
     round_array,
@@ -78,6 +81,10 @@ RECORD_KEYS: tuple[str, ...] = (
     "dns_names",
     "allowlisted",
     "why",
+    "detector",
+    "evidence",
+    "prevalence",
+    "dst_first_seen",
 )
 
 # A JSON line: `{"key":value,...}`, one %s per key but the constant schema version.
@@ -264,7 +271,7 @@ def _verdicts(
 def verdict_columns(findings: Sequence[Finding]) -> tuple[list[bool], list[str], list[str]]:
     """(without intel hits, verdict, why) of each finding, for the formats that need only those."""
     fs = findings
-    plain = [type(f.intel) is list and not f.intel for f in fs]
+    plain = list(map(simple, fs))
     verdicts, _, whys = _verdicts(
         fs,
         plain,
@@ -314,6 +321,10 @@ class RecordColumns:
         edges = [f.interval_bin_edges_s for f in fs]
         dns_names = [f.dns_names for f in fs]
         allowlisted = [f.allowlisted for f in fs]
+        self.detector = [f.detector for f in fs]
+        self.evidence = [_evidence(f.evidence) for f in fs]
+        self.prevalence = [f.prevalence for f in fs]
+        self.dst_first_seen = [iso_utc(f.dst_first_seen) for f in fs]
         # finding_id, inline (the first 16 hex digits of the digest are its first 8 bytes)
         sha = hashlib.sha256
         self.id = [
@@ -352,7 +363,7 @@ class RecordColumns:
             self.duration_s = round_many(last - first, 3)
         self.subscores = Subscores(subscores)
         # Findings without intel hits: their verdict, severity and why follow from a few values.
-        self.plain = [type(hits) is list and not hits for hits in intel]
+        self.plain = list(map(simple, fs))
         self.intel = [
             [] if plain else [_hit_record(hit) for hit in hits]
             for hits, plain in zip(intel, self.plain, strict=True)
@@ -424,6 +435,10 @@ class RecordColumns:
                 "dns_names": _json_lists(self.dns_names),
                 "allowlisted": _json_values(self.allowlisted),
                 "why": list(map(enc, self.why)),
+                "detector": _json_values(self.detector),
+                "evidence": list(map(dumps, self.evidence)),
+                "prevalence": ["null" if v is None else str(int(v)) for v in self.prevalence],
+                "dst_first_seen": _json_values(self.dst_first_seen),
             }
         return self._fragments
 

@@ -130,7 +130,7 @@ def ecs_document(finding: Finding, rank: int, report: Report) -> dict[str, Any]:
                 "kind": "alert" if alerting else "event",
                 "category": category,
                 "type": event_type,
-                "action": "beacon-detected" if finding.kind == "beacon" else "intel-match",
+                "action": _action(finding.kind),
                 "module": "netdetect",
                 "dataset": "netdetect.findings",
                 "provider": "netdetect",
@@ -146,7 +146,7 @@ def ecs_document(finding: Finding, rank: int, report: Report) -> dict[str, Any]:
         "source": {"ip": finding.src_ip},
         "rule": {
             "name": f"netdetect {finding.kind}",
-            "category": "beacon" if finding.kind == "beacon" else "threat-intel",
+            "category": _rule_category(finding.kind),
             "ruleset": "netdetect",
         },
         "related": {
@@ -194,11 +194,20 @@ _BEACON_THREAT = json_value(
 )
 
 
+def _action(kind: Any) -> str:
+    """`beacon-detected`, `heartbeat-detected`, `dns_tunnel-detected` ...; `intel-match` for intel."""
+    return "intel-match" if kind == "intel" else f"{kind}-detected"
+
+
+def _rule_category(kind: Any) -> str:
+    return "threat-intel" if kind == "intel" else str(kind)
+
+
 def _rule(kind: Any) -> str:
     return json_value(
         {
             "name": f"netdetect {kind}",
-            "category": "beacon" if kind == "beacon" else "threat-intel",
+            "category": _rule_category(kind),
             "ruleset": "netdetect",
         }
     )
@@ -256,7 +265,7 @@ def ecs_lines(columns: RecordColumns, report: Report) -> list[str]:
                     else '"kind":"event"',
                     '"category":' + _CATEGORY,
                     '"type":' + _TYPE,
-                    '"action":"beacon-detected"' if kind == "beacon" else '"action":"intel-match"',
+                    '"action":' + json_value(_action(kind)),
                     '"module":"netdetect","dataset":"netdetect.findings","provider":"netdetect"',
                     f'"severity":{SEVERITY_NUMBER[level]}',
                 ]

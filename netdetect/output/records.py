@@ -12,7 +12,7 @@ from typing import Any
 from netdetect.model import Finding, IntelHit, Report
 from netdetect.output.text import finite, iso_utc, rounded, rounded_list
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _CONFIDENCE_RANK = {"high": 3, "medium": 2, "low": 1}
 
@@ -84,10 +84,30 @@ def why(finding: Finding) -> str:
     expired = [hit for hit in finding.intel if hit.expired]
     if expired and not hits:
         parts.append(f"expired intel: {expired[0].indicator} ({expired[0].pack})")
+    clause = detector_why(finding)
+    if clause:
+        parts.append(clause)
+        parts += _why_parts(None, None, False, None, finding.allowlisted)
+        return "; ".join(parts)
     lookup_only = finding.kind == "intel" and finding.connections == 0
     parts += _why_parts(finite(finding.period_s), finite(finding.jitter), lookup_only,
                         finite(finding.missed_share), finding.allowlisted)
     return "; ".join(parts) if parts else f"score {clamped_score(finding) or 0.0:.2f}"
+
+
+def detector_why(finding: Finding) -> str | None:
+    """The main detector's own clause ("1 connection held 4h, client pings every 5.0s"), for findings
+    that a detector other than the connection-start beacon carries."""
+    if finding.detector in ("beacon", "intel"):
+        return None
+    clause = finding.evidence.get(finding.detector, {}).get("why")
+    return str(clause) if clause else None
+
+
+def simple(finding: Finding) -> bool:
+    """A finding whose verdict, severity and why follow from its top-level values alone: no intel hits
+    and the connection-start beacon as its detector (the column-wise writers take these in bulk)."""
+    return type(finding.intel) is list and not finding.intel and finding.detector == "beacon"
 
 
 def why_text(
@@ -214,4 +234,16 @@ def finding_record(finding: Finding, rank: int) -> dict[str, Any]:
         "dns_names": list(finding.dns_names),
         "allowlisted": finding.allowlisted,
         "why": why(finding),
+        "detector": finding.detector,
+        "evidence": _evidence(finding.evidence),
+        "prevalence": finding.prevalence,
+        "dst_first_seen": iso_utc(finding.dst_first_seen),
+    }
+
+
+def _evidence(evidence: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every detector's evidence, non-finite numbers as null (the detectors round them already)."""
+    return {
+        name: {k: rounded(v, 4) if type(v) is float else v for k, v in values.items()}
+        for name, values in evidence.items()
     }

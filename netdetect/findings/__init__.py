@@ -1,0 +1,1 @@
+"""Findings from detections: building, intel evidence, ranking."""

@@ -15,6 +15,7 @@ from netdetect import __version__
 from netdetect.errors import NetdetectError
 from netdetect.model import Finding, Report
 from netdetect.output import svg
+from netdetect.output.layout import Entry, Fleet, arrange
 from netdetect.output.markup import Markup, el, join
 from netdetect.output.records import finding_id, live_hits, severity, verdict, why
 from netdetect.output.table import destination
@@ -126,6 +127,7 @@ def findings_section(report: Report, top: int) -> Markup:
                 ("#", True),
                 ("score", True),
                 ("verdict", False),
+                ("kind", False),
                 ("source", False),
                 ("destination", False),
                 ("port", True),
@@ -137,28 +139,8 @@ def findings_section(report: Report, top: int) -> Markup:
             )
         ),
     )
-    rows = []
-    for rank, finding in enumerate(report.findings[:MAX_TABLE_ROWS], start=1):
-        score = finite(finding.score)
-        jitter = finite(finding.jitter)
-        rank_cell = el("a", {"href": f"#f{rank}"}, str(rank)) if rank <= top else str(rank)
-        rows.append(
-            el(
-                "tr",
-                None,
-                el("td", {"class": "num"}, rank_cell),
-                _num_cell("-" if score is None else f"{score:.2f}"),
-                el("td", None, _verdict_badge(finding)),
-                el("td", {"class": "ip"}, finding.src_ip),
-                el("td", {"class": "name"}, destination(finding)),
-                _num_cell("-" if finding.dst_port is None else str(finding.dst_port)),
-                _num_cell(human_duration(finding.period_s)),
-                _num_cell("-" if jitter is None else f"{jitter:.2f}"),
-                _num_cell(str(finding.connections)),
-                _num_cell(human_duration(_span(finding))),
-                el("td", None, why(finding)),
-            )
-        )
+    entries, context = arrange(report.findings[:MAX_TABLE_ROWS])
+    rows = [_entry_row(entry, top) for entry in entries]
     more = len(report.findings) - MAX_TABLE_ROWS
     note = (
         el("p", {"class": "muted"}, f"{more} more findings not shown; see --format jsonl")
@@ -166,9 +148,72 @@ def findings_section(report: Report, top: int) -> Markup:
         else None
     )
     body = el("table", {"class": "findings"}, el("thead", None, head), el("tbody", None, join(rows)))
-    if not report.findings:
+    if not entries:
         body = el("p", None, "No findings at or above the threshold and no intel matches.")
-    return el("section", {"id": "findings"}, el("h2", None, f"Findings ({len(report.findings)})"), body, note)
+    main = el("section", {"id": "findings"}, el("h2", None, f"Findings ({len(report.findings)})"), body, note)
+    if not context:
+        return main
+    long_rows = [_entry_row(entry, top) for entry in context]
+    table = el("table", {"class": "findings"}, el("thead", None, head), el("tbody", None, join(long_rows)))
+    explain = el(
+        "p",
+        {"class": "muted"},
+        "Connections that lasted hours without a periodic heartbeat or an intel match: context, "
+        "not alarms (a media stream, a VPN, a database session).",
+    )
+    return join(
+        [
+            main,
+            el(
+                "section",
+                {"id": "long"},
+                el("h2", None, f"Long connections ({len(context)})"),
+                explain,
+                table,
+            ),
+        ]
+    )
+
+
+def _entry_row(entry: Entry, top: int) -> Markup:
+    """A finding's row, or a fleet's: one row whose source cell expands to the member clients."""
+    rank, finding = entry.members[0] if isinstance(entry, Fleet) else entry
+    score = finite(finding.score)
+    jitter = finite(finding.jitter)
+    period, conns, span, source = finding.period_s, finding.connections, _span(finding), finding.src_ip
+    text = why(finding)
+    if isinstance(entry, Fleet):
+        jitter = entry.median("jitter")
+        period = entry.median("period_s")
+        conns = sum(f.connections for _, f in entry.members)
+        first = min(f.first_seen for _, f in entry.members)
+        last = max(f.last_seen for _, f in entry.members)
+        span = last - first if finite(first) is not None and finite(last) is not None else None
+        links = join(
+            el("li", None, el("a", {"href": f"#f{r}"}, f.src_ip) if r <= top else f.src_ip)
+            for r, f in entry.members
+        )
+        source = el(
+            "details", None, el("summary", None, f"{len(entry.clients)} hosts"), el("ul", None, links)
+        )
+        text = f"fleet: {entry.label()}; {text}"
+    rank_cell = el("a", {"href": f"#f{rank}"}, str(rank)) if rank <= top else str(rank)
+    return el(
+        "tr",
+        None,
+        el("td", {"class": "num"}, rank_cell),
+        _num_cell("-" if score is None else f"{score:.2f}"),
+        el("td", None, _verdict_badge(finding)),
+        el("td", None, finding.kind),
+        el("td", {"class": "ip"}, source),
+        el("td", {"class": "name"}, destination(finding)),
+        _num_cell("-" if finding.dst_port is None else str(finding.dst_port)),
+        _num_cell(human_duration(period)),
+        _num_cell("-" if jitter is None else f"{jitter:.2f}"),
+        _num_cell(str(conns)),
+        _num_cell(human_duration(span)),
+        el("td", None, text),
+    )
 
 
 def _span(finding: Finding) -> float | None:
@@ -232,6 +277,32 @@ def _subscores(finding: Finding) -> Markup:
     return el("table", {"class": "kv subscores"}, join(rows))
 
 
+def _evidence_table(finding: Finding) -> Markup:
+    """Every detector that spoke of this subject, main one first: its score, clause and measurements."""
+    if not finding.evidence:
+        return el("p", {"class": "muted"}, "No detector scored this subject.")
+    names = sorted(finding.evidence, key=lambda name: name != finding.detector)
+    rows = []
+    for name in names:
+        values = finding.evidence[name]
+        number = finite(values.get("score"))
+        clause = values.get("why") or ""
+        details = ", ".join(
+            f"{k} {v}" for k, v in values.items() if k not in ("score", "why") and v is not None
+        )
+        rows.append(
+            el(
+                "tr",
+                None,
+                el("th", None, name + (" (main)" if name == finding.detector else "")),
+                _num_cell("-" if number is None else f"{number:.2f}"),
+                el("td", None, clause),
+                el("td", {"class": "mono"}, details),
+            )
+        )
+    return el("table", {"class": "kv evidence"}, join(rows))
+
+
 def _figure(caption: str, plot: Markup | None, missing: str) -> Markup:
     body = plot if plot is not None else el("p", {"class": "muted"}, missing)
     return el("figure", None, el("figcaption", None, caption), body)
@@ -246,6 +317,11 @@ def finding_article(rank: int, finding: Finding) -> Markup:
         ("score", "-" if score is None else f"{score:.3f}"),
         ("severity", severity(finding)),
         ("kind", finding.kind),
+        ("detector", finding.detector),
+        (
+            "prevalence",
+            "-" if finding.prevalence is None else f"{finding.prevalence} client(s) of this destination",
+        ),
         ("source", el("span", {"class": "name"}, finding.src_ip)),
         ("server name", el("span", {"class": "name"}, finding.server_name or "-")),
         (
@@ -297,6 +373,8 @@ def finding_article(rank: int, finding: Finding) -> Markup:
             "Too few check-ins for an interval histogram.",
         ),
         _figure("Interval drift", svg.interval_drift(finding.times, finding.period_s), no_detail),
+        el("h4", None, "Detector evidence"),
+        _evidence_table(finding),
         el("h4", None, "Sub-scores"),
         _subscores(finding),
         el("h4", None, f"Intel evidence ({len(hits)} live, {len(finding.intel) - len(hits)} expired)"),

@@ -18,6 +18,7 @@ import numpy as np
 from netdetect.model import Finding, Report
 from netdetect.output.base import Formatter, register
 from netdetect.output.columns import verdict_columns
+from netdetect.output.layout import Entry, Fleet, arrange
 from netdetect.output.records import live_hits, verdict, why
 from netdetect.output.text import (
     display_width,
@@ -115,9 +116,11 @@ def row(rank: int, finding: Finding) -> list[str]:
     ]
 
 
-def rows_of(findings: Sequence[Finding]) -> tuple[list[list[str]], list[str]]:
-    """`row(rank, finding)` and `verdict(finding)` of every finding, a column at a time: most cells
-    repeat (scores, names, durations) and are made once per distinct value."""
+def rows_of(
+    findings: Sequence[Finding], ranks: Sequence[int] | None = None
+) -> tuple[list[list[str]], list[str]]:
+    """`row(rank, finding)` and `verdict(finding)` of every finding (ranks 1.. unless given), a column at
+    a time: most cells repeat (scores, names, durations) and are made once per distinct value."""
     fs = list(findings)
     plain, verdicts, whys = verdict_columns(fs)
     scores = finite_array([f.score for f in fs])
@@ -136,7 +139,7 @@ def rows_of(findings: Sequence[Finding]) -> tuple[list[list[str]], list[str]]:
             both = finite(f.first_seen) is not None and finite(f.last_seen) is not None
             spans.append(f.last_seen - f.first_seen if both else None)
     columns = [
-        [str(rank) for rank in range(1, len(fs) + 1)],
+        [str(rank) for rank in (ranks if ranks is not None else range(1, len(fs) + 1))],
         _fixed_texts(scores),
         verdicts,
         [f.kind for f in fs],
@@ -154,6 +157,33 @@ def rows_of(findings: Sequence[Finding]) -> tuple[list[list[str]], list[str]]:
         _memo(whys, safe_text),
     ]
     return [list(cells) for cells in zip(*columns, strict=True)], verdicts
+
+
+def _entry_rows(entries: Sequence[Entry]) -> tuple[list[list[str]], list[str]]:
+    """Rows of single findings and of fleets (one row for a destination many clients check in to:
+    `40 hosts` in the source column, the members' median period and jitter, their connections summed,
+    the first clients named in `why`)."""
+    lead = [e.members[0] if isinstance(e, Fleet) else e for e in entries]
+    rows, styles = rows_of([f for _, f in lead], [rank for rank, _ in lead])
+    for cells, entry in zip(rows, entries, strict=True):
+        if not isinstance(entry, Fleet):
+            continue
+        clients = entry.clients
+        jitter = entry.median("jitter")
+        first = min(f.first_seen for _, f in entry.members)
+        last = max(f.last_seen for _, f in entry.members)
+        cells[4] = f"{len(clients)} hosts"
+        cells[7] = human_duration(entry.median("period_s"))
+        cells[8] = "-" if jitter is None else f"{jitter:.2f}"
+        cells[9] = str(sum(f.connections for _, f in entry.members))
+        cells[10] = human_duration(
+            last - first if finite(first) is not None and finite(last) is not None else None
+        )
+        shown = ", ".join(safe_text(c) for c in clients[:3]) + (
+            f" +{len(clients) - 3}" if len(clients) > 3 else ""
+        )
+        cells[12] = f"fleet: {entry.label()} ({shown}); {cells[12]}"
+    return rows, styles
 
 
 def _memo(values: list, make) -> list[str]:
@@ -232,8 +262,16 @@ class TableFormatter(Formatter):
         if not report.findings:
             self.stream.write(f"no findings at or above score {report.threshold:.2f} and no intel matches\n")
             return
-        rows, styles = rows_of(report.findings)
-        self.write_table(rows, styles)
+        entries, context = arrange(report.findings)
+        if entries:
+            self.write_table(*_entry_rows(entries))
+        if context:
+            self.stream.write(
+                "\n"
+                + self.paint(f"long connections ({len(context)}): context, below the threshold", "header")
+                + "\n"
+            )
+            self.write_table(*rows_of([f for _, f in context], [rank for rank, _ in context]))
 
     def paint(self, text: str, style: str) -> str:
         return f"{STYLE[style]}{text}{RESET}" if self.color_on and style in STYLE else text

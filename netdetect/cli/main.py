@@ -16,6 +16,7 @@ from netdetect.errors import NetdetectError
 # that command runs or help lists it: `netdetect scan` does not pay for `events`, `show` or `intel`.
 SUBCOMMANDS = {
     "allowlist": "netdetect.cli.allowlist_cmd:allowlist_group",
+    "detectors": "netdetect.cli.detectors_cmd:detectors_cmd",
     "events": "netdetect.cli.events:events_cmd",
     "intel": "netdetect.cli.intel_cmd:intel_group",
     "scan": "netdetect.cli.scan:scan_cmd",

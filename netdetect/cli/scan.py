@@ -100,6 +100,20 @@ FORMATS = ("table", "jsonl", "csv", "ecs", "eve")
     metavar="CIDR",
     help="Your internal address space (repeatable; replaces the private-range default).",
 )
+@click.option(
+    "--detector",
+    "detectors",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this detector (repeatable; default every one: see `netdetect detectors`).",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="DETECTOR.KEY=VALUE",
+    help="A detector setting, e.g. strobe.per_day=100000 (repeatable; see `netdetect detectors`).",
+)
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the N highest-ranked findings.")
 @click.option(
     "--fail-on-findings",
@@ -132,6 +146,8 @@ def scan_cmd(
     group_by: str,
     score_internal: bool,
     internal_nets: tuple[str, ...],
+    detectors: tuple[str, ...],
+    settings: tuple[str, ...],
     top: int | None,
     fail_on_findings: bool,
     color: bool | None,
@@ -146,6 +162,10 @@ def scan_cmd(
     from netdetect.output import write_report
     from netdetect.scoring import DEFAULT_THRESHOLD
 
+    from netdetect.detectors.base import parse_settings, selected_detectors
+
+    chosen = selected_detectors(detectors)  # bad names and settings fail before any capture is read
+    detector_settings = parse_settings(settings)
     intel = load_intel(intel_paths, no_default_intel, include_expired, strict)
     allowlist = load_allowlist(allow_paths, no_default_allowlist, strict)
     ex = extract(captures, jobs, quiet, engine)
@@ -157,6 +177,8 @@ def scan_cmd(
         top=top,
         score_internal=score_internal,
         internal=_networks(internal_nets),
+        detectors=chosen,
+        settings=detector_settings,
     )
     # From the tables on, a scan makes many small acyclic objects (tens of thousands of findings with
     # --min-score 0): no cyclic collection until it is done, rather than one between each step.

@@ -75,6 +75,12 @@ class Detector(ABC):
     name: ClassVar[str]
     kind: ClassVar[str]
     description: ClassVar[str]
+    # Settings a user may change with `--set NAME.KEY=VALUE`, with their defaults (read them through
+    # `self.setting(ctx, key)`).
+    settings: ClassVar[dict[str, float]] = {}
+
+    def setting(self, ctx: AnalysisContext, key: str) -> float:
+        return float(ctx.options.setting(self.name, key, self.settings[key]))
 
     @abstractmethod
     def run(self, ctx: AnalysisContext) -> Detections:
@@ -91,3 +97,37 @@ DETECTORS: Registry[Detector] = Registry(
     },
 )
 register = DETECTORS.register
+
+
+def selected_detectors(names: tuple[str, ...] | list[str]) -> tuple[str, ...] | None:
+    """The detectors asked for, in run order (None: all); an unknown name is a UsageError."""
+    if not names:
+        return None
+    for name in names:
+        DETECTORS.get(name)
+    return tuple(name for name in DETECTORS.names() if name in names)
+
+
+def parse_settings(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, float]]:
+    """`DETECTOR.KEY=VALUE` items as {detector: {key: value}}, each checked against the detector's
+    declared settings (UsageError naming the item otherwise)."""
+    from netdetect.errors import UsageError
+
+    out: dict[str, dict[str, float]] = {}
+    for item in items:
+        target, eq, text = item.partition("=")
+        name, dot, key = target.partition(".")
+        if not eq or not dot:
+            raise UsageError(f"--set {item!r}: expected DETECTOR.KEY=VALUE")
+        cls = DETECTORS.get(name)
+        if key not in cls.settings:
+            known = ", ".join(sorted(cls.settings)) or "none"
+            raise UsageError(f"--set {item!r}: {name} has no setting {key!r} (its settings: {known})")
+        try:
+            value = float(text)
+        except ValueError:
+            raise UsageError(f"--set {item!r}: {text!r} is not a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise UsageError(f"--set {item!r}: {text!r} is not a finite number")
+        out.setdefault(name, {})[key] = value
+    return out

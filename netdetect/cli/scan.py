@@ -159,10 +159,9 @@ def scan_cmd(
     """Score periodic check-ins and match intel in CAPTURE... (pcap, pcapng, compressed, directories,
     globs, or - for stdin)."""
     from netdetect.analysis import AnalysisOptions, analyze
+    from netdetect.detectors.base import parse_settings, selected_detectors
     from netdetect.output import write_report
     from netdetect.scoring import DEFAULT_THRESHOLD
-
-    from netdetect.detectors.base import parse_settings, selected_detectors
 
     chosen = selected_detectors(detectors)  # bad names and settings fail before any capture is read
     detector_settings = parse_settings(settings)

@@ -4,7 +4,7 @@
     python benchmarks/make_capture.py /tmp/bench.pcap                 # ~1 GB, ~1.9 M packets
     python benchmarks/make_capture.py /tmp/small.pcap --packets 50000 # quick runs
 
-Speed comes from templates: a few hundred whole conversations are built once with `netdetect.synth`
+Speed comes from templates: a few hundred whole conversations are built once with `netdetect.testing.synth`
 (correct lengths, sequence numbers and checksums), then each of the millions of sessions copies one
 template and patches, with numpy over whole chunks, what differs: client address and port, the two
 initial sequence numbers, the DNS id, timestamps, and the IP and TCP/UDP checksums (RFC 1624
@@ -38,7 +38,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a clone without installing
 
-from netdetect import synth  # noqa: E402
+from netdetect.testing import synth  # noqa: E402
+from netdetect.testing.writer import pcap_header  # noqa: E402
 
 TEMPLATE_CLIENT_V4 = "10.0.0.1"  # placeholder replaced in every session
 TEMPLATE_CLIENT_V6 = "fd00::1"
@@ -421,7 +422,7 @@ def write_capture(
     pending: dict[int, list] = {}  # session -> [its hello, segments still to write]
     written_packets = 0
     with open(path, "wb") as out:
-        out.write(struct.pack("<IHHiIII", synth.PCAP_MAGIC_US, 2, 4, 0, 0, 262144, synth.LINKTYPE_ETHERNET))
+        out.write(pcap_header())
         written_bytes = 24
         for lo in range(0, len(order), chunk):
             idx = order[lo : lo + chunk]

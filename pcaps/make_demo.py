@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a clone without installing
 
-from netdetect import synth  # noqa: E402
+from netdetect.testing import synth  # noqa: E402
 
 START = datetime(2025, 3, 10, 6, 0, tzinfo=UTC).timestamp()  # Monday 06:00 UTC
 RESOLVER = "10.1.0.2"  # domain controller: DNS and NTP

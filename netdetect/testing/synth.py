@@ -49,6 +49,7 @@ DNS_TYPES = {
     "CNAME": 5,
     "SOA": 6,
     "PTR": 12,
+    "NULL": 10,
     "MX": 15,
     "TXT": 16,
     "AAAA": 28,
@@ -233,6 +234,11 @@ def _encode_name(name: str | bytes, msg_len: int, offsets: dict[bytes, int] | No
             raise ValueError(f"DNS label longer than 63 bytes: {labels[i][:20]!r}...")
         out += bytes([len(labels[i])]) + labels[i]
     return out + b"\x00"
+
+
+def mx_rdata(preference: int, exchange: str) -> bytes:
+    """MX record data: preference and an uncompressed exchange name."""
+    return struct.pack("!H", preference) + _encode_name(exchange, 0, None)
 
 
 def _rtype_code(rtype: str | int) -> int:
@@ -862,13 +868,15 @@ class TrafficWriter:
         handshake: bool = True,
         close: Literal["fin", "rst"] | None = "fin",
         ack_every: int = 2,
+        exchange_times: Sequence[float] | None = None,
     ) -> SessionStats:
         """A TCP connection: SYN, SYN-ACK, ACK, request/response exchanges, FIN/ACK teardown.
 
         Exchange i is `client_payloads[i]` followed by `server_payloads[i]`; each is bytes (kept whole)
         or a byte count (filler, cut to the snaplen). `server_bytes` adds filler to the last response
         (or is a server-first banner when there is no client payload). `duration` stretches the
-        exchanges so the connection closes at `t + duration`; the client ACKs every `ack_every`
+        exchanges so the connection closes at `t + duration`; `exchange_times` instead starts exchange
+        i at its own time (heartbeats inside one long connection). The client ACKs every `ack_every`
         server segments. Returns the per-direction packet and byte counts.
         """
         sport = self.ephemeral_port() if sport is None else sport
@@ -882,6 +890,8 @@ class TrafficWriter:
             else:
                 responses[-1].append(server_bytes)
         requests += [0] * (len(responses) - len(requests))
+        if exchange_times is not None and len(exchange_times) != len(requests):
+            raise ValueError(f"{len(exchange_times)} exchange times for {len(requests)} exchanges")
 
         stats = SessionStats(start=t, end=t)
         cisn, sisn = self.rng.getrandbits(32), self.rng.getrandbits(32)
@@ -916,7 +926,9 @@ class TrafficWriter:
             max(0.0, (duration - (now - t) - busy) / max(len(requests), 1)) if duration is not None else 0.0
         )
         for i, (request, response) in enumerate(zip(requests, responses, strict=True)):
-            if i:
+            if exchange_times is not None:
+                now = max(now, exchange_times[i])
+            elif i:
                 now += spread
             now += 0.0005
             now, cseq, _ = self._send_stream(
@@ -941,7 +953,12 @@ class TrafficWriter:
                     sent += size
                     # The final ACK rides on the client's next segment when that follows at once.
                     more = i < len(requests) - 1
-                    idle = spread if more else (t + duration - rtt - now if duration else 0.0)
+                    if more and exchange_times is not None:
+                        idle = exchange_times[i + 1] - now
+                    elif more:
+                        idle = spread
+                    else:
+                        idle = t + duration - rtt - now if duration else 0.0
                     if last and idle < 0.2 and (more or close == "fin"):
                         continue
                     count(self._tcp(now + 0.0001, client, server, sport, dport, cseq, sseq, ACK), True)
@@ -961,6 +978,11 @@ class TrafficWriter:
             count(self._tcp(now, client, server, sport, dport, cseq, sseq, RST | ACK), True)
         stats.end = now
         return stats
+
+    @property
+    def queued(self) -> int:
+        """Packets waiting for `flush` or `close`."""
+        return len(self._pending)
 
     @property
     def bytes_written(self) -> int:

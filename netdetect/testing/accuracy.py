@@ -3,7 +3,8 @@ captures of `netdetect.testing.shapes`.
 
     run_benchmark(seed=7, scale=1.0) -> {shape: ShapeResult}
 
-netdetect runs as a scan does (extract_files -> analyze -> the JSONL finding records) and a finding
+netdetect runs as `netdetect scan` does (its input sets -> extract_parallel -> analyze -> the JSONL
+finding records) and a finding
 counts at its default threshold (score >= 0.5). A finding's detector is its `detector` field, or
 "beacon" for the scanner that has none. RITA's rules are re-implemented on the same extraction:
 
@@ -34,8 +35,9 @@ from netdetect.analysis import AnalysisOptions, analyze
 from netdetect.analysis.context import AnalysisOptions as ContextOptions
 from netdetect.analysis.context import build_context
 from netdetect.arrays import distinct_values
+from netdetect.cli.common import resolve_inputs
 from netdetect.output.records import finding_record
-from netdetect.pipeline import extract_files
+from netdetect.pipeline import extract_parallel
 from netdetect.scoring.rita import DAY_S, rita_scores
 from netdetect.tables.extraction import Extraction
 from netdetect.testing.shapes import SHAPES, Label, write_shape
@@ -222,7 +224,7 @@ def run_shape(shape: str, directory: str | Path, *, seed: int, scale: float) -> 
     ours: list[Flag] = []
     rita: list[Flag] = []
     for files in capture.scans:
-        ex = extract_files([str(f) for f in files])
+        ex = extract_parallel(resolve_inputs(tuple(str(f) for f in files)), jobs=1)  # as `netdetect scan`
         report = analyze(ex, None, None, AnalysisOptions(min_score=0.0))
         ours += netdetect_flags(finding_record(f, rank) for rank, f in enumerate(report.findings, 1))
         rita += rita_flags(ex)

@@ -71,7 +71,9 @@ class Scene:
         return max(minimum, round(base * self.scale))
 
     def writer(self) -> synth.TrafficWriter:
-        path = self.directory / f"{self.shape}-{len(self.files)}.pcap"
+        # Letters, not digits: names differing only in digits are one rotated capture to a scan.
+        i = len(self.files)
+        path = self.directory / f"{self.shape}-{chr(97 + i % 26) * (1 + i // 26)}.pcap"
         self.files.append(path)
         writer = synth.TrafficWriter(path, snaplen=SNAPLEN, seed=self.rng.getrandbits(32))
         self._writers.append(writer)

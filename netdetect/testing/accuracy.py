@@ -135,7 +135,9 @@ def netdetect_flags(records: Iterable[dict[str, Any]]) -> list[Flag]:
         score = record.get("score")
         if detector == "intel" or score is None or score < THRESHOLD:
             continue
-        addresses = tuple(a for a in (record.get("dst_ip"), *(record.get("dst_ips") or ())) if a)
+        addresses = tuple(
+            dict.fromkeys(a for a in (record.get("dst_ip"), *(record.get("dst_ips") or ())) if a)
+        )
         flags.append(
             Flag(record.get("src_ip"), record.get("server_name"), addresses, str(detector), float(score))
         )

@@ -35,8 +35,7 @@ class Label:
     client: str
     server: str  # name, address or registered domain as a finding reports it; "*": any destination
     shape: str
-    expected: str  # detector name (beacon, heartbeat, long_connection, strobe, rotating, dns_beacon,
-    # dns_tunnel) or "none"
+    expected: str  # the detector that should report it (netdetect.detectors.base registry names) or "none"
     addresses: tuple[str, ...] = ()  # server addresses the shape used (RITA groups by address)
 
     @property
@@ -219,8 +218,8 @@ def rat_heartbeat(scene: Scene) -> list[Label]:
             client, server, name, start, period, jitter = _heartbeat_channel(
                 scene, w, period=(2, 60), jitter=(0, 0.3)
             )
-            duration = min(rng.uniform(300, 7200) * scene.scale, period * 1500)
-            duration = max(duration, period * 8)
+            # 5 min to 2 h; at least 20 pings whatever the scale, so the shape stays a heartbeat
+            duration = max(min(rng.uniform(300, 7200) * scene.scale, period * 1500), 300.0, period * 20)
             times = check_in_times(rng, start + 1, start + duration, period, jitter)
             ping, pong = rng.randint(16, 120), rng.randint(16, 120)
             requests: list[bytes | int] = [rng.randint(200, 1200)]  # the victim's system information
@@ -257,7 +256,7 @@ def _push_channel(scene: Scene, shape_expected: str, *, client_pings: bool) -> l
                 period, jitter = rng.choice((15.0, 20.0, 30.0, 45.0, 60.0)), rng.uniform(0, 0.02)
             else:  # a server push channel (notifications, tickers)
                 period, jitter = rng.uniform(5, 60), rng.uniform(0, 0.1)
-            duration = max(rng.uniform(1800, 5400) * scene.scale, period * 10)
+            duration = max(rng.uniform(1800, 5400) * scene.scale, 300.0, period * 20)
             times = check_in_times(rng, start + 2, start + duration, period, jitter)
             if client_pings:  # plus a few messages typed at random times
                 times = sorted(
@@ -312,7 +311,7 @@ def long_media_stream(scene: Scene) -> list[Label]:
             times, t = [], start + 1
             while t < end:
                 times.append(t)
-                t += rng.expovariate(1 / rng.choice((2.0, 6.0, 20.0)))
+                t += rng.expovariate(1 / rng.choice((3.0, 10.0, 30.0)))
             requests: list[bytes | int] = [synth.client_hello(name, rng=rng, **tls_profile(rng))]
             replies: list[bytes | int] = [rng.randint(2800, 5200)]
             for _ in times:

@@ -240,15 +240,16 @@ class DemoOffice:
             rng=self.rng,
         )
         server_hello = self.rng.randint(180, 260) if resumed else self.rng.randint(3200, 5200)
-        stats = self.w.tcp_session(
+        stats = self.w.tls_session(
             t,
             host.address,
             address,
             None,
             port,
-            [hello, 80 + request],
-            server_bytes=response,
-            server_payloads=[server_hello],
+            hello,
+            80 + request,
+            server_hello,
+            response,
             duration=duration,
             rtt=self.rng.uniform(0.008, 0.06),
         )

@@ -148,15 +148,17 @@ def tls_session(
 ) -> synth.SessionStats:
     """A TLS connection: ClientHello (SNI `name`), server hello flight, one request and response."""
     hello = synth.client_hello(name, rng=rng, **profile)
-    return w.tcp_session(
+    server_hello = rng.randint(2800, 5200)
+    return w.tls_session(
         t,
         client,
         server,
         None,
         port,
-        [hello, request],
-        server_payloads=[rng.randint(2800, 5200)],
-        server_bytes=response,
+        hello,
+        request,
+        server_hello,
+        response,
         duration=duration,
         rtt=rng.uniform(0.01, 0.09),
     )

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from netdetect.capture import linktypes
 from netdetect.testing.writer import ByteOrder, PcapngWriter, PcapWriter
@@ -978,6 +978,33 @@ class TrafficWriter:
             count(self._tcp(now, client, server, sport, dport, cseq, sseq, RST | ACK), True)
         stats.end = now
         return stats
+
+    def tls_session(
+        self,
+        t: float,
+        client: str,
+        server: str,
+        sport: int | None,
+        dport: int,
+        hello: bytes,
+        request: bytes | int,
+        server_hello: bytes | int,
+        response: int,
+        **tcp: Any,
+    ) -> SessionStats:
+        """A TLS connection: the ClientHello `hello`, the server's hello flight (`server_hello` bytes),
+        then one request and `response` bytes of application data; `tcp` as in `tcp_session`."""
+        return self.tcp_session(
+            t,
+            client,
+            server,
+            sport,
+            dport,
+            [hello, request],
+            server_bytes=response,
+            server_payloads=[server_hello],
+            **tcp,
+        )
 
     @property
     def queued(self) -> int:

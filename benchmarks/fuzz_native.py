@@ -80,7 +80,7 @@ def packet_pool(corpus: Path) -> list[tuple[int, bytes, float]]:
 def chrome_hellos(count: int, seed: int = 5) -> list[tuple[int, bytes, float]]:
     """Ethernet frames of Chrome-like ClientHellos (fresh GREASE, shuffled extensions, some split over two
     segments as post-quantum hellos are): they take the compiled GREASE- and order-free hello memo."""
-    from netdetect import synth
+    from netdetect.testing import synth
 
     rng = random.Random(seed)
     frames: list[tuple[int, bytes, float]] = []

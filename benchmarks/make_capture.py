@@ -4,7 +4,7 @@
     python benchmarks/make_capture.py /tmp/bench.pcap                 # ~1 GB, ~1.9 M packets
     python benchmarks/make_capture.py /tmp/small.pcap --packets 50000 # quick runs
 
-Speed comes from templates: a few hundred whole conversations are built once with `netdetect.synth`
+Speed comes from templates: a few hundred whole conversations are built once with `netdetect.testing.synth`
 (correct lengths, sequence numbers and checksums), then each of the millions of sessions copies one
 template and patches, with numpy over whole chunks, what differs: client address and port, the two
 initial sequence numbers, the DNS id, timestamps, and the IP and TCP/UDP checksums (RFC 1624
@@ -38,7 +38,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a clone without installing
 
-from netdetect import synth  # noqa: E402
+from netdetect.testing import synth  # noqa: E402
+from netdetect.testing.writer import pcap_header  # noqa: E402
 
 TEMPLATE_CLIENT_V4 = "10.0.0.1"  # placeholder replaced in every session
 TEMPLATE_CLIENT_V6 = "fd00::1"
@@ -135,15 +136,16 @@ def build_templates(rng: random.Random, count: int, size_median: float) -> Templ
         elif kind == "tls":
             post_quantum = rng.random() < 0.3
             hello = synth.client_hello(name, post_quantum=post_quantum, rng=rng)
-            writer.tcp_session(
+            writer.tls_session(
                 0.0,
                 client,
                 server,
                 50000,
                 443,
-                [hello, rng.randint(200, 1500)],
-                server_bytes=size,
-                server_payloads=[rng.randint(3000, 5500)],
+                hello,
+                rng.randint(200, 1500),
+                rng.randint(3000, 5500),
+                size,
                 rtt=rng.uniform(0.005, 0.12),
                 duration=rng.uniform(0.2, 30),
                 ack_every=rng.choice((1, 2)),
@@ -182,8 +184,10 @@ def build_templates(rng: random.Random, count: int, size_median: float) -> Templ
         counts.append(len(packets))
         if kind == "tls":
             hellos.append((name, post_quantum, len(hello)))
-            segments += [(len(records) + k, 16 + at, into, n)
-                         for k, at, into, n in _hello_segments(packets, client, hello)]
+            segments += [
+                (len(records) + k, 16 + at, into, n)
+                for k, at, into, n in _hello_segments(packets, client, hello)
+            ]
         else:
             hellos.append(None)
         for ts_ns, frame in packets:
@@ -251,8 +255,9 @@ def chrome_hello(template: tuple[str, bool, int], seed: int, session: int) -> by
     """A session's own ClientHello, as Chrome sends one per connection: fresh GREASE values and random
     bytes, shuffled extensions, the template hello's length. Seeded by (seed, session)."""
     name, post_quantum, length = template
-    hello = synth.client_hello(name, post_quantum=post_quantum, shuffle=True,
-                               rng=random.Random((seed << 40) + session))
+    hello = synth.client_hello(
+        name, post_quantum=post_quantum, shuffle=True, rng=random.Random((seed << 40) + session)
+    )
     assert len(hello) == length, "a Chrome session's hello changed length"
     return hello
 
@@ -421,7 +426,7 @@ def write_capture(
     pending: dict[int, list] = {}  # session -> [its hello, segments still to write]
     written_packets = 0
     with open(path, "wb") as out:
-        out.write(struct.pack("<IHHiIII", synth.PCAP_MAGIC_US, 2, 4, 0, 0, 262144, synth.LINKTYPE_ETHERNET))
+        out.write(pcap_header())
         written_bytes = 24
         for lo in range(0, len(order), chunk):
             idx = order[lo : lo + chunk]
@@ -488,16 +493,34 @@ def write_capture(
             # Chrome sessions: their own hello in place of the template's, TCP checksums recomputed.
             g = tpl.hello_seg[p]
             for i in np.flatnonzero((g >= 0) & chrome[s]).tolist():
-                _patch_hello(buf, int(off[i]), int(l4[i] - off[i]), tpl, int(g[i]), int(s[i]),
-                             int(session_tpl[s[i]]), seed, pending)
+                _patch_hello(
+                    buf,
+                    int(off[i]),
+                    int(l4[i] - off[i]),
+                    tpl,
+                    int(g[i]),
+                    int(s[i]),
+                    int(session_tpl[s[i]]),
+                    seed,
+                    pending,
+                )
             out.write(buf.tobytes())
             written_packets += len(idx)
             written_bytes += len(buf)
     return written_packets, written_bytes
 
 
-def _patch_hello(buf: np.ndarray, rec: int, l4: int, tpl: Templates, g: int, session: int, template: int,
-                 seed: int, pending: dict[int, list]) -> None:
+def _patch_hello(
+    buf: np.ndarray,
+    rec: int,
+    l4: int,
+    tpl: Templates,
+    g: int,
+    session: int,
+    template: int,
+    seed: int,
+    pending: dict[int, list],
+) -> None:
     """Write session `session`'s own hello bytes into hello segment `g` of the record at `rec`, and
     recompute that segment's TCP checksum."""
     known = pending.get(session)
@@ -522,8 +545,11 @@ def _patch_hello(buf: np.ndarray, rec: int, l4: int, tpl: Templates, g: int, ses
     end = rec + 16 + size
     buf[rec + l4 + 16 : rec + l4 + 18] = 0
     segment = buf[rec + l4 : end].tobytes()
-    _put16(buf, np.array([rec + l4 + 16]), np.array([synth.checksum(
-        synth._pseudo_header(src, dst, synth.PROTO_TCP, len(segment)) + segment)]))
+    _put16(
+        buf,
+        np.array([rec + l4 + 16]),
+        np.array([synth.checksum(synth._pseudo_header(src, dst, synth.PROTO_TCP, len(segment)) + segment)]),
+    )
 
 
 def _parse_size(text: str) -> int:

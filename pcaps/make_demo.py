@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a clone without installing
 
-from netdetect import synth  # noqa: E402
+from netdetect.testing import synth  # noqa: E402
 
 START = datetime(2025, 3, 10, 6, 0, tzinfo=UTC).timestamp()  # Monday 06:00 UTC
 RESOLVER = "10.1.0.2"  # domain controller: DNS and NTP
@@ -240,15 +240,16 @@ class DemoOffice:
             rng=self.rng,
         )
         server_hello = self.rng.randint(180, 260) if resumed else self.rng.randint(3200, 5200)
-        stats = self.w.tcp_session(
+        stats = self.w.tls_session(
             t,
             host.address,
             address,
             None,
             port,
-            [hello, 80 + request],
-            server_bytes=response,
-            server_payloads=[server_hello],
+            hello,
+            80 + request,
+            server_hello,
+            response,
             duration=duration,
             rtt=self.rng.uniform(0.008, 0.06),
         )

@@ -11,7 +11,7 @@ import numpy as np
 
 from netdetect.capture import open_capture
 from netdetect.capture.batch import PacketBatch
-from netdetect.synth import PcapWriter
+from netdetect.testing.writer import PcapWriter
 
 # The third-party captures (../shared/corpus/pcaps), when they are there.
 CORPUS_PCAPS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pcaps"

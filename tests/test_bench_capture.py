@@ -13,11 +13,11 @@ import dpkt
 import pytest
 from _packets import load_script
 
-from netdetect import synth
 from netdetect.capture import open_capture
 from netdetect.decode import fingerprint, tls
 from netdetect.decode.extract import EventExtractor
 from netdetect.decode.headers import decode_headers
+from netdetect.testing import synth
 
 ROOT = Path(__file__).resolve().parent.parent
 

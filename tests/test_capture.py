@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from netdetect.capture import CapturedBatch, CaptureFile, expand_inputs, open_capture
 from netdetect.capture import linktypes as lt
-from netdetect.capture.writer import (
+from netdetect.errors import CaptureError
+from netdetect.testing.writer import (
     Record,
     pcap_bytes,
     pcap_header,
@@ -36,7 +37,6 @@ from netdetect.capture.writer import (
     pcapng_section,
     pcapng_simple_packet,
 )
-from netdetect.errors import CaptureError
 
 T0 = 1_680_000_000_123_456_789  # ns; 2023-03-28
 

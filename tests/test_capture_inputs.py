@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from netdetect.capture import ReadStats, expand_inputs, first_timestamp, iter_batches
-from netdetect.capture.writer import Record, pcap_bytes, pcapng_interface, pcapng_packet, pcapng_section
 from netdetect.errors import CaptureError
+from netdetect.testing.writer import Record, pcap_bytes, pcapng_interface, pcapng_packet, pcapng_section
 
 S = 1_000_000_000  # ns per second
 T0 = 1_680_000_000 * S

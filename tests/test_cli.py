@@ -11,8 +11,8 @@ import pytest
 from _packets import write_pcap
 from click.testing import CliRunner
 
-from netdetect import synth
 from netdetect.cli.main import cli
+from netdetect.testing import synth
 
 C2 = "officestoragebox.com"
 T0 = 1_700_000_000.0

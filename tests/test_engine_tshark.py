@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from netdetect import synth
 from netdetect.engines import ENGINES, get_engine
 from netdetect.engines import tshark as engine
 from netdetect.errors import NetdetectError, UsageError
 from netdetect.model import DnsEvent, HttpEvent, TlsEvent
 from netdetect.pipeline import extract_files
+from netdetect.testing import synth
+from netdetect.testing.writer import PcapWriter
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -186,7 +187,7 @@ def _https_response() -> bytes:
 class _Capture:
     def __init__(self) -> None:
         self.buf = io.BytesIO()
-        self.writer = synth.PcapWriter(self.buf)
+        self.writer = PcapWriter(self.buf)
         self.t = 1_700_000_000.0
 
     def ip(self, src: str, dst: str, proto: int, l4: bytes) -> None:

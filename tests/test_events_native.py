@@ -18,7 +18,6 @@ from _packets import batch_of, corpus_batches, corpus_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netdetect import synth
 from netdetect.arrays import hash_columns
 from netdetect.capture.batch import PacketBatch
 from netdetect.decode import dns, extract, fastpath, http, tls
@@ -26,6 +25,7 @@ from netdetect.decode.errors import DecodeError
 from netdetect.decode.extract import EventExtractor, EventTables
 from netdetect.decode.headers import decode_headers, payload_prefix
 from netdetect.tables import addr16
+from netdetect.testing import synth
 
 ev = extract._events
 pytestmark = pytest.mark.skipif(ev is None, reason="the compiled core is not built")

@@ -7,11 +7,11 @@ import struct
 import pytest
 from _packets import batch_of
 
-from netdetect import synth
 from netdetect.decode import extract as extract_mod
 from netdetect.decode.extract import EventExtractor
 from netdetect.decode.headers import decode_headers
 from netdetect.pipeline import Extractor
+from netdetect.testing import synth
 
 C, S = "10.0.0.5", "198.51.100.7"
 MAC = b"\x02\x00\x00\x00\x00\x01"

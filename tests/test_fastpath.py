@@ -14,11 +14,11 @@ from _packets import batch_of, corpus_batches, corpus_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netdetect import synth
 from netdetect.decode import dns, fastpath, fingerprint, tls
 from netdetect.decode.errors import DecodeError
 from netdetect.decode.extract import EventExtractor
 from netdetect.decode.headers import decode_headers
+from netdetect.testing import synth
 
 
 def _outcome(parse, data: bytes):

@@ -13,7 +13,7 @@ import test_flows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netdetect import flows, synth
+from netdetect import flows
 from netdetect.capture import open_capture
 from netdetect.decode.headers import Headers, decode_headers
 from netdetect.errors import CaptureError
@@ -26,6 +26,7 @@ from netdetect.flows import (
 )
 from netdetect.model import CONN_DTYPE
 from netdetect.pipeline import extract_files
+from netdetect.testing import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "pcaps"

@@ -16,8 +16,8 @@ from netdetect.model import Finding, Report, Summary
 from netdetect.output import render_html, write_html
 from netdetect.output.html import STYLESHEET
 from netdetect.output.markup import el, escape
-from netdetect.output.sample import HOSTILE_NAMES, sample_report
 from netdetect.output.svg import histogram, interval_counts, timeline
+from netdetect.testing.sample import HOSTILE_NAMES, sample_report
 
 START = 1680084000.0
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from netdetect.output import render_html
-from netdetect.output.sample import HOSTILE_NAMES, sample_report
 from netdetect.output.svg import BAR_COLOR, TICK_COLOR
+from netdetect.testing.sample import HOSTILE_NAMES, sample_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [

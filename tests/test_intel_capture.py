@@ -8,8 +8,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from netdetect import synth
 from netdetect.cli.main import cli
+from netdetect.testing import synth
 
 T0 = 1_680_000_000.0
 DNS = "10.9.0.2"

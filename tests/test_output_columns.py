@@ -23,7 +23,6 @@ from netdetect.output.csvfmt import CsvFormatter
 from netdetect.output.ecs import ecs_document, ecs_lines
 from netdetect.output.eve import eve_alert, eve_lines
 from netdetect.output.records import finding_record, verdict
-from netdetect.output.sample import HOSTILE_NAMES, sample_report
 from netdetect.output.table import TableFormatter, row, rows_of
 from netdetect.output.text import (
     eve_time,
@@ -35,6 +34,7 @@ from netdetect.output.text import (
     round_many,
     rounded,
 )
+from netdetect.testing.sample import HOSTILE_NAMES, sample_report
 
 START = 1680084000.0
 

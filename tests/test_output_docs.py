@@ -13,7 +13,7 @@ from referencing import Registry, Resource
 
 from netdetect.output import FORMATS
 from netdetect.output.csvfmt import COLUMNS
-from netdetect.output.sample import write_examples
+from netdetect.testing.sample import write_examples
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 EXAMPLES = DOCS / "examples"
@@ -30,7 +30,7 @@ def test_examples_are_what_the_code_writes_today(tmp_path: Path) -> None:
     assert {path.name for path in written} == {path.name for path in EXAMPLES.iterdir()}
     for path in written:
         assert path.read_bytes() == (EXAMPLES / path.name).read_bytes(), (
-            f"docs/examples/{path.name} is stale: run python -m netdetect.output.sample docs/examples"
+            f"docs/examples/{path.name} is stale: run python -m netdetect.testing.sample docs/examples"
         )
 
 

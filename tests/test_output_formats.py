@@ -21,7 +21,7 @@ from netdetect.errors import UsageError
 from netdetect.model import Finding, IntelHit, Report, Summary
 from netdetect.output import FORMATS, write_report
 from netdetect.output.csvfmt import COLUMNS
-from netdetect.output.sample import HOSTILE_NAMES, sample_report
+from netdetect.testing.sample import HOSTILE_NAMES, sample_report
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 START = 1680084000.0  # 2023-03-29T10:00:00Z

@@ -10,7 +10,7 @@ import pytest
 
 from netdetect.model import Finding, IntelHit, Report, Summary
 from netdetect.output import Progress, write_report
-from netdetect.output.sample import sample_report
+from netdetect.testing.sample import sample_report
 
 START = 1680084000.0  # 2023-03-29T10:00:00Z
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

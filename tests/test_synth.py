@@ -1,4 +1,4 @@
-"""netdetect.synth writes what dpkt and scapy read back, field for field; the generators are deterministic."""
+"""netdetect.testing.synth writes what dpkt and scapy read back, field for field; it is deterministic."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from scapy.layers.tls.all import TLS
 from scapy.utils import checksum as scapy_checksum
 from scapy.utils import rdpcap
 
-from netdetect import synth
+from netdetect.capture import linktypes, pcapng
+from netdetect.testing import synth
+from netdetect.testing import writer as writer_module
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT, SERVER, RESOLVER = "10.1.0.5", "93.184.216.34", "10.1.0.2"
@@ -200,9 +202,9 @@ def test_classic_pcap_headers_and_timestamps(byteorder: str, resolution: str) ->
 @pytest.mark.parametrize("byteorder", ["little", "big"])
 def test_pcapng_blocks_interfaces_and_tsresol(byteorder: str) -> None:
     buf = io.BytesIO()
-    writer = synth.PcapngWriter(buf, byteorder=byteorder)  # type: ignore[arg-type]
-    eth = writer.add_interface(synth.LINKTYPE_ETHERNET, tsresol=9, name="eth0")
-    raw_if = writer.add_interface(synth.LINKTYPE_RAW)  # default µs
+    writer = writer_module.PcapngWriter(buf, byteorder=byteorder)  # type: ignore[arg-type]
+    eth = writer.add_interface(linktypes.ETHERNET, tsresol=9, name="eth0")
+    raw_if = writer.add_interface(linktypes.RAW)  # default µs
     frame = synth.ethernet(
         b"\x02" * 6, b"\x04" * 6, synth.ETH_IPV4, synth.ip_packet(CLIENT, SERVER, 17, b"x" * 8)
     )
@@ -213,8 +215,8 @@ def test_pcapng_blocks_interfaces_and_tsresol(byteorder: str) -> None:
     )
     raw = buf.getvalue()
     end = "<" if byteorder == "little" else ">"
-    assert struct.unpack(end + "I", raw[:4])[0] == synth.PCAPNG_SHB
-    assert struct.unpack(end + "I", raw[8:12])[0] == synth.PCAPNG_BYTE_ORDER_MAGIC
+    assert struct.unpack(end + "I", raw[:4])[0] == pcapng.SHB
+    assert struct.unpack(end + "I", raw[8:12])[0] == writer_module.PCAPNG_BYTE_ORDER_MAGIC
     assert len(raw) == writer.bytes_written
     reader = dpkt.pcapng.Reader(io.BytesIO(raw))
     records = list(reader)

@@ -1,12 +1,12 @@
 """Synthetic captures built as raw bytes with `struct`: fast enough for millions of packets.
 
-Used by tests (tiny captures with known values), `pcaps/make_demo.py` (the demo office) and
-`benchmarks/make_capture.py`. Three layers, each usable alone:
+Used by tests (tiny captures with known values), `pcaps/make_demo.py` (the demo office),
+`benchmarks/make_capture.py` and `netdetect.testing.shapes`. Three layers, each usable alone:
 
 - builders that return bytes: `ethernet`, `ipv4`, `ipv6`, `tcp`, `udp`, `dns_query`, `dns_response`,
   `client_hello`, `http_request`;
-- capture writers: `PcapWriter` (classic pcap, µs or ns, either byte order) and `PcapngWriter`
-  (SHB, IDB with `if_tsresol`, EPB, several interfaces and sections);
+- capture writers: `PcapWriter` and `PcapngWriter` from `netdetect.testing.writer` (the project's
+  one pcap/pcapng writer);
 - `TrafficWriter`: whole conversations (`tcp_session`, `dns_exchange`, `udp`) with correct lengths,
   checksums, sequence numbers and byte counts, buffered and written in time order on `close()`.
   Bulk data packets can be cut to a snaplen while the record keeps the original length, so a day of
@@ -26,15 +26,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
+
+from netdetect.capture import linktypes
+from netdetect.testing.writer import ByteOrder, PcapngWriter, PcapWriter
 
 # --------------------------------------------------------------------------- constants
-
-LINKTYPE_NULL = 0
-LINKTYPE_ETHERNET = 1
-LINKTYPE_RAW = 101
-LINKTYPE_LINUX_SLL = 113
-LINKTYPE_LINUX_SLL2 = 276
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
@@ -46,19 +43,13 @@ PROTO_UDP = 17
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
-PCAP_MAGIC_US = 0xA1B2C3D4
-PCAP_MAGIC_NS = 0xA1B23C4D
-PCAPNG_SHB = 0x0A0D0D0A
-PCAPNG_IDB = 0x00000001
-PCAPNG_EPB = 0x00000006
-PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
-
 DNS_TYPES = {
     "A": 1,
     "NS": 2,
     "CNAME": 5,
     "SOA": 6,
     "PTR": 12,
+    "NULL": 10,
     "MX": 15,
     "TXT": 16,
     "AAAA": 28,
@@ -71,8 +62,6 @@ GREASE_VALUES = tuple(0x0A0A + 0x1010 * i for i in range(16))
 
 DEFAULT_LOCAL_NETS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10")
 ROUTER_MAC = bytes.fromhex("020000000001")
-
-ByteOrder = Literal["little", "big"]
 
 
 # --------------------------------------------------------------------------- checksums and addresses
@@ -245,6 +234,11 @@ def _encode_name(name: str | bytes, msg_len: int, offsets: dict[bytes, int] | No
             raise ValueError(f"DNS label longer than 63 bytes: {labels[i][:20]!r}...")
         out += bytes([len(labels[i])]) + labels[i]
     return out + b"\x00"
+
+
+def mx_rdata(preference: int, exchange: str) -> bytes:
+    """MX record data: preference and an uncompressed exchange name."""
+    return struct.pack("!H", preference) + _encode_name(exchange, 0, None)
 
 
 def _rtype_code(rtype: str | int) -> int:
@@ -555,118 +549,6 @@ def ntp_reply(request: bytes, rng: random.Random | None = None) -> bytes:
     return bytes([0x24, 2, 6, 0xE9]) + rng.randbytes(20) + request[40:48] + rng.randbytes(16)
 
 
-# --------------------------------------------------------------------------- capture writers
-
-
-def _ts_split(ts_ns: int, per_second: int) -> tuple[int, int]:
-    sec, frac_ns = divmod(ts_ns, 1_000_000_000)
-    return sec, frac_ns * per_second // 1_000_000_000
-
-
-class PcapWriter:
-    """Classic pcap: µs (magic a1b2c3d4) or ns (a1b23c4d) timestamps, little- or big-endian."""
-
-    def __init__(
-        self,
-        stream: BinaryIO,
-        *,
-        linktype: int = LINKTYPE_ETHERNET,
-        snaplen: int = 262144,
-        nanoseconds: bool = False,
-        byteorder: ByteOrder = "little",
-    ) -> None:
-        self.stream = stream
-        self.nanoseconds = nanoseconds
-        self._end = "<" if byteorder == "little" else ">"
-        self._record = struct.Struct(self._end + "IIII")
-        magic = PCAP_MAGIC_NS if nanoseconds else PCAP_MAGIC_US
-        stream.write(struct.pack(self._end + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
-        self.bytes_written = 24
-
-    def write(self, ts_ns: int, data: bytes, wirelen: int | None = None) -> int:
-        sec, frac = _ts_split(ts_ns, 1_000_000_000 if self.nanoseconds else 1_000_000)
-        self.stream.write(self._record.pack(sec, frac, len(data), len(data) if wirelen is None else wirelen))
-        self.stream.write(data)
-        self.bytes_written += 16 + len(data)
-        return 16 + len(data)
-
-
-def _pcapng_option(code: int, value: bytes, end: str) -> bytes:
-    return struct.pack(end + "HH", code, len(value)) + value + b"\x00" * (-len(value) % 4)
-
-
-class PcapngWriter:
-    """pcapng: section header, interface descriptions (with `if_tsresol`) and enhanced packet blocks.
-
-    `tsresol` is the raw option byte: 6 = µs (the pcapng default), 9 = ns, 0x80|n = 2^-n seconds.
-    """
-
-    def __init__(self, stream: BinaryIO, *, byteorder: ByteOrder = "little") -> None:
-        self.stream = stream
-        self._end = "<" if byteorder == "little" else ">"
-        self._interfaces: list[int] = []  # tsresol per interface id
-        self.bytes_written = 0
-        self.new_section()
-
-    def _block(self, block_type: int, body: bytes) -> int:
-        body += b"\x00" * (-len(body) % 4)
-        total = len(body) + 12
-        self.stream.write(
-            struct.pack(self._end + "II", block_type, total) + body + struct.pack(self._end + "I", total)
-        )
-        self.bytes_written += total
-        return total
-
-    def new_section(self, *, application: str = "netdetect.synth") -> None:
-        options = _pcapng_option(4, application.encode(), self._end) + _pcapng_option(0, b"", self._end)
-        self._block(PCAPNG_SHB, struct.pack(self._end + "IHHq", PCAPNG_BYTE_ORDER_MAGIC, 1, 0, -1) + options)
-        self._interfaces = []
-
-    def add_interface(
-        self,
-        linktype: int = LINKTYPE_ETHERNET,
-        *,
-        snaplen: int = 262144,
-        tsresol: int = 6,
-        name: str | None = None,
-    ) -> int:
-        options = b""
-        if name is not None:
-            options += _pcapng_option(2, name.encode(), self._end)
-        if tsresol != 6:
-            options += _pcapng_option(9, bytes([tsresol]), self._end)
-        if options:
-            options += _pcapng_option(0, b"", self._end)
-        self._block(PCAPNG_IDB, struct.pack(self._end + "HHI", linktype, 0, snaplen) + options)
-        self._interfaces.append(tsresol)
-        return len(self._interfaces) - 1
-
-    def write_block(self, block_type: int, body: bytes) -> int:
-        """Any block (e.g. an unknown type that readers must skip)."""
-        return self._block(block_type, body)
-
-    def write(self, ts_ns: int, data: bytes, wirelen: int | None = None, interface: int = 0) -> int:
-        resol = self._interfaces[interface]
-        if resol & 0x80:
-            units = (ts_ns << (resol & 0x7F)) // 1_000_000_000
-        elif resol >= 9:
-            units = ts_ns * 10 ** (resol - 9)
-        else:
-            units = ts_ns // 10 ** (9 - resol)
-        body = (
-            struct.pack(
-                self._end + "IIIII",
-                interface,
-                units >> 32,
-                units & 0xFFFFFFFF,
-                len(data),
-                len(data) if wirelen is None else wirelen,
-            )
-            + data
-        )
-        return self._block(PCAPNG_EPB, body)
-
-
 # --------------------------------------------------------------------------- conversations
 
 
@@ -736,11 +618,11 @@ class TrafficWriter:
         self._local = [ipaddress.ip_network(n) for n in local_nets]
         self._local_cache: dict[str, bool] = {}
         linktype = {
-            "ethernet": LINKTYPE_ETHERNET,
-            "raw": LINKTYPE_RAW,
-            "sll": LINKTYPE_LINUX_SLL,
-            "sll2": LINKTYPE_LINUX_SLL2,
-            "null": LINKTYPE_NULL,
+            "ethernet": linktypes.ETHERNET,
+            "raw": linktypes.RAW,
+            "sll": linktypes.LINUX_SLL,
+            "sll2": linktypes.LINUX_SLL2,
+            "null": linktypes.NULL,
         }[link]
         self._writer: PcapWriter | PcapngWriter
         if fmt == "pcap":
@@ -986,13 +868,15 @@ class TrafficWriter:
         handshake: bool = True,
         close: Literal["fin", "rst"] | None = "fin",
         ack_every: int = 2,
+        exchange_times: Sequence[float] | None = None,
     ) -> SessionStats:
         """A TCP connection: SYN, SYN-ACK, ACK, request/response exchanges, FIN/ACK teardown.
 
         Exchange i is `client_payloads[i]` followed by `server_payloads[i]`; each is bytes (kept whole)
         or a byte count (filler, cut to the snaplen). `server_bytes` adds filler to the last response
         (or is a server-first banner when there is no client payload). `duration` stretches the
-        exchanges so the connection closes at `t + duration`; the client ACKs every `ack_every`
+        exchanges so the connection closes at `t + duration`; `exchange_times` instead starts exchange
+        i at its own time (heartbeats inside one long connection). The client ACKs every `ack_every`
         server segments. Returns the per-direction packet and byte counts.
         """
         sport = self.ephemeral_port() if sport is None else sport
@@ -1006,6 +890,8 @@ class TrafficWriter:
             else:
                 responses[-1].append(server_bytes)
         requests += [0] * (len(responses) - len(requests))
+        if exchange_times is not None and len(exchange_times) != len(requests):
+            raise ValueError(f"{len(exchange_times)} exchange times for {len(requests)} exchanges")
 
         stats = SessionStats(start=t, end=t)
         cisn, sisn = self.rng.getrandbits(32), self.rng.getrandbits(32)
@@ -1040,7 +926,9 @@ class TrafficWriter:
             max(0.0, (duration - (now - t) - busy) / max(len(requests), 1)) if duration is not None else 0.0
         )
         for i, (request, response) in enumerate(zip(requests, responses, strict=True)):
-            if i:
+            if exchange_times is not None:
+                now = max(now, exchange_times[i])
+            elif i:
                 now += spread
             now += 0.0005
             now, cseq, _ = self._send_stream(
@@ -1065,7 +953,12 @@ class TrafficWriter:
                     sent += size
                     # The final ACK rides on the client's next segment when that follows at once.
                     more = i < len(requests) - 1
-                    idle = spread if more else (t + duration - rtt - now if duration else 0.0)
+                    if more and exchange_times is not None:
+                        idle = exchange_times[i + 1] - now
+                    elif more:
+                        idle = spread
+                    else:
+                        idle = t + duration - rtt - now if duration else 0.0
                     if last and idle < 0.2 and (more or close == "fin"):
                         continue
                     count(self._tcp(now + 0.0001, client, server, sport, dport, cseq, sseq, ACK), True)
@@ -1085,6 +978,38 @@ class TrafficWriter:
             count(self._tcp(now, client, server, sport, dport, cseq, sseq, RST | ACK), True)
         stats.end = now
         return stats
+
+    def tls_session(
+        self,
+        t: float,
+        client: str,
+        server: str,
+        sport: int | None,
+        dport: int,
+        hello: bytes,
+        request: bytes | int,
+        server_hello: bytes | int,
+        response: int,
+        **tcp: Any,
+    ) -> SessionStats:
+        """A TLS connection: the ClientHello `hello`, the server's hello flight (`server_hello` bytes),
+        then one request and `response` bytes of application data; `tcp` as in `tcp_session`."""
+        return self.tcp_session(
+            t,
+            client,
+            server,
+            sport,
+            dport,
+            [hello, request],
+            server_bytes=response,
+            server_payloads=[server_hello],
+            **tcp,
+        )
+
+    @property
+    def queued(self) -> int:
+        """Packets waiting for `flush` or `close`."""
+        return len(self._pending)
 
     @property
     def bytes_written(self) -> int:

@@ -1,6 +1,6 @@
 """A small, seeded example report: the source of the examples in docs/ and of output tests.
 
-    python -m netdetect.output.sample docs/examples    # regenerate the documented examples
+    python -m netdetect.testing.sample docs/examples    # regenerate the documented examples
 
 It mirrors the demo capture's story (a 3CX-infected host beaconing with ~30% jitter, an unlisted
 90 s check-in to a bare IP, a listed name looked up but never connected to, a benign fleet

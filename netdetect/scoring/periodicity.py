@@ -153,17 +153,22 @@ def interval_llr(
 
 
 def _longest_run(
-    interval: np.ndarray, usable: np.ndarray, interval_group: np.ndarray, n_groups: int, run_break_s: float
+    interval: np.ndarray,
+    usable: np.ndarray,
+    interval_group: np.ndarray,
+    n_groups: int,
+    run_break_s: float | np.ndarray,
 ) -> np.ndarray:
     """Longest stretch of each group's series not broken by a long outage (seconds).
 
-    Outages up to `run_break_s` long (a network blip) do not break a run.
+    Outages up to `run_break_s` long (a network blip; one value or one per group) do not break a run.
     """
     if interval.size == 0:
         return np.zeros(n_groups)
     new_group = np.ones(interval.size, dtype=bool)
     new_group[1:] = interval_group[1:] != interval_group[:-1]
-    breaks = ~usable & (interval > run_break_s)
+    run_break = np.asarray(run_break_s, dtype=np.float64)
+    breaks = ~usable & (interval > (run_break[interval_group] if run_break.ndim else run_break))
     run = np.cumsum(breaks | new_group)  # a new run after each break and at each group start
     run_time = np.bincount(run, weights=np.where(breaks, 0.0, interval))
     run_group = np.zeros(run_time.size, dtype=np.int64)
@@ -174,9 +179,12 @@ def _longest_run(
 
 
 def analyse(
-    sorted_group: np.ndarray, sorted_ts: np.ndarray, n_groups: int, run_break_s: float = RUN_BREAK_S
+    sorted_group: np.ndarray,
+    sorted_ts: np.ndarray,
+    n_groups: int,
+    run_break_s: float | np.ndarray = RUN_BREAK_S,
 ) -> Timing:
-    """Timing analysis of every group; inputs sorted by (group, ts)."""
+    """Timing analysis of every group; inputs sorted by (group, ts); run_break_s: one or per group."""
     first = merge_events(sorted_group, sorted_ts)
     eg, et = sorted_group[first], sorted_ts[first]
     events = np.bincount(eg, minlength=n_groups).astype(np.int64)

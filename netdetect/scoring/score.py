@@ -8,6 +8,7 @@ import numpy as np
 
 from netdetect.scoring import periodicity
 from netdetect.scoring import segments as seg
+from netdetect.scoring.coverage import as_coverage, group_coverage
 from netdetect.scoring.rita import rita_scores
 
 DEFAULT_THRESHOLD = 0.5
@@ -74,13 +75,17 @@ def score_groups(
     n_groups: int,
     *,
     window: tuple[float, float] | None = None,
+    coverage: np.ndarray | None = None,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> ScoreTable:
     """Score every group's connections for beaconing.
 
     group: int group index (0..n_groups-1) per connection, any order; ts: connection start (epoch
-    s); window: observation span (capture first/last ts), default the span of `ts`. Rows with a
-    non-finite timestamp are ignored; negative byte counts count as 0.
+    s); window: observation span (capture first/last ts), default the span of `ts`; coverage: the
+    (k, 2) time intervals the inputs cover (several captures), instead of `window`. Each group is
+    measured on the coverage intervals its connections fall in, so captures it is not in and the
+    gaps between captures change nothing in its scores. Rows with a non-finite timestamp are
+    ignored; negative byte counts count as 0.
     """
     group = np.asarray(group).astype(np.int64, copy=False)
     ts = np.asarray(ts, dtype=np.float64)
@@ -103,18 +108,25 @@ def score_groups(
     has = counts > 0
     first_seen = seg.take_or_nan(t, starts, has)
     last_seen = seg.take_or_nan(t, starts + counts - 1, has)
-    if window is None:
-        window = (float(t.min()), float(t.max())) if t.size else (0.0, 0.0)
-    window_len = max(float(window[1] - window[0]), 0.0)
+    if coverage is not None:
+        spans = as_coverage(coverage)
+    elif window is not None:
+        spans = as_coverage([window])
+    else:
+        spans = np.array([[t.min(), t.max()]]) if t.size else np.zeros((0, 2))
+    covered = group_coverage(g, t, n_groups, spans)
+    window_len = covered.longest_s
 
     # Short outages do not end a run of check-ins, but in short windows "short" must be shorter.
-    run_break = min(periodicity.RUN_BREAK_S, 0.1 * window_len) if window_len > 0 else periodicity.RUN_BREAK_S
+    run_break = np.where(
+        window_len > 0, np.minimum(periodicity.RUN_BREAK_S, 0.1 * window_len), periodicity.RUN_BREAK_S
+    )
     timing = periodicity.analyse(g, t, n_groups, run_break)
     event_bytes = np.add.reduceat(b_out, timing.event_index) if timing.event_index.size else np.zeros(0)
     size_reg = _size_regularity(timing.event_group, event_bytes, n_groups, timing.events)
 
     # Regular activity lasting minutes (downloads, retries) is not a check-in pattern.
-    needed = min(SPAN_NEEDED_S, 0.75 * window_len) if window_len > 0 else SPAN_NEEDED_S
+    needed = np.where(window_len > 0, np.minimum(SPAN_NEEDED_S, 0.75 * window_len), SPAN_NEEDED_S)
     span_score = np.clip((timing.longest_run_s - 0.5 * needed) / (0.5 * needed), 0.0, 1.0)
     enough = timing.events >= MIN_EVENTS
 
@@ -140,7 +152,7 @@ def score_groups(
         "span": span_score,
         "events": timing.events.astype(np.float64),
     }
-    subscores.update(rita_scores(g, t, b_out, n_groups, window).as_dict())
+    subscores.update(rita_scores(g, t, b_out, n_groups, (covered.first, covered.last)).as_dict())
     return ScoreTable(
         score=score,
         beacon=score >= threshold,

@@ -1,0 +1,121 @@
+"""Per-group observation spans: a group's scores depend only on the captures its connections are in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netdetect.scoring import ScoreTable, score_groups
+from netdetect.scoring.coverage import as_coverage, group_coverage
+from netdetect.scoring.rita import rita_scores
+from netdetect.scoring.synthetic import MONDAY_0000_UTC, beacon, browsing, poisson
+
+T0 = MONDAY_0000_UTC
+RAT = (T0 + 70 * 86_400.0, T0 + 70 * 86_400.0 + 300.0)  # a 5-minute incident capture
+OLD = (T0, T0 + 86_400.0)  # an unrelated day-long capture two months earlier
+
+
+def _groups(rng: np.random.Generator, window: tuple[float, float], short: bool) -> list[np.ndarray]:
+    check_ins = beacon(rng, window, 20.0 if short else 300.0, kind="uniform", jitter=0.1)[0].ts
+    return [
+        check_ins,
+        poisson(rng, window, 0.05, False),
+        browsing(rng, window, long_window=False),
+        window[0] + 2.0 + 5.0 * np.arange(8),  # a short regular burst
+    ]
+
+
+def _table(series: list[np.ndarray], **kw: object) -> ScoreTable:
+    ts = np.concatenate(series)
+    group = np.repeat(np.arange(len(series)), [s.size for s in series])
+    sizes = np.full(ts.size, 420)
+    return score_groups(group, ts, sizes, sizes * 3, np.ones(ts.size), len(series), **kw)  # type: ignore[arg-type]
+
+
+def _assert_same_rows(a: ScoreTable, rows_a: slice, b: ScoreTable, rows_b: slice) -> None:
+    for name in ("score", "beacon", "period_s", "jitter", "missed_share", "connections", "first_seen"):
+        np.testing.assert_array_equal(getattr(a, name)[rows_a], getattr(b, name)[rows_b], err_msg=name)
+    assert a.subscores.keys() == b.subscores.keys()
+    for name in a.subscores:
+        np.testing.assert_array_equal(a.subscores[name][rows_a], b.subscores[name][rows_b], err_msg=name)
+
+
+def test_unrelated_capture_changes_nothing_in_a_groups_scores() -> None:
+    rng = np.random.default_rng(11)
+    rat = _groups(rng, RAT, short=True)
+    old = _groups(rng, OLD, short=False)
+    alone = _table(rat, window=RAT)
+    together = _table(old + rat, coverage=np.array([OLD, RAT]))
+    _assert_same_rows(alone, slice(0, 4), together, slice(4, 8))
+    assert together.beacon[4]  # the RAT's check-ins, found in the combined scan too
+    assert together.beacon[0]  # and the old capture's own beacon
+    # One window over both captures (the old behaviour) loses the short capture's beacon.
+    assert not _table(old + rat, window=(OLD[0], RAT[1])).beacon[4]
+
+
+def test_short_capture_alone_scores_as_with_its_window() -> None:
+    rng = np.random.default_rng(12)
+    rat = _groups(rng, RAT, short=True)
+    by_window = _table(rat, window=RAT)
+    _assert_same_rows(by_window, slice(None), _table(rat, coverage=[RAT]), slice(None))
+    assert by_window.beacon.tolist() == [True, False, False, False]
+
+
+def test_a_group_in_two_captures_is_measured_on_each_and_not_the_gap() -> None:
+    first = T0 + 10.0 + 60.0 * np.arange(30)  # 30 minutes in each capture
+    second = first + 40 * 86_400.0
+    spans = np.array([[T0, T0 + 1800.0], [T0 + 40 * 86_400.0, T0 + 40 * 86_400.0 + 1800.0]])
+    cov = group_coverage(np.zeros(60, dtype=np.int64), np.r_[first, second], 1, spans)
+    assert cov.longest_s[0] == 1800.0
+    assert (cov.first[0], cov.last[0]) == (spans[0, 0], spans[1, 1])
+    table = _table([np.r_[first, second]], coverage=spans)
+    assert table.beacon[0] and table.period_s[0] == pytest.approx(60.0)
+
+
+def test_group_coverage_assigns_gap_rows_to_the_capture_before() -> None:
+    spans = np.array([[0.0, 100.0], [1000.0, 1200.0], [5000.0, 5050.0]])
+    group = np.array([0, 0, 1, 1, 3])
+    ts = np.array([50.0, 500.0, -20.0, 1050.0, 9000.0])  # gap, before everything, after everything
+    cov = group_coverage(group, ts, 4, spans)
+    assert cov.longest_s.tolist() == [100.0, 200.0, 0.0, 50.0]
+    assert cov.first[1] == 0.0 and cov.last[1] == 1200.0
+    assert np.isnan(cov.first[2]) and np.isnan(cov.last[2])
+
+
+def test_rita_per_group_windows_equal_one_window_each() -> None:
+    rng = np.random.default_rng(3)
+    windows = [(T0, T0 + 6 * 3600.0), (T0 + 9 * 86_400.0, T0 + 12 * 86_400.0)]
+    series = [np.sort(rng.uniform(*w, 400)) for w in windows]
+    series[1][::2] = windows[1][0] + 3600.0 * np.arange(200) + rng.normal(0, 30, 200)
+    series = [np.sort(s) for s in series]
+    sizes = [rng.integers(300, 320, s.size).astype(np.float64) for s in series]
+    group = np.repeat([0, 1], [s.size for s in series])
+    both = rita_scores(
+        group, np.concatenate(series), np.concatenate(sizes), 2, tuple(np.array(windows).T)
+    ).as_dict()
+    for i, w in enumerate(windows):
+        one = rita_scores(np.zeros(series[i].size, dtype=np.int64), series[i], sizes[i], 1, w).as_dict()
+        for name, values in one.items():
+            assert both[name][i] == values[0], name
+
+
+@pytest.mark.parametrize(
+    "coverage",
+    [
+        np.zeros((0, 2)),
+        [[RAT[1], RAT[1] + 50], [RAT[0], RAT[1]], [np.nan, 5.0], [RAT[0] + 10, RAT[0] + 20]],
+        [[RAT[1], RAT[0]]],  # backwards: dropped, as if no coverage were known
+        [[-np.inf, np.inf]],
+    ],
+)
+def test_hostile_coverage_never_crashes(coverage: object) -> None:
+    rng = np.random.default_rng(5)
+    table = _table(_groups(rng, RAT, short=True), coverage=coverage)
+    assert np.isfinite(table.score).all() and ((table.score >= 0) & (table.score <= 1)).all()
+
+
+def test_as_coverage_merges_and_rejects_bad_shapes() -> None:
+    merged = as_coverage([[10.0, 20.0], [0.0, 5.0], [15.0, 30.0], [np.nan, 1.0]])
+    assert merged.tolist() == [[0.0, 5.0], [10.0, 30.0]]
+    with pytest.raises(ValueError, match="shape"):
+        as_coverage(np.zeros((3, 3)))

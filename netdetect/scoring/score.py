@@ -12,7 +12,22 @@ from netdetect.scoring.coverage import as_coverage, group_coverage
 from netdetect.scoring.rita import rita_scores
 
 DEFAULT_THRESHOLD = 0.5
-MIN_EVENTS = 6  # fewer check-ins cannot be told from chance: score 0
+MIN_EVENTS = 6  # fewer check-ins score only under the few-check-in rule below
+# 4 or 5 check-ins may score when nothing but a schedule explains them: every check-in the same
+# client size, the series filling its capture (no silence longer than FEW_EDGE_PERIODS periods at
+# either end, which a retry burst or a chance cluster leaves), and intervals so equal that random
+# arrivals line up as tightly with chance under FEW_CHANCE: the k pair statistics are Uniform(0, 1)
+# for random arrivals, so P(their sum <= S) = S^k / k!. With 5 check-ins (3 pairs) that allows about
+# ±2% jitter, with 4 (2 pairs) about ±0.5%; 3 check-ins (1 pair) line up by chance too often.
+FEW_EVENTS = 4
+FEW_CHANCE = 1e-5
+FEW_EDGE_PERIODS = 1.5
+# Uniform 0..M s sleeps (jitter 100%) carried by machine-like sizes: the share of check-ins with the
+# group's usual client and server sizes must reach SIZE_MACHINE, and the bounded-sleep evidence
+# (periodicity.bounded_llr) BOUNDED_MIDPOINT nats, where random arrivals stay under ~9 (99.99th
+# percentile for any number of intervals, by simulation).
+SIZE_MACHINE = 0.8
+BOUNDED_MIDPOINT = 12.0
 # Evidence (log likelihood ratio, nats) at which the timing part reaches 0.5, and its softness.
 EVIDENCE_MIDPOINT = 6.0
 EVIDENCE_SCALE = 1.5
@@ -97,9 +112,10 @@ def score_groups(
     if n_groups < 0 or (n and (group.min() < 0 or group.max() >= n_groups)):
         raise ValueError(f"group indices must lie in 0..{n_groups - 1}")
 
+    bytes_in = np.asarray(bytes_in, dtype=np.float64)
     finite = np.isfinite(ts)
     if not finite.all():
-        group, ts, bytes_out = group[finite], ts[finite], bytes_out[finite]
+        group, ts, bytes_out, bytes_in = group[finite], ts[finite], bytes_out[finite], bytes_in[finite]
     bytes_out = np.where(np.isfinite(bytes_out) & (bytes_out > 0), bytes_out, 0.0)
 
     order = seg.sort_within_groups(group, ts, n_groups)
@@ -141,7 +157,40 @@ def score_groups(
     evidence = timing_llr + SIZE_EVIDENCE * size_reg * lean
     timing_score = _sigmoid((evidence - EVIDENCE_MIDPOINT) / EVIDENCE_SCALE)
 
-    score = np.where(enough, timing_score * span_score, 0.0)
+    # Few check-ins: only a tight schedule of identical check-ins filling the capture (see FEW_EVENTS).
+    edge = FEW_EDGE_PERIODS * timing.period_s
+    fills = (first_seen - covered.first <= edge) & (covered.last - last_seen <= edge)
+    pairs = timing.pairs.astype(np.float64)
+    pair_sum = pairs * (1.0 - timing.regularity) / 2.0  # regularity = 1 - 2 mean(c)
+    log_factorial = np.log(np.cumprod(np.r_[1.0, np.arange(1.0, MIN_EVENTS)]))  # k! for k < MIN_EVENTS
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_chance = pairs * np.log(pair_sum) - log_factorial[np.minimum(timing.pairs, MIN_EVENTS - 1)]
+    few = (
+        (timing.events >= FEW_EVENTS)
+        & ~enough
+        & (size_reg >= 1.0)
+        & fills
+        & (log_chance <= np.log(FEW_CHANCE))
+    )
+    score = np.where(enough | few, timing_score * span_score, 0.0)
+
+    # Uniform random sleeps with machine-like sizes: bounded intervals, identical requests and replies.
+    machine = enough & (span_score > 0) & (size_reg >= SIZE_MACHINE)
+    if machine.any():  # server sizes only for these few groups: the common path stays cheap
+        rows = np.flatnonzero(machine[g])
+        b_in = bytes_in[order[rows]]
+        b_in = np.where(np.isfinite(b_in) & (b_in > 0), b_in, 0.0)
+        chosen = machine[timing.event_group]
+        in_bytes = np.add.reduceat(b_in, np.searchsorted(rows, timing.event_index[chosen]))
+        in_reg = _size_regularity(timing.event_group[chosen], in_bytes, n_groups, timing.events)
+        machine &= in_reg >= SIZE_MACHINE
+    bounded = periodicity.bounded_llr(timing, machine)
+    bounded_score = np.where(
+        machine, _sigmoid((bounded + SIZE_EVIDENCE - BOUNDED_MIDPOINT) / EVIDENCE_SCALE) * span_score, 0.0
+    )
+    carried = bounded_score > score
+    periodicity.describe_sleeps(timing, carried)
+    score = np.maximum(score, bounded_score)
 
     subscores = {
         "evidence": evidence,
@@ -150,6 +199,7 @@ def score_groups(
         "regularity": timing.regularity,
         "size_regularity": size_reg,
         "span": span_score,
+        "bounded_test": bounded,
         "events": timing.events.astype(np.float64),
     }
     subscores.update(rita_scores(g, t, b_out, n_groups, (covered.first, covered.last)).as_dict())

@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from netdetect.addr import from_text, to_text
+from netdetect.analysis.context import AnalysisOptions, build_context
+from netdetect.model import CONN_DTYPE
 from netdetect.scoring import ScoreTable, score_groups
 from netdetect.scoring.coverage import as_coverage, group_coverage
 from netdetect.scoring.rita import rita_scores
 from netdetect.scoring.synthetic import MONDAY_0000_UTC, beacon, browsing, poisson
+from netdetect.tables.connections import sort_connections
+from netdetect.tables.events import EventSet
+from netdetect.tables.extraction import Extraction
 
 T0 = MONDAY_0000_UTC
 RAT = (T0 + 70 * 86_400.0, T0 + 70 * 86_400.0 + 300.0)  # a 5-minute incident capture
@@ -119,3 +125,54 @@ def test_as_coverage_merges_and_rejects_bad_shapes() -> None:
     assert merged.tolist() == [[0.0, 5.0], [10.0, 30.0]]
     with pytest.raises(ValueError, match="shape"):
         as_coverage(np.zeros((3, 3)))
+
+
+def _capture(start: float, hours: float, period: float, client: str, rng: np.random.Generator) -> Extraction:
+    """Connections of one capture: `client` checking in with 198.51.100.7 and browsing elsewhere."""
+    beacon_ts = start + 3.0 + np.arange(0.0, hours * 3600.0 - 5.0, period) + rng.normal(0, 0.2)
+    other_ts = np.sort(rng.uniform(start, start + hours * 3600.0, 40))
+    rows = np.zeros(beacon_ts.size + other_ts.size, CONN_DTYPE)
+    rows["ts"] = np.r_[beacon_ts, other_ts]
+    rows["end_ts"] = rows["ts"] + 0.3
+    rows["client"] = from_text(client)
+    servers = ["198.51.100.7"] * beacon_ts.size + [f"203.0.113.{i % 9 + 1}" for i in range(other_ts.size)]
+    rows["server"] = [from_text(s) for s in servers]
+    rows["server_port"], rows["proto"] = 443, 6
+    rows["bytes_out"], rows["bytes_in"] = 517, 2300
+    end = start + hours * 3600.0
+    return Extraction(sort_connections(rows), EventSet(), first_ts=start, last_ts=end, spans=[(start, end)])
+
+
+def _findings(ex: Extraction, client: str) -> dict[str, tuple[float, ...]]:
+    """Scores of `client`'s groups as the beacon detector will make them: context groups, its coverage."""
+    ctx = build_context(ex, AnalysisOptions())
+    c = ctx.conns
+    table = score_groups(
+        ctx.groups.index,
+        c["ts"],
+        c["bytes_out"],
+        c["bytes_in"],
+        c["end_ts"] - c["ts"],
+        len(ctx.groups),
+        coverage=ctx.coverage,
+    )
+    out = {}
+    for g in range(len(ctx.groups)):
+        row = int(np.flatnonzero(ctx.groups.index == g)[0])
+        if to_text(c["client"][row]) == client:
+            sub = table.row_subscores(g)
+            out[to_text(c["server"][row])] = (float(table.score[g]), float(table.period_s[g]), *sub.values())
+    return out
+
+
+def test_one_capture_alone_and_with_another_months_capture_gives_the_same_finding() -> None:
+    rng = np.random.default_rng(21)
+    rat = _capture(RAT[0], 300 / 3600, 20.0, "10.0.0.5", rng)
+    old = _capture(OLD[0], 24.0, 600.0, "10.0.0.9", rng)
+    alone = _findings(rat, "10.0.0.5")
+    together = _findings(Extraction.merge([old, rat]), "10.0.0.5")
+    assert len(alone) == 10
+    np.testing.assert_equal(alone, together)
+    score, period = alone["198.51.100.7"][:2]
+    assert score >= 0.5 and period == pytest.approx(20.0, rel=0.05)
+    assert _findings(Extraction.merge([old, rat]), "10.0.0.9")["198.51.100.7"][0] >= 0.5

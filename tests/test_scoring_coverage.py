@@ -112,12 +112,19 @@ def test_rita_per_group_windows_equal_one_window_each() -> None:
         [[RAT[1], RAT[1] + 50], [RAT[0], RAT[1]], [np.nan, 5.0], [RAT[0] + 10, RAT[0] + 20]],
         [[RAT[1], RAT[0]]],  # backwards: dropped, as if no coverage were known
         [[-np.inf, np.inf]],
+        [[RAT[0] - 1e7, RAT[0] - 1e6]],  # every connection after the only interval: RITA keeps none
     ],
 )
 def test_hostile_coverage_never_crashes(coverage: object) -> None:
     rng = np.random.default_rng(5)
     table = _table(_groups(rng, RAT, short=True), coverage=coverage)
     assert np.isfinite(table.score).all() and ((table.score >= 0) & (table.score <= 1)).all()
+
+
+def test_no_rows_with_several_captures() -> None:
+    empty = np.zeros(0)
+    table = score_groups(empty.astype(np.int64), empty, empty, empty, empty, 2, coverage=[OLD, RAT])
+    assert table.score.tolist() == [0.0, 0.0]
 
 
 def test_as_coverage_merges_and_rejects_bad_shapes() -> None:

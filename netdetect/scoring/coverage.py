@@ -78,6 +78,8 @@ def group_coverage(
     """
     counts = np.bincount(sorted_group, minlength=n_groups)
     has = counts > 0
+    if not has.any():
+        return GroupCoverage(np.zeros(n_groups), np.full(n_groups, np.nan), np.full(n_groups, np.nan))
     if len(coverage) == 0:  # nothing known: each group is its own window
         first = np.full(n_groups, np.nan)
         last = np.full(n_groups, np.nan)

@@ -214,6 +214,8 @@ def rita_scores(
     row_min, row_max = span[0][sorted_group], span[1][sorted_group]
     keep = (ts_sec >= (row_min // 3600) * 3600) & (ts_sec <= row_max) & (row_max > row_min)
     group, ts_sec = sorted_group[keep], ts_sec[keep]
+    if ts_sec.size == 0:  # every row outside its group's analysed span
+        return RitaScores(zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy())
     size = sorted_bytes_out[keep].astype(np.float64)
     starts, counts = seg.bounds(group, n_groups)
 

@@ -74,12 +74,16 @@ def rita_beacon_windows(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray
     return np.maximum(lo, hi - DAY_S), hi
 
 
-def _bins(ts_sec: np.ndarray, ds_min: np.ndarray, ds_max: np.ndarray) -> np.ndarray:
-    """Per row, the bin of RITA's 24 equal bins over the row's span (rows carry their group's span).
+def _bins(ts_sec: np.ndarray, ds_min: np.ndarray | np.int64, ds_max: np.ndarray | np.int64) -> np.ndarray:
+    """Per row, the bin of RITA's 24 equal bins over the row's span (one span, or one per row).
 
     Same edges and rule as np.searchsorted(ds_min + k * width, t, "right") - 1 on one span (last edge
     ds_max), clipped to 0..23: estimated by division, then settled on the exact edges.
     """
+    if np.ndim(ds_min) == 0:
+        edges = ds_min + np.arange(HIST_BINS + 1) * ((ds_max - ds_min) / HIST_BINS)
+        edges[-1] = ds_max
+        return np.clip(np.searchsorted(edges, ts_sec, side="right") - 1, 0, HIST_BINS - 1)
     width = (ds_max - ds_min) / HIST_BINS
     with np.errstate(invalid="ignore", divide="ignore"):
         guess = np.floor((ts_sec - ds_min) / width)
@@ -135,7 +139,10 @@ def _histogram_and_duration(
     hist_score = np.zeros(n_groups)
     dur_score = np.zeros(n_groups)
     ds_min, ds_max = span  # per group
-    bins = _bins(ts_sec, ds_min[group], ds_max[group])
+    if n_groups and (ds_min == ds_min[0]).all() and (ds_max == ds_max[0]).all():
+        bins = _bins(ts_sec, ds_min[0], ds_max[0])  # one span: bins from scalars, no per-row gathers
+    else:
+        bins = _bins(ts_sec, ds_min[group], ds_max[group])
     first = np.where(counts > 0, ts_sec[np.minimum(starts, max(ts_sec.size - 1, 0))], 0)
     last = np.where(counts > 0, ts_sec[np.maximum(starts + counts - 1, 0)], 0)
 
@@ -211,7 +218,9 @@ def rita_scores(
         return RitaScores(zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy())
 
     ts_sec = np.floor(sorted_ts).astype(np.int64)
-    row_min, row_max = span[0][sorted_group], span[1][sorted_group]
+    # One span for every group (one capture, or a window): scalars, no per-row gathers.
+    shared = bool((span[0] == span[0][0]).all() and (span[1] == span[1][0]).all())
+    row_min, row_max = (span[0][0], span[1][0]) if shared else (span[0][sorted_group], span[1][sorted_group])
     keep = (ts_sec >= (row_min // 3600) * 3600) & (ts_sec <= row_max) & (row_max > row_min)
     group, ts_sec = sorted_group[keep], ts_sec[keep]
     if ts_sec.size == 0:  # every row outside its group's analysed span

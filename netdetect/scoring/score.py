@@ -137,7 +137,8 @@ def score_groups(
     run_break = np.where(
         window_len > 0, np.minimum(periodicity.RUN_BREAK_S, 0.1 * window_len), periodicity.RUN_BREAK_S
     )
-    timing = periodicity.analyse(g, t, n_groups, run_break)
+    shared = n_groups > 0 and bool((run_break == run_break[0]).all())
+    timing = periodicity.analyse(g, t, n_groups, float(run_break[0]) if shared else run_break)
     event_bytes = np.add.reduceat(b_out, timing.event_index) if timing.event_index.size else np.zeros(0)
     size_reg = _size_regularity(timing.event_group, event_bytes, n_groups, timing.events)
 

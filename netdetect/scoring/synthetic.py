@@ -349,8 +349,8 @@ def robustness_scenario(rng: np.random.Generator, window_s: float, per_kind: int
         s, spacing = beacon(rng, window, top / 2, jitter=1.0, start=window[0] + rng.uniform(0, top))
         add(s, "empire", True, f"0..X {_duration(window_s)}", spacing, f"sleep=U(0,{top:.0f})s")
     for _ in range(per_kind):
-        count = _log_uniform(rng, 8, 2000)
-        ts = poisson(rng, window, count / window_s, False)
+        expected = _log_uniform(rng, 8, 2000)
+        ts = poisson(rng, window, expected / window_s, False)
         add(_finish(rng, ts, constant_size=True), "poisson_const", False, "", np.nan, f"n={ts.size}")
     for _ in range(per_kind):
         ts = browsing(rng, window, long_window=False)

@@ -189,7 +189,8 @@ def score_groups(
     bounded_score = np.where(
         machine, _sigmoid((bounded + SIZE_EVIDENCE - BOUNDED_MIDPOINT) / EVIDENCE_SCALE) * span_score, 0.0
     )
-    carried = bounded_score > score
+    # Describe as sleeps (mean interval, no beats) only what the bounded test carries past the timing test.
+    carried = (bounded > 0) & (bounded_score > score) & (score < threshold)
     periodicity.describe_sleeps(timing, carried)
     score = np.maximum(score, bounded_score)
 

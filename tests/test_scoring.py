@@ -141,6 +141,64 @@ def test_too_few_check_ins_score_zero() -> None:
     assert table.period_s[0] == pytest.approx(3600.0)
 
 
+def _short(times: np.ndarray, window: tuple[float, float], sizes: np.ndarray | None = None) -> ScoreTable:
+    return _score([times], window, None if sizes is None else [sizes])
+
+
+def test_few_exact_check_ins_filling_a_short_capture_score() -> None:
+    window = (T0, T0 + 300.0)
+    for count, period in ((4, 75.0), (5, 60.0)):
+        ts = T0 + 8.0 + period * np.arange(count)
+        table = _short(ts, window)
+        assert table.beacon[0], count
+        assert table.period_s[0] == pytest.approx(period)
+    three = _short(T0 + 8.0 + 100.0 * np.arange(3), window)
+    assert three.score[0] == 0.0  # one pair of intervals: chance
+
+
+def test_few_check_ins_need_every_requirement() -> None:
+    window = (T0, T0 + 300.0)
+    ts = T0 + 8.0 + 60.0 * np.arange(5)
+    rng = np.random.default_rng(9)
+    assert _short(ts, window).beacon[0]
+    assert _short(ts, window, rng.integers(200, 5000, 5)).score[0] == 0.0  # sizes vary
+    assert _short(ts, (T0, T0 + 3600.0)).score[0] == 0.0  # silent for most of the capture
+    assert _short(T0 + 100.0 + 10.0 * np.arange(5), window).score[0] == 0.0  # a retry burst
+    # two interval pairs within ±2% of each other: random arrivals do that too often
+    loose = T0 + 8.0 + np.cumsum([0.0, 75.0, 76.5, 74.2])
+    assert _short(loose, window).score[0] == 0.0
+    assert _short(T0 + 8.0 + np.cumsum([0.0, 75.0, 75.1, 74.9]), window).beacon[0]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_uniform_random_sleeps_with_machine_sizes(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    window = (T0, T0 + 3600.0)
+    empire = T0 + np.cumsum(rng.uniform(0.0, 15.0, 600))
+    empire = empire[empire < window[1]]
+    same = np.full(empire.size, 812)
+    table = _score([empire], window, [same])
+    assert table.beacon[0]
+    assert table.period_s[0] == pytest.approx(7.5, rel=0.15)  # the mean sleep
+    # uniform 0..2 x mean would read 1.0; sleeps under the 1 s merge gap join the next one
+    assert 0.7 <= table.jitter[0] <= 1.1
+    assert table.subscores["bounded_test"][0] > 30
+    # the same timing with varied sizes carries nothing
+    assert not _score([empire], window, [rng.integers(200, 5000, empire.size)]).beacon[0]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_constant_sizes_do_not_carry_random_or_human_timing(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    window = (T0, T0 + 3600.0)
+    exponential = T0 + np.cumsum(rng.exponential(7.5, 600))  # same mean sleep as above, no bound
+    pixel = browsing(rng, window, long_window=False)
+    for ts in (exponential[exponential < window[1]], pixel):
+        table = _score([ts], window, [np.full(ts.size, 812)])
+        assert not table.beacon[0]
+        assert table.subscores["bounded_test"][0] < 5
+
+
 def test_constant_size_adds_evidence() -> None:
     rng = np.random.default_rng(4)
     series, _ = beacon(rng, (T0, T0 + 4 * 3600), 600.0, kind="uniform", jitter=0.5)

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from netdetect.scoring.evaluate import CorpusResult, evaluate, roc_auc
-from netdetect.scoring.synthetic import BEACON_KINDS, ORDINARY_KINDS, labeled_corpus
+from netdetect.scoring.synthetic import (
+    BEACON_KINDS,
+    ORDINARY_KINDS,
+    ROBUST_BEACON_KINDS,
+    ROBUST_ORDINARY_KINDS,
+    labeled_corpus,
+    robustness_corpus,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +48,41 @@ def test_beats_rita_formula(result: CorpusResult) -> None:
 def test_heavy_jitter_recall(result: CorpusResult) -> None:
     assert result.netdetect.recall_by["±50%"] >= 0.8
     assert result.netdetect.recall_by["-50%"] >= 0.8
+
+
+@pytest.fixture(scope="module")
+def robust() -> CorpusResult:
+    return evaluate(robustness_corpus(seed=2024, per_kind=16))
+
+
+def test_robustness_shapes_are_covered(robust: CorpusResult) -> None:
+    assert set(ROBUST_BEACON_KINDS) | set(ROBUST_ORDINARY_KINDS) == set(robust.kind)
+
+
+def test_few_check_ins_filling_a_short_capture(robust: CorpusResult) -> None:
+    recall = robust.netdetect.recall_by
+    assert recall["5 ±0%"] >= 0.9 and recall["5 ±1%"] >= 0.9 and recall["5 ±2%"] >= 0.8
+    assert recall["4 ±0%"] >= 0.8
+    assert recall["4 ±2%"] <= 0.5  # two pairs within ±2% line up by chance too often to be trusted
+
+
+def test_uniform_sleeps_with_constant_sizes(robust: CorpusResult) -> None:
+    recall = robust.netdetect.recall_by
+    assert recall["0..X 1h"] >= 0.9 and recall["0..X 24h"] >= 0.9
+    assert recall["0..X 15m"] >= 0.4  # 15 minutes hold about 15-90 sleeps: the longer ones are found
+
+
+def test_constant_size_look_alikes_stay_quiet(robust: CorpusResult) -> None:
+    fp = robust.netdetect.false_positives_by
+    # NTP polls on a 64 s lattice are real periodic check-ins (flagged before these rules too): the
+    # allowlist's business, not a scoring error.
+    assert {kind: n for kind, n in fp.items() if kind != "ntp"} == {
+        "few_random": 0,
+        "pixel": 0,
+        "poisson_const": 0,
+        "retry_const": 0,
+    }
+    assert robust.rita_low.false_positives_by["poisson_const"] > 0  # RITA flags them on sizes
 
 
 def test_roc_auc_counts_ties_half() -> None:

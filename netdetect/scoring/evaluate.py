@@ -17,8 +17,9 @@ class Verdicts:
     false_positive_rate: float
     precision: float
     roc_auc: float
-    recall_by: dict[str, float]
-    false_positives_by: dict[str, int]
+    recall_by: dict[str, float]  # by jitter level
+    false_positives_by: dict[str, int]  # by kind of ordinary traffic
+    recall_by_kind: dict[str, float]  # by kind of check-in series
 
 
 def roc_auc(score: np.ndarray, label: np.ndarray) -> float:
@@ -48,6 +49,7 @@ def verdicts(
     level_arr, kind_arr = np.array(level), np.array(kind)
     recall_by = {lv: float(flagged[label & (level_arr == lv)].mean()) for lv in levels}
     fp_by = {k: int((flagged & ~label & (kind_arr == k)).sum()) for k in sorted(set(kind_arr[~label]))}
+    recall_by_kind = {k: float(flagged[label & (kind_arr == k)].mean()) for k in sorted(set(kind_arr[label]))}
     return Verdicts(
         name=name,
         recall=tp / pos if pos else float("nan"),
@@ -56,6 +58,7 @@ def verdicts(
         roc_auc=roc_auc(score, label),
         recall_by=recall_by,
         false_positives_by=fp_by,
+        recall_by_kind=recall_by_kind,
     )
 
 

@@ -153,17 +153,22 @@ def interval_llr(
 
 
 def _longest_run(
-    interval: np.ndarray, usable: np.ndarray, interval_group: np.ndarray, n_groups: int, run_break_s: float
+    interval: np.ndarray,
+    usable: np.ndarray,
+    interval_group: np.ndarray,
+    n_groups: int,
+    run_break_s: float | np.ndarray,
 ) -> np.ndarray:
     """Longest stretch of each group's series not broken by a long outage (seconds).
 
-    Outages up to `run_break_s` long (a network blip) do not break a run.
+    Outages up to `run_break_s` long (a network blip; one value or one per group) do not break a run.
     """
     if interval.size == 0:
         return np.zeros(n_groups)
     new_group = np.ones(interval.size, dtype=bool)
     new_group[1:] = interval_group[1:] != interval_group[:-1]
-    breaks = ~usable & (interval > run_break_s)
+    run_break = np.asarray(run_break_s, dtype=np.float64)
+    breaks = ~usable & (interval > (run_break[interval_group] if run_break.ndim else run_break))
     run = np.cumsum(breaks | new_group)  # a new run after each break and at each group start
     run_time = np.bincount(run, weights=np.where(breaks, 0.0, interval))
     run_group = np.zeros(run_time.size, dtype=np.int64)
@@ -174,9 +179,12 @@ def _longest_run(
 
 
 def analyse(
-    sorted_group: np.ndarray, sorted_ts: np.ndarray, n_groups: int, run_break_s: float = RUN_BREAK_S
+    sorted_group: np.ndarray,
+    sorted_ts: np.ndarray,
+    n_groups: int,
+    run_break_s: float | np.ndarray = RUN_BREAK_S,
 ) -> Timing:
-    """Timing analysis of every group; inputs sorted by (group, ts)."""
+    """Timing analysis of every group; inputs sorted by (group, ts); run_break_s: one or per group."""
     first = merge_events(sorted_group, sorted_ts)
     eg, et = sorted_group[first], sorted_ts[first]
     events = np.bincount(eg, minlength=n_groups).astype(np.int64)
@@ -299,3 +307,56 @@ def add_interval_test(timing: Timing, candidates: np.ndarray) -> None:
     timing.llr_intervals = np.where(candidates & np.isfinite(best_llr), best_llr, 0.0)
     timing.period_s = best_period
     _describe(timing)
+
+
+def bounded_llr(timing: Timing, candidates: np.ndarray) -> np.ndarray:
+    """Per candidate group: log likelihood ratio of uniform sleeps 0..M against random arrivals.
+
+    Agents that sleep a uniform random 0..M seconds (jitter 100%) have no period, but their
+    intervals have a hard maximum, where random (exponential) intervals have a tail that grows with
+    their number and human activity has long idle gaps. On the most recent intervals (outages
+    included: a long silence is evidence against a bounded sleep), after the merge dead time, the
+    ratio depends only on their count m, mean and maximum: m (1 + log(mean / M)) with M the
+    maximum scaled by (m + 1) / m (the unbiased bound). Others get 0.
+    """
+    ig, interval, n_groups = timing._interval_group, timing._interval, timing.events.size
+    out = np.zeros(n_groups)
+    take = candidates[ig]
+    if not take.any():
+        return out
+    excess, g = np.maximum(interval[take] - MERGE_GAP_S, 1e-9), ig[take]
+    starts, counts = seg.bounds(g, n_groups)
+    recent = (starts + counts)[g] - np.arange(g.size) <= MAX_TEST_INTERVALS
+    excess, g = excess[recent], g[recent]
+    starts, counts = seg.bounds(g, n_groups)
+    has = counts > 0
+    m = counts[has].astype(np.float64)
+    mean = seg.segment_sum(excess, g, n_groups)[has] / m
+    bound = np.maximum.reduceat(excess, starts[has]) * (m + 1.0) / m
+    out[has] = m * (1.0 + np.log(mean / bound))
+    return out
+
+
+def describe_sleeps(timing: Timing, groups: np.ndarray) -> None:
+    """Period and jitter of uniform-sleep groups: the mean interval and the spread around it.
+
+    Beat counting does not apply (an interval of 1.8 mean sleeps is one sleep, not two beats), so
+    for these groups period_s is the mean interval and jitter reads 1.0 for sleeps of 0..2 period.
+    """
+    ig, interval = timing._interval_group, timing._interval
+    n_groups = timing.events.size
+    take = groups[ig] & timing._usable
+    if not take.any():
+        return
+    iv, g = interval[take], ig[take]
+    order = seg.sort_within_groups(g, iv, n_groups)
+    starts, counts = seg.bounds(g, n_groups)
+    q10 = seg.quantile(iv[order], starts, counts, 0.1)
+    q90 = seg.quantile(iv[order], starts, counts, 0.9)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = seg.segment_sum(iv, g, n_groups) / counts
+        jitter = (q90 - q10) / 1.6 / mean
+    done = groups & (counts >= 3)
+    timing.period_s = np.where(done, mean, timing.period_s)
+    timing.jitter = np.where(done, jitter, timing.jitter)
+    timing.missed_share = np.where(done, 0.0, timing.missed_share)

@@ -66,6 +66,41 @@ def rita_beacon_window(window: tuple[float, float]) -> tuple[int, int]:
     return max(first, last - DAY_S), last
 
 
+def rita_beacon_windows(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`rita_beacon_window` of per-group windows (nan bounds give an empty span)."""
+    ok = np.isfinite(first) & np.isfinite(last)
+    lo = np.floor(np.where(ok, first, 0.0)).astype(np.int64)
+    hi = np.floor(np.where(ok, last, 0.0)).astype(np.int64)
+    return np.maximum(lo, hi - DAY_S), hi
+
+
+def _bins(ts_sec: np.ndarray, ds_min: np.ndarray | np.int64, ds_max: np.ndarray | np.int64) -> np.ndarray:
+    """Per row, the bin of RITA's 24 equal bins over the row's span (one span, or one per row).
+
+    Same edges and rule as np.searchsorted(ds_min + k * width, t, "right") - 1 on one span (last edge
+    ds_max), clipped to 0..23: estimated by division, then settled on the exact edges.
+    """
+    if np.ndim(ds_min) == 0:
+        edges = ds_min + np.arange(HIST_BINS + 1) * ((ds_max - ds_min) / HIST_BINS)
+        edges[-1] = ds_max
+        return np.clip(np.searchsorted(edges, ts_sec, side="right") - 1, 0, HIST_BINS - 1)
+    width = (ds_max - ds_min) / HIST_BINS
+    with np.errstate(invalid="ignore", divide="ignore"):
+        guess = np.floor((ts_sec - ds_min) / width)
+    k = np.clip(np.nan_to_num(guess, nan=0.0, posinf=HIST_BINS - 1, neginf=0.0), 0, HIST_BINS - 1)
+    k = k.astype(np.int64)
+
+    def edge(j: np.ndarray) -> np.ndarray:
+        return np.where(j >= HIST_BINS, ds_max, ds_min + j * width)
+
+    while True:  # off by one at most where the division rounds across an edge
+        down = (k > 0) & (ts_sec < edge(k))
+        up = (k < HIST_BINS - 1) & (ts_sec >= edge(k + 1))
+        if not (down.any() or up.any()):
+            return k
+        k = k - down + up
+
+
 def _statistical_score(
     sorted_values: np.ndarray, sorted_group: np.ndarray, n_groups: int, default_mad_score: float
 ) -> np.ndarray:
@@ -98,15 +133,16 @@ def _histogram_and_duration(
     starts: np.ndarray,
     counts: np.ndarray,
     scored: np.ndarray,
-    span: tuple[int, int],
+    span: tuple[np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     n_groups = counts.size
     hist_score = np.zeros(n_groups)
     dur_score = np.zeros(n_groups)
-    ds_min, ds_max = span
-    edges = ds_min + np.arange(HIST_BINS + 1) * ((ds_max - ds_min) / HIST_BINS)
-    edges[-1] = ds_max
-    bins = np.clip(np.searchsorted(edges, ts_sec, side="right") - 1, 0, HIST_BINS - 1)
+    ds_min, ds_max = span  # per group
+    if n_groups and (ds_min == ds_min[0]).all() and (ds_max == ds_max[0]).all():
+        bins = _bins(ts_sec, ds_min[0], ds_max[0])  # one span: bins from scalars, no per-row gathers
+    else:
+        bins = _bins(ts_sec, ds_min[group], ds_max[group])
     first = np.where(counts > 0, ts_sec[np.minimum(starts, max(ts_sec.size - 1, 0))], 0)
     last = np.where(counts > 0, ts_sec[np.maximum(starts + counts - 1, 0)], 0)
 
@@ -151,7 +187,9 @@ def _histogram_and_duration(
         last_empty = np.maximum.accumulate(np.where(doubled, -1, idx), axis=1)
         longest = np.minimum((idx - last_empty).max(axis=1), HIST_BINS)
 
-        coverage = np.minimum(_ceil3((last[lo:hi] - first[lo:hi]) / (ds_max - ds_min)), 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            coverage = (last[lo:hi] - first[lo:hi]) / (ds_max[lo:hi] - ds_min[lo:hi])
+        coverage = np.minimum(_ceil3(np.nan_to_num(coverage)), 1.0)
         consistency = np.minimum(_ceil3(longest / DUR_IDEAL_CONSISTENT_HOURS), 1.0)
         dur_score[lo:hi] = np.where(total_bars >= DUR_MIN_HOURS, np.maximum(coverage, consistency), 0.0)
 
@@ -165,17 +203,28 @@ def rita_scores(
     sorted_ts: np.ndarray,
     sorted_bytes_out: np.ndarray,
     n_groups: int,
-    window: tuple[float, float],
+    window: tuple[float, float] | tuple[np.ndarray, np.ndarray],
 ) -> RitaScores:
-    """RITA v5 sub-scores per group; inputs sorted by (group, ts). Unscored groups get 0 everywhere."""
-    span = rita_beacon_window(window)
+    """RITA v5 sub-scores per group; inputs sorted by (group, ts). Unscored groups get 0 everywhere.
+
+    window: the data set's (first, last) time, or per-group arrays of them: each group is then scored
+    as RITA would score a data set spanning its own window.
+    """
+    first = np.broadcast_to(np.asarray(window[0], dtype=np.float64), (n_groups,))
+    last = np.broadcast_to(np.asarray(window[1], dtype=np.float64), (n_groups,))
+    span = rita_beacon_windows(first, last)
     zeros = np.zeros(n_groups)
-    if span[1] <= span[0] or sorted_ts.size == 0:
+    if not (span[1] > span[0]).any() or sorted_ts.size == 0:
         return RitaScores(zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy())
 
     ts_sec = np.floor(sorted_ts).astype(np.int64)
-    keep = (ts_sec >= (span[0] // 3600) * 3600) & (ts_sec <= span[1])
+    # One span for every group (one capture, or a window): scalars, no per-row gathers.
+    shared = bool((span[0] == span[0][0]).all() and (span[1] == span[1][0]).all())
+    row_min, row_max = (span[0][0], span[1][0]) if shared else (span[0][sorted_group], span[1][sorted_group])
+    keep = (ts_sec >= (row_min // 3600) * 3600) & (ts_sec <= row_max) & (row_max > row_min)
     group, ts_sec = sorted_group[keep], ts_sec[keep]
+    if ts_sec.size == 0:  # every row outside its group's analysed span
+        return RitaScores(zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy())
     size = sorted_bytes_out[keep].astype(np.float64)
     starts, counts = seg.bounds(group, n_groups)
 

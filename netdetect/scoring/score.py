@@ -8,10 +8,26 @@ import numpy as np
 
 from netdetect.scoring import periodicity
 from netdetect.scoring import segments as seg
+from netdetect.scoring.coverage import as_coverage, group_coverage
 from netdetect.scoring.rita import rita_scores
 
 DEFAULT_THRESHOLD = 0.5
-MIN_EVENTS = 6  # fewer check-ins cannot be told from chance: score 0
+MIN_EVENTS = 6  # fewer check-ins score only under the few-check-in rule below
+# 4 or 5 check-ins may score when nothing but a schedule explains them: every check-in the same
+# client size, the series filling its capture (no silence longer than FEW_EDGE_PERIODS periods at
+# either end, which a retry burst or a chance cluster leaves), and intervals so equal that random
+# arrivals line up as tightly with chance under FEW_CHANCE: the k pair statistics are Uniform(0, 1)
+# for random arrivals, so P(their sum <= S) = S^k / k!. With 5 check-ins (3 pairs) that allows about
+# ±2% jitter, with 4 (2 pairs) about ±0.5%; 3 check-ins (1 pair) line up by chance too often.
+FEW_EVENTS = 4
+FEW_CHANCE = 1e-5
+FEW_EDGE_PERIODS = 1.5
+# Uniform 0..M s sleeps (jitter 100%) carried by machine-like sizes: the share of check-ins with the
+# group's usual client and server sizes must reach SIZE_MACHINE, and the bounded-sleep evidence
+# (periodicity.bounded_llr) BOUNDED_MIDPOINT nats, where random arrivals stay under ~9 (99.99th
+# percentile for any number of intervals, by simulation).
+SIZE_MACHINE = 0.8
+BOUNDED_MIDPOINT = 12.0
 # Evidence (log likelihood ratio, nats) at which the timing part reaches 0.5, and its softness.
 EVIDENCE_MIDPOINT = 6.0
 EVIDENCE_SCALE = 1.5
@@ -74,13 +90,17 @@ def score_groups(
     n_groups: int,
     *,
     window: tuple[float, float] | None = None,
+    coverage: np.ndarray | None = None,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> ScoreTable:
     """Score every group's connections for beaconing.
 
     group: int group index (0..n_groups-1) per connection, any order; ts: connection start (epoch
-    s); window: observation span (capture first/last ts), default the span of `ts`. Rows with a
-    non-finite timestamp are ignored; negative byte counts count as 0.
+    s); window: observation span (capture first/last ts), default the span of `ts`; coverage: the
+    (k, 2) time intervals the inputs cover (several captures), instead of `window`. Each group is
+    measured on the coverage intervals its connections fall in, so captures it is not in and the
+    gaps between captures change nothing in its scores. Rows with a non-finite timestamp are
+    ignored; negative byte counts count as 0.
     """
     group = np.asarray(group).astype(np.int64, copy=False)
     ts = np.asarray(ts, dtype=np.float64)
@@ -92,9 +112,10 @@ def score_groups(
     if n_groups < 0 or (n and (group.min() < 0 or group.max() >= n_groups)):
         raise ValueError(f"group indices must lie in 0..{n_groups - 1}")
 
+    bytes_in = np.asarray(bytes_in, dtype=np.float64)
     finite = np.isfinite(ts)
     if not finite.all():
-        group, ts, bytes_out = group[finite], ts[finite], bytes_out[finite]
+        group, ts, bytes_out, bytes_in = group[finite], ts[finite], bytes_out[finite], bytes_in[finite]
     bytes_out = np.where(np.isfinite(bytes_out) & (bytes_out > 0), bytes_out, 0.0)
 
     order = seg.sort_within_groups(group, ts, n_groups)
@@ -103,18 +124,26 @@ def score_groups(
     has = counts > 0
     first_seen = seg.take_or_nan(t, starts, has)
     last_seen = seg.take_or_nan(t, starts + counts - 1, has)
-    if window is None:
-        window = (float(t.min()), float(t.max())) if t.size else (0.0, 0.0)
-    window_len = max(float(window[1] - window[0]), 0.0)
+    if coverage is not None:
+        spans = as_coverage(coverage)
+    elif window is not None:
+        spans = as_coverage([window])
+    else:
+        spans = np.array([[t.min(), t.max()]]) if t.size else np.zeros((0, 2))
+    covered = group_coverage(g, t, n_groups, spans)
+    window_len = covered.longest_s
 
     # Short outages do not end a run of check-ins, but in short windows "short" must be shorter.
-    run_break = min(periodicity.RUN_BREAK_S, 0.1 * window_len) if window_len > 0 else periodicity.RUN_BREAK_S
-    timing = periodicity.analyse(g, t, n_groups, run_break)
+    run_break = np.where(
+        window_len > 0, np.minimum(periodicity.RUN_BREAK_S, 0.1 * window_len), periodicity.RUN_BREAK_S
+    )
+    shared = n_groups > 0 and bool((run_break == run_break[0]).all())
+    timing = periodicity.analyse(g, t, n_groups, float(run_break[0]) if shared else run_break)
     event_bytes = np.add.reduceat(b_out, timing.event_index) if timing.event_index.size else np.zeros(0)
     size_reg = _size_regularity(timing.event_group, event_bytes, n_groups, timing.events)
 
     # Regular activity lasting minutes (downloads, retries) is not a check-in pattern.
-    needed = min(SPAN_NEEDED_S, 0.75 * window_len) if window_len > 0 else SPAN_NEEDED_S
+    needed = np.where(window_len > 0, np.minimum(SPAN_NEEDED_S, 0.75 * window_len), SPAN_NEEDED_S)
     span_score = np.clip((timing.longest_run_s - 0.5 * needed) / (0.5 * needed), 0.0, 1.0)
     enough = timing.events >= MIN_EVENTS
 
@@ -129,7 +158,41 @@ def score_groups(
     evidence = timing_llr + SIZE_EVIDENCE * size_reg * lean
     timing_score = _sigmoid((evidence - EVIDENCE_MIDPOINT) / EVIDENCE_SCALE)
 
-    score = np.where(enough, timing_score * span_score, 0.0)
+    # Few check-ins: only a tight schedule of identical check-ins filling the capture (see FEW_EVENTS).
+    edge = FEW_EDGE_PERIODS * timing.period_s
+    fills = (first_seen - covered.first <= edge) & (covered.last - last_seen <= edge)
+    pairs = timing.pairs.astype(np.float64)
+    pair_sum = pairs * (1.0 - timing.regularity) / 2.0  # regularity = 1 - 2 mean(c)
+    log_factorial = np.log(np.cumprod(np.r_[1.0, np.arange(1.0, MIN_EVENTS)]))  # k! for k < MIN_EVENTS
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_chance = pairs * np.log(pair_sum) - log_factorial[np.minimum(timing.pairs, MIN_EVENTS - 1)]
+    few = (
+        (timing.events >= FEW_EVENTS)
+        & ~enough
+        & (size_reg >= 1.0)
+        & fills
+        & (log_chance <= np.log(FEW_CHANCE))
+    )
+    score = np.where(enough | few, timing_score * span_score, 0.0)
+
+    # Uniform random sleeps with machine-like sizes: bounded intervals, identical requests and replies.
+    machine = enough & (span_score > 0) & (size_reg >= SIZE_MACHINE)
+    if machine.any():  # server sizes only for these few groups: the common path stays cheap
+        rows = np.flatnonzero(machine[g])
+        b_in = bytes_in[order[rows]]
+        b_in = np.where(np.isfinite(b_in) & (b_in > 0), b_in, 0.0)
+        chosen = machine[timing.event_group]
+        in_bytes = np.add.reduceat(b_in, np.searchsorted(rows, timing.event_index[chosen]))
+        in_reg = _size_regularity(timing.event_group[chosen], in_bytes, n_groups, timing.events)
+        machine &= in_reg >= SIZE_MACHINE
+    bounded = periodicity.bounded_llr(timing, machine)
+    bounded_score = np.where(
+        machine, _sigmoid((bounded + SIZE_EVIDENCE - BOUNDED_MIDPOINT) / EVIDENCE_SCALE) * span_score, 0.0
+    )
+    # Describe as sleeps (mean interval, no beats) only what the bounded test carries past the timing test.
+    carried = (bounded > 0) & (bounded_score > score) & (score < threshold)
+    periodicity.describe_sleeps(timing, carried)
+    score = np.maximum(score, bounded_score)
 
     subscores = {
         "evidence": evidence,
@@ -138,9 +201,10 @@ def score_groups(
         "regularity": timing.regularity,
         "size_regularity": size_reg,
         "span": span_score,
+        "bounded_test": bounded,
         "events": timing.events.astype(np.float64),
     }
-    subscores.update(rita_scores(g, t, b_out, n_groups, window).as_dict())
+    subscores.update(rita_scores(g, t, b_out, n_groups, (covered.first, covered.last)).as_dict())
     return ScoreTable(
         score=score,
         beacon=score >= threshold,

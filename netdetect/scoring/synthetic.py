@@ -12,6 +12,16 @@ ordinary  Poisson arrivals at a constant or office-hours rate, human browsing in
 
 A beacon is only labeled as one when its window holds at least `MIN_EXPECTED_BEATS` check-ins:
 fewer cannot be told from chance by anyone.
+
+`robustness_corpus` adds the shapes short incident captures and heavily jittered agents bring, each
+with look-alikes that must stay quiet:
+
+beacons   few: 4-5 check-ins with at most ±2% jitter and constant sizes filling a 5-60 minute
+          capture; empire: uniform 0..X s sleeps (jitter 100%) with constant request and response sizes;
+ordinary  poisson_const: random arrivals with constant sizes (what an exponential-sleep agent looks
+          like); pixel: browsing sessions fetching one constant-size object; ntp: constant sizes, poll
+          interval wandering between 64 and 1024 s; retry_const: 3-6 fixed-interval retries of
+          constant size; few_random: 3-6 connections of constant size at random times.
 """
 
 from __future__ import annotations
@@ -28,6 +38,9 @@ WINDOWS_S = (3600.0, 6 * 3600.0, 86_400.0, 3 * 86_400.0, 7 * 86_400.0)
 
 BEACON_KINDS = ("uniform", "sleep_minus")
 ORDINARY_KINDS = ("poisson", "poisson_office", "browsing", "regular_burst", "backoff", "bulk", "sporadic")
+ROBUST_BEACON_KINDS = ("few", "empire")
+ROBUST_ORDINARY_KINDS = ("poisson_const", "pixel", "ntp", "retry_const", "few_random")
+ROBUST_WINDOWS_S = (300.0, 900.0, 3600.0, 86_400.0)
 
 
 @dataclass(slots=True)
@@ -109,7 +122,8 @@ def beacon(
     low = 1.0 - jitter
     high = 1.0 + jitter if kind == "uniform" else 1.0
     mean_spacing = period * (low + high) / 2
-    n = int((hi - begin) / (period * low)) + 2
+    # enough sleeps to pass the window end (very heavy jitter: sleeps near 0 are as likely as long ones)
+    n = int((hi - begin) / (period * low)) + 2 if low >= 0.5 else int(3 * (hi - begin) / mean_spacing) + 50
     ts = begin + np.cumsum(period * rng.uniform(low, high, n))
     ts = ts[ts < hi]
     ts = ts + rng.normal(0.0, 0.05, ts.size)  # network and scheduling delay
@@ -248,6 +262,18 @@ def scenario(rng: np.random.Generator, window_s: float, n_beacons: int, n_ordina
         periods.append(np.nan)
         notes.append(note)
 
+    return _assemble(window, series, label, kinds, levels, periods, notes)
+
+
+def _assemble(
+    window: tuple[float, float],
+    series: list[Series],
+    label: list[bool],
+    kinds: list[str],
+    levels: list[str],
+    periods: list[float],
+    notes: list[str],
+) -> SyntheticSet:
     counts = np.array([s.ts.size for s in series], dtype=np.int64)
     return SyntheticSet(
         window=window,
@@ -273,3 +299,82 @@ def labeled_corpus(
     """One scenario per window length (1 h .. 7 days), reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     return [scenario(rng, w, beacons_per_window, ordinary_per_window) for w in windows_s]
+
+
+def ntp_polls(rng: np.random.Generator, window: tuple[float, float]) -> np.ndarray:
+    """NTP-like polls: the poll exponent wanders between 6 and 10 (64 to 1024 s) as the clock settles."""
+    lo, hi = window
+    t, exponent, out = lo + rng.uniform(0, 64), int(rng.integers(6, 11)), []
+    while t < hi:
+        out.append(t)
+        exponent = int(np.clip(exponent + rng.integers(-1, 2), 6, 10))
+        t += 2.0**exponent * rng.uniform(0.95, 1.05)
+    return np.array(out)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.0f}h" if seconds >= 3600 else f"{seconds / 60:.0f}m"
+
+
+def robustness_scenario(rng: np.random.Generator, window_s: float, per_kind: int) -> SyntheticSet:
+    """One window of `per_kind` groups of each robustness shape (few check-ins only in windows up to 1 h)."""
+    window = (MONDAY_0000_UTC + 9 * 3600.0, MONDAY_0000_UTC + 9 * 3600.0 + window_s)
+    series: list[Series] = []
+    label, kinds, levels, periods, notes = [], [], [], [], []
+
+    def add(s: Series, kind: str, is_beacon: bool, level: str, period: float, note: str) -> None:
+        series.append(s)
+        label.append(is_beacon)
+        kinds.append(kind)
+        levels.append(level)
+        periods.append(period)
+        notes.append(note)
+
+    for _ in range(per_kind if window_s <= 3600.0 else 0):
+        count = int(rng.integers(4, 6))
+        period = window_s / (count + rng.uniform(0.0, 0.8))
+        jitter = float(rng.choice([0.0, 0.01, 0.02]))
+        begin = window[0] + rng.uniform(0, 0.1 * period)
+        s, spacing = beacon(rng, window, period, jitter=jitter, start=begin)
+        add(
+            s,
+            "few",
+            True,
+            f"{s.ts.size} ±{jitter:.0%}",
+            spacing,
+            f"period={period:.0f}s check-ins={s.ts.size}",
+        )
+    for _ in range(per_kind):
+        top = _log_uniform(rng, 10.0, min(120.0, window_s / 6))  # at least 12 expected check-ins
+        s, spacing = beacon(rng, window, top / 2, jitter=1.0, start=window[0] + rng.uniform(0, top))
+        add(s, "empire", True, f"0..X {_duration(window_s)}", spacing, f"sleep=U(0,{top:.0f})s")
+    for _ in range(per_kind):
+        expected = _log_uniform(rng, 8, 2000)
+        ts = poisson(rng, window, expected / window_s, False)
+        add(_finish(rng, ts, constant_size=True), "poisson_const", False, "", np.nan, f"n={ts.size}")
+    for _ in range(per_kind):
+        ts = browsing(rng, window, long_window=False)
+        add(_finish(rng, ts, constant_size=True), "pixel", False, "", np.nan, "")
+    for _ in range(per_kind):
+        add(_finish(rng, ntp_polls(rng, window), constant_size=True), "ntp", False, "", np.nan, "")
+    for _ in range(per_kind):
+        step = rng.uniform(2.0, 30.0)
+        tries = int(rng.integers(3, 7))
+        ts = rng.uniform(window[0], window[1] - step * tries) + step * np.arange(tries)
+        ts = ts + rng.normal(0.0, 0.05, tries)
+        add(_finish(rng, ts, constant_size=True), "retry_const", False, "", np.nan, f"step={step:.0f}s")
+    for _ in range(per_kind):
+        ts = rng.uniform(*window, int(rng.integers(3, 7)))
+        add(_finish(rng, ts, constant_size=True), "few_random", False, "", np.nan, "")
+    return _assemble(window, series, label, kinds, levels, periods, notes)
+
+
+def robustness_corpus(
+    seed: int = 7, per_kind: int = 40, windows_s: tuple[float, ...] = ROBUST_WINDOWS_S
+) -> list[SyntheticSet]:
+    """The robustness shapes, one scenario per window length (5 minutes .. 1 day).
+
+    Drawn from their own stream of `seed`, so `labeled_corpus(seed)` stays as it was.
+    """
+    rng = np.random.default_rng([seed, 1])
+    return [robustness_scenario(rng, w, per_kind) for w in windows_s]

@@ -14,6 +14,7 @@ from netdetect.addr import to_text
 from netdetect.analysis.names import DnsChains, attribute_names
 from netdetect.arrays import distinct_keys, hash_columns, split_address
 from netdetect.scoring import DEFAULT_THRESHOLD
+from netdetect.scoring.coverage import covered_seconds, merge_spans
 from netdetect.tables import addr16
 from netdetect.tables.extraction import Extraction
 
@@ -166,35 +167,6 @@ class AnalysisContext:
     def coverage_s(self) -> float:
         """Seconds the inputs cover in all."""
         return float((self.coverage[:, 1] - self.coverage[:, 0]).sum()) if len(self.coverage) else 0.0
-
-
-def covered_seconds(coverage: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Per row, the length of [start, end] intersected with the union of the `coverage` intervals."""
-    if not len(coverage):
-        return np.maximum(end - start, 0.0)
-    lo, hi = coverage[:, 0], coverage[:, 1]
-    # Cumulative covered time up to t: sum of full intervals before t plus the part of the one holding t.
-    cum = np.r_[0.0, np.cumsum(hi - lo)]
-
-    def upto(t: np.ndarray) -> np.ndarray:
-        i = np.searchsorted(lo, t, "right")  # intervals starting at or before t
-        prev = np.maximum(i - 1, 0)
-        inside = np.where(i > 0, np.clip(t - lo[prev], 0.0, hi[prev] - lo[prev]), 0.0)
-        return np.where(i > 0, cum[prev], 0.0) + inside
-
-    return np.maximum(upto(end) - upto(start), 0.0)
-
-
-def merge_spans(spans: Iterable[tuple[float, float]]) -> np.ndarray:
-    """Disjoint, sorted (k, 2) intervals covering the finite spans given."""
-    rows = sorted((float(a), float(b)) for a, b in spans if np.isfinite(a) and np.isfinite(b) and b >= a)
-    merged: list[list[float]] = []
-    for a, b in rows:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return np.array(merged, np.float64).reshape(-1, 2)
 
 
 def build_context(ex: Extraction, options: AnalysisOptions) -> AnalysisContext:

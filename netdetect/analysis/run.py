@@ -89,7 +89,7 @@ def _analyze(ex: Extraction, intel, allowlist, opts: AnalysisOptions) -> Report:
     lookups = lookup_times(ex, orphan) if orphan else {}
     orphans = [
         _orphan_finding(
-            client, hs, np.array(sorted(lookups.get((client, name), []))), ctx.window, opts.threshold
+            client, hs, np.array(sorted(lookups.get((client, name), []))), ctx.coverage, opts.threshold
         )
         for (client, name), hs in orphan.items()
     ]

@@ -265,7 +265,7 @@ def _group_finding(
 
 
 def _orphan_finding(
-    client: str, hits: list[IntelHit], lookup_times: np.ndarray, window, threshold: float
+    client: str, hits: list[IntelHit], lookup_times: np.ndarray, coverage: np.ndarray, threshold: float
 ) -> Finding:
     """A lookup or sighting of listed infrastructure with no connection group to hang it on
     (a blocked or sinkholed lookup is still an infected host). Repeated lookups are scored for
@@ -296,7 +296,7 @@ def _orphan_finding(
     if len(lookup_times) >= 3:
         zeros = np.zeros(len(lookup_times), np.int64)
         s = score_groups(
-            zeros, lookup_times, zeros, zeros, zeros.astype(float), 1, window=window, threshold=threshold
+            zeros, lookup_times, zeros, zeros, zeros.astype(float), 1, coverage=coverage, threshold=threshold
         )
         f.score, f.beacon = float(s.score[0]), bool(s.beacon[0])
         f.period_s, f.jitter, f.missed_share = _num(s.period_s[0]), _num(s.jitter[0]), _num(s.missed_share[0])

@@ -86,15 +86,24 @@ def evidence_records(det: Detections, rows: np.ndarray) -> list[dict[str, Any]]:
     """The evidence of these rows as plain JSON-able dicts, a column at a time (numbers rounded to 4
     places, non-finite ones None)."""
     columns: dict[str, list[Any]] = {"score": _plain_column(det.score[rows])}
+    sparse = set()  # text and list columns: a row without a value leaves the key out instead of null
     for name, column in det.evidence.items():
         if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
             columns[name] = _plain_column(column[rows])
         else:
             columns[name] = [_plain_value(column[i]) for i in rows.tolist()]
+            sparse.add(name)
     if det.why is not None:
         columns["why"] = [det.why[i] for i in rows.tolist()]
+        sparse.add("why")
     names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    records = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    if sparse:
+        for record in records:
+            for name in sparse:
+                if record[name] is None:
+                    del record[name]
+    return records
 
 
 def _plain_column(values: np.ndarray) -> list[Any]:

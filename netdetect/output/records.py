@@ -96,9 +96,9 @@ def why(finding: Finding) -> str:
 
 
 def detector_why(finding: Finding) -> str | None:
-    """The main detector's own clause ("1 connection held 4h, client pings every 5.0s"), for findings
-    that a detector other than the connection-start beacon carries."""
-    if finding.detector in ("beacon", "intel"):
+    """The main detector's own clause ("1 connection held 4h, client pings every 5.0s"), when it gave
+    one (the connection-start beacon gives one only for what it does not score, e.g. NTP)."""
+    if finding.detector == "intel":
         return None
     clause = finding.evidence.get(finding.detector, {}).get("why")
     return str(clause) if clause else None
@@ -107,7 +107,12 @@ def detector_why(finding: Finding) -> str | None:
 def simple(finding: Finding) -> bool:
     """A finding whose verdict, severity and why follow from its top-level values alone: no intel hits
     and the connection-start beacon as its detector (the column-wise writers take these in bulk)."""
-    return type(finding.intel) is list and not finding.intel and finding.detector == "beacon"
+    return (
+        type(finding.intel) is list
+        and not finding.intel
+        and finding.detector == "beacon"
+        and "why" not in finding.evidence.get("beacon", ())
+    )
 
 
 def why_text(

@@ -67,6 +67,23 @@ def _key_time_order(key: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return order
 
 
+def connection_index(conns: np.ndarray) -> LatestBefore:
+    """Connections indexed by their (client, server, ports) and start time, for `connection_of_events`."""
+    c_hi, c_lo = split_address(conns["client"])
+    s_hi, s_lo = split_address(conns["server"])
+    key = hash_columns(c_hi, c_lo, s_hi, s_lo, conns["client_port"], conns["server_port"])
+    return LatestBefore(key, conns["ts"])
+
+
+def connection_of_events(index: LatestBefore, rows: np.ndarray) -> np.ndarray:
+    """Per event row (TLS, HTTP: any table with the connection end columns), the row of the indexed
+    connections it belongs to: same ends, latest start up to the event (-1 when none)."""
+    e_hi, e_lo = split_address(rows["client"])
+    es_hi, es_lo = split_address(rows["server"])
+    key = hash_columns(e_hi, e_lo, es_hi, es_lo, rows["client_port"], rows["server_port"])
+    return index.find(key, rows["ts"] + DNS_CLOCK_SLACK_S)
+
+
 def attribute_names(
     ex: Extraction, conns: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[str], DnsChains]:
@@ -102,18 +119,14 @@ def attribute_names(
         return name_id, names, DnsChains(ex.dns.rows, ex.dns.answers[:0], pool)
     c_hi, c_lo = split_address(conns["client"])
     s_hi, s_lo = split_address(conns["server"])
-    conn_key = hash_columns(c_hi, c_lo, s_hi, s_lo, conns["client_port"], conns["server_port"])
-    connection_before = LatestBefore(conn_key, conns["ts"])
+    connection_before = connection_index(conns)
 
     def by_connection(rows: np.ndarray, named: np.ndarray) -> None:
         """Each still unnamed connection takes the name of its earliest event (rows are in time order)."""
         keep = np.flatnonzero(named >= 0)
         if not len(keep):
             return
-        ec_hi, ec_lo = split_address(rows["client"][keep])
-        es_hi, es_lo = split_address(rows["server"][keep])
-        ekey = hash_columns(ec_hi, ec_lo, es_hi, es_lo, rows["client_port"][keep], rows["server_port"][keep])
-        hit = connection_before.find(ekey, rows["ts"][keep] + DNS_CLOCK_SLACK_S)
+        hit = connection_of_events(connection_before, rows[keep])
         ok = np.flatnonzero(hit >= 0)
         conn, first, _, _ = distinct_keys(hit[ok])
         unnamed = name_id[conn] < 0

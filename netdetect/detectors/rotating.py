@@ -1,0 +1,259 @@
+"""Rotating C2: one implant checking in on several addresses in turn (Emotet's fallback list).
+
+Each address gets a part of the check-ins, so no (client, server) group is regular enough to score
+as a beacon. The implant still shows one client, one server port and one client fingerprint, so:
+
+- a candidate set is one client, one server port and one fingerprint: the TLS ClientHello's JA4
+  (else its JA3 hash), or for plain HTTP the request shape (method, user agent and URI path with
+  runs of digits, hex and base64 collapsed). Events are joined to their connection by ends and time
+  (`netdetect.analysis.names.connection_of_events`); a connection takes its first event's print;
+- a set needs at least two ctx groups (addresses, or names: one name over many addresses, a CDN,
+  is one group already and no rotation) and no group holding more than `MAX_TOP_SHARE` of its
+  connections (then it is that group's beacon, not a rotation);
+- its combined check-in series is scored by `netdetect.scoring.score_groups`, like every group,
+  and so is each member group alone (all its connections). The set is reported when the combined
+  score reaches the analysis threshold and its evidence (the scorer's log likelihood ratio, which
+  does not saturate like the score) beats every member's alone by `MARGIN_NATS`: a beacon to one
+  address is not reported again, and a browser's many addresses (Poisson-like) stay quiet. A strict
+  round robin leaves each address periodic on its own (period times the number of addresses), so
+  the beacon detector may report the members too: `members` lets the finding stage link them;
+- sets with more than `max_members` groups (setting, default 64) are browsers or system TLS
+  libraries, not one channel: they are not scored, and counted in `Detections.skipped`.
+
+Known limits: an implant that shares its fingerprint with heavy ordinary traffic of the same client
+and port (e.g. Windows schannel on 443) is diluted by it; HTTP paths that are random words (not
+digits, hex or base64) give every request its own shape.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+import numpy as np
+
+from netdetect.addr import to_text
+from netdetect.analysis.context import AnalysisContext
+from netdetect.analysis.names import connection_index, connection_of_events
+from netdetect.arrays import distinct_keys, hash_columns, split_address
+from netdetect.detectors.base import Detections, Detector, register
+from netdetect.errors import UsageError
+from netdetect.output.text import human_duration
+from netdetect.scoring import MIN_EVENTS, ScoreTable, score_groups
+
+MAX_MEMBERS = 64
+MAX_TOP_SHARE = 0.9  # above this share of the connections on one group, the set is that group's
+MARGIN_NATS = 3.0  # the combination's evidence must beat its best member's by this (odds of 20 to 1)
+TEXT_LIMIT = 200  # characters of a wire-supplied path or user agent kept in a request shape
+
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{8,}")
+_B64_RUN = re.compile(r"[A-Za-z0-9+=_-]{16,}")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@register
+class RotatingDetector(Detector):
+    name: ClassVar[str] = "rotating"
+    kind: ClassVar[str] = "rotating"
+    description: ClassVar[str] = (
+        "one client checking in on several addresses in turn: same server port and TLS fingerprint "
+        "(JA4/JA3) or HTTP request shape, periodic only when combined"
+    )
+
+    def run(self, ctx: AnalysisContext) -> Detections:
+        max_members = ctx.options.setting(self.name, "max_members", MAX_MEMBERS)
+        if not isinstance(max_members, int) or isinstance(max_members, bool) or max_members < 2:
+            raise UsageError(f"rotating setting max_members must be an integer >= 2, not {max_members!r}")
+        conns, n_groups = ctx.conns, len(ctx.groups)
+        prints, labels = _fingerprints(ctx)
+        have = np.flatnonzero((prints >= 0) & np.isfinite(conns["ts"]))
+        if not len(have):
+            return Detections.empty(self.name, self.kind)
+        c_hi, c_lo = split_address(conns["client"][have])
+        _, _, cand, cand_size = distinct_keys(
+            hash_columns(c_hi, c_lo, conns["server_port"][have], prints[have])
+        )
+        group = ctx.groups.index[have]
+        # Members: distinct (set, group) combinations, each with its connection count.
+        _, combo_first, _, combo_size = distinct_keys(cand * n_groups + group)
+        combo_cand, combo_group = cand[combo_first], group[combo_first]
+        n_cand = len(cand_size)
+        members = np.bincount(combo_cand, minlength=n_cand)
+        top = np.zeros(n_cand, np.int64)
+        np.maximum.at(top, combo_cand, combo_size)
+        too_many = members > max_members
+        eligible = (members >= 2) & ~too_many & (top <= MAX_TOP_SHARE * cand_size) & (cand_size >= MIN_EVENTS)
+        skipped = {
+            "sets_over_max_members": int(too_many.sum()),
+            "connections_in_skipped_sets": int(cand_size[too_many].sum()),
+        }
+        found = Detections.empty(self.name, self.kind)
+        found.skipped = skipped
+        if not eligible.any():
+            return found
+
+        # The combined series of each eligible set, and each member group's own series.
+        set_of_cand = np.cumsum(eligible) - 1
+        in_set = eligible[cand]
+        rows = have[in_set]
+        set_index = set_of_cand[cand[in_set]]
+        n_sets = int(eligible.sum())
+        combined = _score(ctx, rows, set_index, n_sets)
+        member_combo = np.flatnonzero(eligible[combo_cand])
+        member_groups = np.unique(combo_group[member_combo])
+        member_of_group = np.full(n_groups, -1, np.int64)
+        member_of_group[member_groups] = np.arange(len(member_groups))
+        member_rows = np.flatnonzero(member_of_group[ctx.groups.index] >= 0)
+        alone = _score(ctx, member_rows, member_of_group[ctx.groups.index[member_rows]], len(member_groups))
+        # "Better" on the evidence (nats), which keeps growing where scores saturate at 1: a strict
+        # round robin leaves each address a clean (longer) period, and the set is still stronger.
+        best_member = np.full(n_sets, -np.inf)
+        member_set = set_of_cand[combo_cand[member_combo]]
+        np.maximum.at(
+            best_member, member_set, alone.subscores["evidence"][member_of_group[combo_group[member_combo]]]
+        )
+        best_score = np.zeros(n_sets)
+        np.maximum.at(best_score, member_set, alone.score[member_of_group[combo_group[member_combo]]])
+        reported = np.flatnonzero(
+            (combined.score >= ctx.options.threshold)
+            & (combined.subscores["evidence"] > best_member + MARGIN_NATS)
+        )
+        if not len(reported):
+            return found
+        return self._detections(ctx, rows, set_index, reported, combined, best_score, labels, prints, skipped)
+
+    def _detections(
+        self,
+        ctx: AnalysisContext,
+        rows: np.ndarray,
+        set_index: np.ndarray,
+        reported: np.ndarray,
+        combined: ScoreTable,
+        best_member: np.ndarray,
+        labels: dict[int, str],
+        prints: np.ndarray,
+        skipped: dict[str, int],
+    ) -> Detections:
+        """One row per reported set, its members and addresses listed (few rows: Python per row)."""
+        keep = np.isin(set_index, reported)
+        rows, set_index = rows[keep], set_index[keep]
+        conns = ctx.conns
+        order = np.lexsort((ctx.groups.index[rows], set_index))
+        rows, set_index = rows[order], set_index[order]
+        starts = np.flatnonzero(np.r_[True, set_index[1:] != set_index[:-1]])
+        ends = np.r_[starts[1:], len(rows)]
+        groups, members, addresses, names, per_address, fingerprint, why = [], [], [], [], [], [], []
+        for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+            mine = rows[lo:hi]
+            member_ids, member_size = np.unique(ctx.groups.index[mine], return_counts=True)
+            by_size = np.argsort(-member_size, kind="stable")
+            groups.append(int(member_ids[by_size[0]]))
+            members.append(member_ids[by_size].astype(np.int64))
+            server, server_size = np.unique(conns["server"][mine], return_counts=True)
+            by_use = np.argsort(-server_size, kind="stable")
+            addresses.append([to_text(server[i]) for i in by_use.tolist()])
+            per_address.append(server_size[by_use].tolist())
+            names.append(
+                list(dict.fromkeys(n for g in member_ids[by_size].tolist() if (n := ctx.groups.name(g))))
+            )
+            fingerprint.append(labels[int(prints[mine[0]])])
+        at = set_index[starts]
+        period, jitter = combined.period_s[at], combined.jitter[at]
+        checkins = combined.subscores["events"][at].astype(np.int64)
+        for p, j, addrs, label in zip(period.tolist(), jitter.tolist(), addresses, fingerprint, strict=True):
+            kind, _, value = label.partition(":")
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            why.append(
+                f"checks in every {human_duration(p)} jitter {j:.2f} over {len(addrs)} addresses in turn "
+                f"(same {kind.upper()} {shown})"
+            )
+        detections = Detections(
+            self.name,
+            self.kind,
+            combined.score[at],
+            groups=np.array(groups, np.int64),
+            evidence={
+                "addresses": addresses,
+                "names": names,
+                "per_address_checkins": per_address,
+                "fingerprint": fingerprint,
+                "period_s": period,
+                "jitter": jitter,
+                "missed_share": combined.missed_share[at],
+                "checkins": checkins,
+                "connections": combined.connections[at],
+                "best_member_score": best_member[at],
+            },
+            why=why,
+            members=members,
+        )
+        detections.skipped = skipped
+        return detections
+
+
+def _score(ctx: AnalysisContext, rows: np.ndarray, index: np.ndarray, n: int) -> ScoreTable:
+    conns = ctx.conns[rows]
+    return score_groups(
+        index,
+        conns["ts"],
+        conns["bytes_out"],
+        conns["bytes_in"],
+        conns["end_ts"] - conns["ts"],
+        n,
+        window=ctx.window,
+        threshold=ctx.options.threshold,
+    )
+
+
+def _fingerprints(ctx: AnalysisContext) -> tuple[np.ndarray, dict[int, str]]:
+    """Per row of ctx.conns a fingerprint id (-1: none) and the text of each id ("ja4:...",
+    "ja3:...", "http:METHOD shape ua")."""
+    conns, pool = ctx.conns, ctx.ex.events.pool
+    prints = np.full(len(conns), -1, np.int64)
+    labels: dict[int, str] = {}
+    if not len(conns):
+        return prints, labels
+    index = connection_index(conns)
+
+    def assign(event_conn: np.ndarray, event_print: np.ndarray) -> None:
+        """Each connection without a print takes its earliest event's (event rows in time order)."""
+        ok = np.flatnonzero((event_conn >= 0) & (event_print >= 0))
+        conn, first, _, _ = distinct_keys(event_conn[ok])
+        free = prints[conn] < 0
+        prints[conn[free]] = event_print[ok[first[free]]]
+
+    tls = ctx.ex.tls.rows
+    if len(tls):
+        # JA4 ignores the extension order that browsers shuffle per connection; JA3 hash otherwise.
+        tls_print = np.where(tls["ja4"] >= 0, tls["ja4"], tls["ja3_hash"]).astype(np.int64)
+        assign(connection_of_events(index, tls), tls_print)
+        ja4_ids = set(np.unique(tls["ja4"]).tolist())
+        for pid in np.unique(tls_print[tls_print >= 0]).tolist():
+            labels[pid] = f"{'ja4' if pid in ja4_ids else 'ja3'}:{pool.get(pid)}"
+    http = ctx.ex.http.rows
+    if len(http):
+        # Request shapes get ids after the pool's, so they never meet a TLS print's id.
+        triple = hash_columns(http["method"], http["uri"], http["user_agent"])
+        _, first, inverse, _ = distinct_keys(triple)
+        shape_ids: dict[str, int] = {}
+        shape_of_triple = np.empty(len(first), np.int64)
+        for i, row in enumerate(first.tolist()):
+            text = request_shape(
+                pool.get(int(http["method"][row])),
+                pool.get(int(http["uri"][row])),
+                pool.get(int(http["user_agent"][row])),
+            )
+            shape_of_triple[i] = shape_ids.setdefault(text, len(pool) + 1 + len(shape_ids))
+        labels.update({sid: f"http:{text}" for text, sid in shape_ids.items()})
+        assign(connection_of_events(index, http), shape_of_triple[inverse])
+    return prints, labels
+
+
+def request_shape(method: str | None, uri: str | None, user_agent: str | None) -> str:
+    """Method, collapsed URI path and user agent: what stays the same between an implant's requests
+    when ids, counters and encoded data in the path change."""
+    path = (uri or "").split("?", 1)[0].split("#", 1)[0][:TEXT_LIMIT]
+    path = _HEX_RUN.sub("{hex}", path)
+    path = _B64_RUN.sub(lambda m: "{b64}" if any(c.isdigit() for c in m.group()) else m.group(), path)
+    path = _DIGITS.sub("{n}", path)
+    return f"{(method or '-')[:16]} {path or '/'} {(user_agent or '-')[:TEXT_LIMIT]}"

@@ -90,8 +90,11 @@ def context(
     tls: Sequence[TlsEvent] = (),
     http: Sequence[HttpEvent] = (),
     window: tuple[float, float] | None = None,
+    spans: Sequence[tuple[float, float]] | None = None,
     **options,
 ) -> AnalysisContext:
+    """A context over these connection rows and events; `spans`: what each capture covered (default
+    one span, the rows' own)."""
     conns = sort_connections(np.concatenate(parts)) if parts else np.zeros(0, CONN_DTYPE)
     events = EventSet.of((), tls, http)
     events.sort()
@@ -100,5 +103,5 @@ def context(
         window = (float(conns["ts"].min()), float(conns["end_ts"].max()))
     if window is not None:
         ex.first_ts, ex.last_ts = window
-        ex.spans = [window]
+        ex.spans = list(spans) if spans is not None else [window]
     return build_context(ex, AnalysisOptions(**options))

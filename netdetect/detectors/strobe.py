@@ -44,6 +44,7 @@ DAY_S = 86_400.0
 # Score at these multiples of the threshold (linear in between, 0 below, 1 above).
 RAMP_RATIOS = (0.5, 1.0, 2.0)
 RAMP_SCORES = (0.0, 0.5, 1.0)
+UNANSWERED_NOTED = 0.5  # from this share of unanswered connections the `why` says so
 
 
 @register
@@ -140,8 +141,16 @@ class StrobeDetector(Detector):
         needed_per_hour = needed * 3600.0 / np.maximum(span, 1.0)
         why = [
             f"{c:,} connections in {human_duration(s)} ({h:,.0f}/h; threshold {t:,.0f}/h)"
-            for c, s, h, t in zip(
-                count.tolist(), span.tolist(), per_hour.tolist(), needed_per_hour.tolist(), strict=True
+            + (f" to {p:,} ports" if p > 1 else "")  # scan-like
+            + (f", {u:.0%} unanswered" if u >= UNANSWERED_NOTED else "")  # SYN flood or closed port
+            for c, s, h, t, p, u in zip(
+                count.tolist(),
+                span.tolist(),
+                per_hour.tolist(),
+                needed_per_hour.tolist(),
+                server_ports.tolist(),
+                unanswered.tolist(),
+                strict=True,
             )
         ]
         return Detections(

@@ -23,7 +23,14 @@ class LatestBefore:
     """`latest_before` with the reference rows ordered once, for several query sets."""
 
     def __init__(self, ref_key: np.ndarray, ref_ts: np.ndarray) -> None:
-        self.order = _key_time_order(ref_key, ref_ts)
+        # Rows without a finite time (hostile or broken inputs) are never found: a NaN would
+        # break the time ordering the search relies on.
+        finite = np.isfinite(ref_ts)
+        if finite.all():
+            self.order = _key_time_order(ref_key, ref_ts)
+        else:
+            rows = np.flatnonzero(finite)
+            self.order = rows[_key_time_order(ref_key[rows], ref_ts[rows])]
         self.key, self.ts = ref_key[self.order], ref_ts[self.order]
         # The key ranks without np.unique: the keys are sorted already.
         new_key = np.r_[True, self.key[1:] != self.key[:-1]] if len(self.key) else np.zeros(0, bool)
@@ -33,6 +40,11 @@ class LatestBefore:
     def find(self, q_key: np.ndarray, q_ts: np.ndarray) -> np.ndarray:
         out = np.full(len(q_key), -1, np.int64)
         rk, rt, uniq = self.key, self.ts, self.uniq
+        finite = np.isfinite(q_ts)
+        if not finite.all():
+            rows = np.flatnonzero(finite)
+            out[rows] = self.find(q_key[rows], q_ts[rows])
+            return out
         if not len(rk) or not len(q_key):
             return out
         t0 = min(float(rt.min()), float(q_ts.min())) - 1.0

@@ -47,7 +47,7 @@ MARGIN_NATS = 3.0  # the combination's evidence must beat its best member's by t
 TEXT_LIMIT = 200  # characters of a wire-supplied path or user agent kept in a request shape
 
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{8,}")
-_B64_RUN = re.compile(r"[A-Za-z0-9+=_-]{16,}")
+_B64_RUN = re.compile(r"[A-Za-z0-9+=_-]{16,}")  # base64 (or url-safe) data, when it holds a digit
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -254,6 +254,6 @@ def request_shape(method: str | None, uri: str | None, user_agent: str | None) -
     when ids, counters and encoded data in the path change."""
     path = (uri or "").split("?", 1)[0].split("#", 1)[0][:TEXT_LIMIT]
     path = _HEX_RUN.sub("{hex}", path)
-    path = _B64_RUN.sub(lambda m: "{b64}" if any(c.isdigit() for c in m.group()) else m.group(), path)
+    path = _B64_RUN.sub(lambda m: "{encoded}" if any(c.isdigit() for c in m.group()) else m.group(), path)
     path = _DIGITS.sub("{n}", path)
     return f"{(method or '-')[:16]} {path or '/'} {(user_agent or '-')[:TEXT_LIMIT]}"

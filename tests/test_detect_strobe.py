@@ -9,6 +9,7 @@ from _tables import conn_rows, context, tls_events
 from netdetect.detectors.base import DETECTORS
 from netdetect.detectors.strobe import MIN_CONNECTIONS, StrobeDetector
 from netdetect.errors import UsageError
+from netdetect.scoring.segments import reduce_by_group
 
 T0 = 1_700_000_000.0
 CLIENT, SERVER = "10.0.0.5", "198.51.100.7"
@@ -149,3 +150,16 @@ def test_registered_in_run_order():
     assert DETECTORS.get("strobe") is StrobeDetector
     names = DETECTORS.names()
     assert names.index("beacon") < names.index("strobe") < names.index("rotating")
+
+
+def test_reduce_by_group_matches_ufunc_at():
+    rng = np.random.default_rng(6)
+    group = rng.integers(0, 50, 2000)
+    values = rng.normal(size=2000)
+    low, high = reduce_by_group(values, group, 60, (np.minimum, np.maximum), np.nan)
+    expected_low, expected_high = np.full(60, np.inf), np.full(60, -np.inf)
+    np.minimum.at(expected_low, group, values)
+    np.maximum.at(expected_high, group, values)
+    seen = np.bincount(group, minlength=60) > 0
+    assert np.array_equal(low[seen], expected_low[seen]) and np.array_equal(high[seen], expected_high[seen])
+    assert np.isnan(low[~seen]).all() and (~seen).sum() == 10

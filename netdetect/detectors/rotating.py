@@ -40,6 +40,7 @@ from netdetect.detectors.base import Detections, Detector, register
 from netdetect.errors import UsageError
 from netdetect.output.text import human_duration
 from netdetect.scoring import MIN_EVENTS, ScoreTable, score_groups
+from netdetect.scoring.segments import reduce_by_group
 
 MAX_MEMBERS = 64
 MAX_TOP_SHARE = 0.9  # above this share of the connections on one group, the set is that group's
@@ -79,8 +80,7 @@ class RotatingDetector(Detector):
         combo_cand, combo_group = cand[combo_first], group[combo_first]
         n_cand = len(cand_size)
         members = np.bincount(combo_cand, minlength=n_cand)
-        top = np.zeros(n_cand, np.int64)
-        np.maximum.at(top, combo_cand, combo_size)
+        (top,) = reduce_by_group(combo_size, combo_cand, n_cand, (np.maximum,), 0)
         too_many = members > max_members
         eligible = (members >= 2) & ~too_many & (top <= MAX_TOP_SHARE * cand_size) & (cand_size >= MIN_EVENTS)
         skipped = {
@@ -107,13 +107,12 @@ class RotatingDetector(Detector):
         alone = _score(ctx, member_rows, member_of_group[ctx.groups.index[member_rows]], len(member_groups))
         # "Better" on the evidence (nats), which keeps growing where scores saturate at 1: a strict
         # round robin leaves each address a clean (longer) period, and the set is still stronger.
-        best_member = np.full(n_sets, -np.inf)
         member_set = set_of_cand[combo_cand[member_combo]]
-        np.maximum.at(
-            best_member, member_set, alone.subscores["evidence"][member_of_group[combo_group[member_combo]]]
+        member = member_of_group[combo_group[member_combo]]
+        (best_member,) = reduce_by_group(
+            alone.subscores["evidence"][member], member_set, n_sets, (np.maximum,), -np.inf
         )
-        best_score = np.zeros(n_sets)
-        np.maximum.at(best_score, member_set, alone.score[member_of_group[combo_group[member_combo]]])
+        (best_score,) = reduce_by_group(alone.score[member], member_set, n_sets, (np.maximum,), 0.0)
         reported = np.flatnonzero(
             (combined.score >= ctx.options.threshold)
             & (combined.subscores["evidence"] > best_member + MARGIN_NATS)

@@ -37,6 +37,7 @@ from netdetect.arrays import distinct_keys, hash_columns, split_address
 from netdetect.detectors.base import Detections, Detector, register
 from netdetect.errors import UsageError
 from netdetect.output.text import human_duration
+from netdetect.scoring.segments import reduce_by_group
 
 PER_DAY = 86_400  # RITA's strobe threshold (connections per day of data)
 MIN_CONNECTIONS = 1_000
@@ -72,11 +73,8 @@ class StrobeDetector(Detector):
         def rates(index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             """(connections, covered span s, connections / threshold) per subject."""
             count = np.bincount(index, minlength=n)
-            first = np.full(n, np.inf)
-            last = np.full(n, -np.inf)
-            np.minimum.at(first, index, ts)
-            np.maximum.at(last, index, ts)
-            span = np.where(count > 0, ctx.covered_s(first, np.maximum(last, first)), 0.0)
+            first, last = reduce_by_group(ts, index, n, (np.minimum, np.maximum), np.nan)
+            span = np.where(count > 0, ctx.covered_s(first, last), 0.0)
             needed = np.maximum(floor, per_day * span / DAY_S)
             return count, span, count / needed
 

@@ -25,6 +25,7 @@ from netdetect.detectors.rotating import RotatingDetector
 from netdetect.detectors.strobe import StrobeDetector
 from netdetect.model import CONN_DTYPE
 from netdetect.scoring import score_groups
+from netdetect.scoring.synthetic import browsing
 from netdetect.tables import addr16
 from netdetect.tables.connections import sort_connections
 from netdetect.tables.events import EventSet
@@ -143,8 +144,9 @@ def rotating_tables(rng: np.random.Generator, length: float, trials: int) -> Tab
         t.add("rotation by fallback runs", True, ts, fallback, ja3=f"m{i}")
         # Look-alikes: a browser (one print, many addresses), a beacon to one address with strays of
         # the same print elsewhere, Poisson use of a service on several addresses.
+        # Browsing sessions (the beacon corpus' generator) over a background of page resources.
         web = np.concatenate(
-            [_rates(rng, 0.002, 0.01, lo, length), ts[: n // 4] + rng.uniform(0, 30, n // 4)]
+            [browsing(rng, (lo, hi), length >= 86_400), _rates(rng, 0.002, 0.01, lo, length)]
         )
         t.add(
             "browser", False, web, [_address("192.0", j) for j in rng.integers(0, 50, len(web))], ja3="chrome"

@@ -28,6 +28,7 @@ digits, hex or base64) give every request its own shape.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -66,7 +67,7 @@ class RotatingDetector(Detector):
         if not isinstance(max_members, int) or isinstance(max_members, bool) or max_members < 2:
             raise UsageError(f"rotating setting max_members must be an integer >= 2, not {max_members!r}")
         conns, n_groups = ctx.conns, len(ctx.groups)
-        prints, labels = _fingerprints(ctx)
+        prints, label = _fingerprints(ctx)
         have = np.flatnonzero((prints >= 0) & np.isfinite(conns["ts"]))
         if not len(have):
             return Detections.empty(self.name, self.kind)
@@ -119,7 +120,7 @@ class RotatingDetector(Detector):
         )
         if not len(reported):
             return found
-        return self._detections(ctx, rows, set_index, reported, combined, best_score, labels, prints, skipped)
+        return self._detections(ctx, rows, set_index, reported, combined, best_score, label, prints, skipped)
 
     def _detections(
         self,
@@ -129,7 +130,7 @@ class RotatingDetector(Detector):
         reported: np.ndarray,
         combined: ScoreTable,
         best_member: np.ndarray,
-        labels: dict[int, str],
+        label: Callable[[int], str],
         prints: np.ndarray,
         skipped: dict[str, int],
     ) -> Detections:
@@ -155,7 +156,7 @@ class RotatingDetector(Detector):
             names.append(
                 list(dict.fromkeys(n for g in member_ids[by_size].tolist() if (n := ctx.groups.name(g))))
             )
-            fingerprint.append(labels[int(prints[mine[0]])])
+            fingerprint.append(label(int(prints[mine[0]])))
         at = set_index[starts]
         period, jitter = combined.period_s[at], combined.jitter[at]
         checkins = combined.subscores["events"][at].astype(np.int64)
@@ -204,14 +205,21 @@ def _score(ctx: AnalysisContext, rows: np.ndarray, index: np.ndarray, n: int) ->
     )
 
 
-def _fingerprints(ctx: AnalysisContext) -> tuple[np.ndarray, dict[int, str]]:
-    """Per row of ctx.conns a fingerprint id (-1: none) and the text of each id ("ja4:...",
-    "ja3:...", "http:METHOD shape ua")."""
+def _fingerprints(ctx: AnalysisContext) -> tuple[np.ndarray, Callable[[int], str]]:
+    """Per row of ctx.conns a fingerprint id (-1: none), and the text of an id ("ja4:...", "ja3:...",
+    "http:METHOD shape ua"), made on demand: only reported sets need one."""
     conns, pool = ctx.conns, ctx.ex.events.pool
     prints = np.full(len(conns), -1, np.int64)
-    labels: dict[int, str] = {}
+    shapes: dict[str, int] = {}
+    tls, http = ctx.ex.tls.rows, ctx.ex.http.rows
+
+    def label(pid: int) -> str:
+        if pid > len(pool):
+            return next(f"http:{text}" for text, sid in shapes.items() if sid == pid)
+        return f"{'ja4' if (tls['ja4'] == pid).any() else 'ja3'}:{pool.get(pid)}"
+
     if not len(conns):
-        return prints, labels
+        return prints, label
     index = connection_index(conns)
 
     def assign(event_conn: np.ndarray, event_print: np.ndarray) -> None:
@@ -221,31 +229,25 @@ def _fingerprints(ctx: AnalysisContext) -> tuple[np.ndarray, dict[int, str]]:
         free = prints[conn] < 0
         prints[conn[free]] = event_print[ok[first[free]]]
 
-    tls = ctx.ex.tls.rows
     if len(tls):
         # JA4 ignores the extension order that browsers shuffle per connection; JA3 hash otherwise.
-        tls_print = np.where(tls["ja4"] >= 0, tls["ja4"], tls["ja3_hash"]).astype(np.int64)
-        assign(connection_of_events(index, tls), tls_print)
-        ja4_ids = set(np.unique(tls["ja4"]).tolist())
-        for pid in np.unique(tls_print[tls_print >= 0]).tolist():
-            labels[pid] = f"{'ja4' if pid in ja4_ids else 'ja3'}:{pool.get(pid)}"
-    http = ctx.ex.http.rows
+        assign(connection_of_events(index, tls), np.where(tls["ja4"] >= 0, tls["ja4"], tls["ja3_hash"]))
     if len(http):
-        # Request shapes get ids after the pool's, so they never meet a TLS print's id.
-        triple = hash_columns(http["method"], http["uri"], http["user_agent"])
-        _, first, inverse, _ = distinct_keys(triple)
-        shape_ids: dict[str, int] = {}
+        event_conn = connection_of_events(index, http)
+        joined = np.flatnonzero(event_conn >= 0)  # shapes only for requests on analysed connections
+        rows = http[joined]
+        _, first, inverse, _ = distinct_keys(hash_columns(rows["method"], rows["uri"], rows["user_agent"]))
         shape_of_triple = np.empty(len(first), np.int64)
         for i, row in enumerate(first.tolist()):
             text = request_shape(
-                pool.get(int(http["method"][row])),
-                pool.get(int(http["uri"][row])),
-                pool.get(int(http["user_agent"][row])),
+                pool.get(int(rows["method"][row])),
+                pool.get(int(rows["uri"][row])),
+                pool.get(int(rows["user_agent"][row])),
             )
-            shape_of_triple[i] = shape_ids.setdefault(text, len(pool) + 1 + len(shape_ids))
-        labels.update({sid: f"http:{text}" for text, sid in shape_ids.items()})
-        assign(connection_of_events(index, http), shape_of_triple[inverse])
-    return prints, labels
+            # Shape ids follow the pool's, so they never meet a TLS print's id.
+            shape_of_triple[i] = shapes.setdefault(text, len(pool) + 1 + len(shapes))
+        assign(event_conn[joined], shape_of_triple[inverse])
+    return prints, label
 
 
 def request_shape(method: str | None, uri: str | None, user_agent: str | None) -> str:

@@ -91,7 +91,7 @@ class StrobeDetector(Detector):
         strong = np.flatnonzero(p_ratio >= RAMP_RATIOS[0])
         if len(strong):
             rows = np.flatnonzero(np.isin(pair, strong))
-            combo, first, _, combo_count = distinct_keys(pair[rows] * n_groups + group[rows])
+            _, first, _, combo_count = distinct_keys(pair[rows] * n_groups + group[rows])
             combo_pair, combo_group = pair[rows][first], group[rows][first]
             # Per pair, its largest combination: sort by (pair, count) and keep each pair's last.
             order = np.lexsort((combo_count, combo_pair))

@@ -131,12 +131,13 @@ def attribute_names(
         return name_id, names, DnsChains(ex.dns.rows, ex.dns.answers[:0], pool)
     c_hi, c_lo = split_address(conns["client"])
     s_hi, s_lo = split_address(conns["server"])
-    connection_before = connection_index(conns)
+    # Indexing the connections costs a sort of all of them: only when there are events to join.
+    connection_before = connection_index(conns) if len(ex.tls) or len(ex.http) else None
 
     def by_connection(rows: np.ndarray, named: np.ndarray) -> None:
         """Each still unnamed connection takes the name of its earliest event (rows are in time order)."""
         keep = np.flatnonzero(named >= 0)
-        if not len(keep):
+        if not len(keep) or connection_before is None:
             return
         hit = connection_of_events(connection_before, rows[keep])
         ok = np.flatnonzero(hit >= 0)

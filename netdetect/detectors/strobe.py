@@ -71,26 +71,37 @@ class StrobeDetector(Detector):
         ts = conns["ts"]
 
         def rates(index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            """(connections, covered span s, connections / threshold) per subject."""
+            """(connections, covered span s, connections / threshold) per subject; span and ratio
+            0 for subjects too small to reach the ramp, whatever their span (most of them: a flood
+            from random sources is millions of one-connection subjects)."""
             count = np.bincount(index, minlength=n)
-            first, last = reduce_by_group(ts, index, n, (np.minimum, np.maximum), np.nan)
-            span = np.where(count > 0, ctx.covered_s(first, last), 0.0)
-            needed = np.maximum(floor, per_day * span / DAY_S)
-            return count, span, count / needed
+            span, ratio = np.zeros(n), np.zeros(n)
+            hopeful = count >= RAMP_RATIOS[0] * floor  # the threshold is at least the floor
+            if hopeful.any():
+                rows = np.flatnonzero(hopeful[index])
+                first, last = reduce_by_group(ts[rows], index[rows], n, (np.minimum, np.maximum), np.nan)
+                span[hopeful] = ctx.covered_s(first[hopeful], last[hopeful])
+                ratio[hopeful] = count[hopeful] / np.maximum(floor, per_day * span[hopeful] / DAY_S)
+            return count, span, ratio
 
         g_count, g_span, g_ratio = rates(group, n_groups)
-        c_hi, c_lo = split_address(conns["client"])
-        s_hi, s_lo = split_address(conns["server"])
-        pair = distinct_keys(hash_columns(c_hi, c_lo, s_hi, s_lo))[2]
-        n_pairs = int(pair.max()) + 1
-        p_count, p_span, p_ratio = rates(pair, n_pairs)
+        if ctx.options.group_by != "port" and (ctx.name_id < 0).all():
+            # Every group is a (client, server address) pair already.
+            pair, n_pairs = group, n_groups
+            p_count, p_span, p_ratio = g_count, g_span, g_ratio
+        else:
+            c_hi, c_lo = split_address(conns["client"])
+            s_hi, s_lo = split_address(conns["server"])
+            pair = distinct_keys(hash_columns(c_hi, c_lo, s_hi, s_lo))[2]
+            n_pairs = int(pair.max()) + 1
+            p_count, p_span, p_ratio = rates(pair, n_pairs)
 
         # Each pair close to a strobe speaks on the group holding most of its connections, when it
         # is stronger there than the group itself.
         by_pair = np.full(n_groups, -1, np.int64)
-        strong = np.flatnonzero(p_ratio >= RAMP_RATIOS[0])
-        if len(strong):
-            rows = np.flatnonzero(np.isin(pair, strong))
+        strong = p_ratio >= RAMP_RATIOS[0]
+        if strong.any() and pair is not group:
+            rows = np.flatnonzero(strong[pair])
             _, first, _, combo_count = distinct_keys(pair[rows] * n_groups + group[rows])
             combo_pair, combo_group = pair[rows][first], group[rows][first]
             # Per pair, its largest combination: sort by (pair, count) and keep each pair's last.

@@ -174,3 +174,16 @@ def test_only_fingerprinted_connections_form_sets_and_hostile_events_do_not_cras
 
 def test_registered():
     assert DETECTORS.get("rotating") is RotatingDetector
+
+
+def test_a_rotation_over_names_on_one_address_lists_the_names():
+    rows = conn_rows(_checkins(), CLIENT, C2[0])
+    names = [f"cdn{k}.badexample.net" for k in range(4)]
+    tls = []
+    for k, name in enumerate(names):
+        tls += tls_events(rows[k::4], ja3_hash="j", sni=name)
+    ctx = context([rows], tls=tls)
+    assert len(ctx.groups) == 4
+    found = RotatingDetector().run(ctx)
+    assert len(found) == 1 and sorted(found.evidence["names"][0]) == names
+    assert found.evidence["addresses"] == [[C2[0]]] and "over 4 names in turn" in found.why[0]

@@ -160,11 +160,15 @@ class RotatingDetector(Detector):
         at = set_index[starts]
         period, jitter = combined.period_s[at], combined.jitter[at]
         checkins = combined.subscores["events"][at].astype(np.int64)
-        for p, j, addrs, label in zip(period.tolist(), jitter.tolist(), addresses, fingerprint, strict=True):
-            kind, _, value = label.partition(":")
+        for p, j, addrs, member_ids, text in zip(
+            period.tolist(), jitter.tolist(), addresses, members, fingerprint, strict=True
+        ):
+            kind, _, value = text.partition(":")
             shown = value if len(value) <= 40 else value[:37] + "..."
+            # Several names on one address (domain rotation) are members too.
+            over = f"{len(addrs)} addresses" if len(addrs) > 1 else f"{len(member_ids)} names"
             why.append(
-                f"checks in every {human_duration(p)} jitter {j:.2f} over {len(addrs)} addresses in turn "
+                f"checks in every {human_duration(p)} jitter {j:.2f} over {over} in turn "
                 f"(same {kind.upper()} {shown})"
             )
         detections = Detections(

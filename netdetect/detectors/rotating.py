@@ -47,6 +47,7 @@ MAX_MEMBERS = 64
 MAX_TOP_SHARE = 0.9  # above this share of the connections on one group, the set is that group's
 MARGIN_NATS = 3.0  # the combination's evidence must beat its best member's by this (odds of 20 to 1)
 TEXT_LIMIT = 200  # characters of a wire-supplied path or user agent kept in a request shape
+MAX_REQUEST_SHAPES = 100_000  # distinct (method, URI, user agent) shaped per run (Python per value)
 
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{8,}")
 _B64_RUN = re.compile(r"[A-Za-z0-9+=_-]{16,}")  # base64 (or url-safe) data, when it holds a digit
@@ -67,11 +68,22 @@ class RotatingDetector(Detector):
         if not isinstance(max_members, int) or isinstance(max_members, bool) or max_members < 2:
             raise UsageError(f"rotating setting max_members must be an integer >= 2, not {max_members!r}")
         conns, n_groups = ctx.conns, len(ctx.groups)
-        prints, label = _fingerprints(ctx)
-        have = np.flatnonzero((prints >= 0) & np.isfinite(conns["ts"]))
-        if not len(have):
+        if not len(conns):
             return Detections.empty(self.name, self.kind)
-        c_hi, c_lo = split_address(conns["client"][have])
+        # Only a (client, server port) with connections to two groups or more, and enough of them,
+        # can hold a set: events are joined and request shapes made for those connections only.
+        c_hi, c_lo = split_address(conns["client"])
+        _, _, client_port, client_port_size = distinct_keys(hash_columns(c_hi, c_lo, conns["server_port"]))
+        _, spread_first, _, _ = distinct_keys(client_port * n_groups + ctx.groups.index)
+        spread = np.bincount(client_port[spread_first], minlength=len(client_port_size))
+        worth = ((spread >= 2) & (client_port_size >= MIN_EVENTS))[client_port] & np.isfinite(conns["ts"])
+        prints, label, unshaped = _fingerprints(ctx, np.flatnonzero(worth))
+        have = np.flatnonzero(prints >= 0)
+        if not len(have):
+            found = Detections.empty(self.name, self.kind)
+            found.skipped = {"http_requests_unshaped": unshaped} if unshaped else {}
+            return found
+        c_hi, c_lo = c_hi[have], c_lo[have]
         _, _, cand, cand_size = distinct_keys(
             hash_columns(c_hi, c_lo, conns["server_port"][have], prints[have])
         )
@@ -87,6 +99,7 @@ class RotatingDetector(Detector):
         skipped = {
             "sets_over_max_members": int(too_many.sum()),
             "connections_in_skipped_sets": int(cand_size[too_many].sum()),
+            "http_requests_unshaped": unshaped,
         }
         found = Detections.empty(self.name, self.kind)
         found.skipped = skipped
@@ -209,22 +222,30 @@ def _score(ctx: AnalysisContext, rows: np.ndarray, index: np.ndarray, n: int) ->
     )
 
 
-def _fingerprints(ctx: AnalysisContext) -> tuple[np.ndarray, Callable[[int], str]]:
-    """Per row of ctx.conns a fingerprint id (-1: none), and the text of an id ("ja4:...", "ja3:...",
-    "http:METHOD shape ua"), made on demand: only reported sets need one."""
+def _fingerprints(
+    ctx: AnalysisContext, candidates: np.ndarray
+) -> tuple[np.ndarray, Callable[[int], str], int]:
+    """Per row of ctx.conns a fingerprint id (-1: none; only `candidates` rows get one), the text of
+    an id ("ja4:...", "ja3:...", "http:METHOD shape ua") made on demand (only reported sets need
+    one), and the number of HTTP requests left without a shape (over MAX_REQUEST_SHAPES)."""
     conns, pool = ctx.conns, ctx.ex.events.pool
     prints = np.full(len(conns), -1, np.int64)
     shapes: dict[str, int] = {}
     tls, http = ctx.ex.tls.rows, ctx.ex.http.rows
+    unshaped = 0
 
     def label(pid: int) -> str:
         if pid > len(pool):
             return next(f"http:{text}" for text, sid in shapes.items() if sid == pid)
         return f"{'ja4' if (tls['ja4'] == pid).any() else 'ja3'}:{pool.get(pid)}"
 
-    if not len(conns):
-        return prints, label
-    index = connection_index(conns)
+    if not len(candidates) or not (len(tls) or len(http)):
+        return prints, label, unshaped
+    index = connection_index(conns[candidates])
+
+    def connections_of(rows: np.ndarray) -> np.ndarray:
+        hit = connection_of_events(index, rows)
+        return np.where(hit >= 0, candidates[np.maximum(hit, 0)], -1)
 
     def assign(event_conn: np.ndarray, event_print: np.ndarray) -> None:
         """Each connection without a print takes its earliest event's (event rows in time order)."""
@@ -235,14 +256,16 @@ def _fingerprints(ctx: AnalysisContext) -> tuple[np.ndarray, Callable[[int], str
 
     if len(tls):
         # JA4 ignores the extension order that browsers shuffle per connection; JA3 hash otherwise.
-        assign(connection_of_events(index, tls), np.where(tls["ja4"] >= 0, tls["ja4"], tls["ja3_hash"]))
+        assign(connections_of(tls), np.where(tls["ja4"] >= 0, tls["ja4"], tls["ja3_hash"]))
     if len(http):
-        event_conn = connection_of_events(index, http)
-        joined = np.flatnonzero(event_conn >= 0)  # shapes only for requests on analysed connections
+        event_conn = connections_of(http)
+        joined = np.flatnonzero(event_conn >= 0)
         rows = http[joined]
         _, first, inverse, _ = distinct_keys(hash_columns(rows["method"], rows["uri"], rows["user_agent"]))
-        shape_of_triple = np.empty(len(first), np.int64)
-        for i, row in enumerate(first.tolist()):
+        # Python per distinct request: bounded, the earliest requests first, the rest counted.
+        shape_of_triple = np.full(len(first), -1, np.int64)
+        earliest = np.argsort(first)[:MAX_REQUEST_SHAPES]
+        for i, row in zip(earliest.tolist(), first[earliest].tolist(), strict=True):
             text = request_shape(
                 pool.get(int(rows["method"][row])),
                 pool.get(int(rows["uri"][row])),
@@ -250,8 +273,10 @@ def _fingerprints(ctx: AnalysisContext) -> tuple[np.ndarray, Callable[[int], str
             )
             # Shape ids follow the pool's, so they never meet a TLS print's id.
             shape_of_triple[i] = shapes.setdefault(text, len(pool) + 1 + len(shapes))
-        assign(event_conn[joined], shape_of_triple[inverse])
-    return prints, label
+        request_print = shape_of_triple[inverse]
+        unshaped = int((request_print < 0).sum())
+        assign(event_conn[joined], request_print)
+    return prints, label, unshaped
 
 
 def request_shape(method: str | None, uri: str | None, user_agent: str | None) -> str:

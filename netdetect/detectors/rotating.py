@@ -8,8 +8,9 @@ as a beacon. The implant still shows one client, one server port and one client 
   runs of digits, hex and base64 collapsed). Events are joined to their connection by ends and time
   (`netdetect.analysis.names.connection_of_events`); a connection takes its first event's print;
 - a set needs at least two ctx groups (addresses, or names: one name over many addresses, a CDN,
-  is one group already and no rotation) and no group holding more than `MAX_TOP_SHARE` of its
-  connections (then it is that group's beacon, not a rotation);
+  is one group already and no rotation), `MIN_VISITS` connections per group on average (a channel
+  comes back to its addresses; one visit to each of many servers is browsing), and no group holding
+  more than `MAX_TOP_SHARE` of its connections (then it is that group's beacon, not a rotation);
 - its combined check-in series is scored by `netdetect.scoring.score_groups`, like every group,
   and so is each member group alone (all its connections). The set is reported when the combined
   score reaches the analysis threshold and its evidence (the scorer's log likelihood ratio, which
@@ -44,6 +45,10 @@ from netdetect.scoring import MIN_EVENTS, ScoreTable, score_groups
 from netdetect.scoring.segments import reduce_by_group
 
 MAX_MEMBERS = 64
+# A channel comes back to its addresses: at least this many connections per member on average. One
+# connection to each of 20 servers is browsing; random times over many such sets would otherwise
+# meet the beacon score by chance (0.08% of sets in benchmarks/detect_accuracy.py --load).
+MIN_VISITS = 2
 MAX_TOP_SHARE = 0.9  # above this share of the connections on one group, the set is that group's
 MARGIN_NATS = 3.0  # the combination's evidence must beat its best member's by this (odds of 20 to 1)
 TEXT_LIMIT = 200  # characters of a wire-supplied path or user agent kept in a request shape
@@ -95,7 +100,12 @@ class RotatingDetector(Detector):
         members = np.bincount(combo_cand, minlength=n_cand)
         (top,) = reduce_by_group(combo_size, combo_cand, n_cand, (np.maximum,), 0)
         too_many = members > max_members
-        eligible = (members >= 2) & ~too_many & (top <= MAX_TOP_SHARE * cand_size) & (cand_size >= MIN_EVENTS)
+        eligible = (
+            (members >= 2)
+            & ~too_many
+            & (top <= MAX_TOP_SHARE * cand_size)
+            & (cand_size >= np.maximum(MIN_EVENTS, MIN_VISITS * members))
+        )
         skipped = {
             "sets_over_max_members": int(too_many.sum()),
             "connections_in_skipped_sets": int(cand_size[too_many].sum()),

@@ -198,3 +198,13 @@ def test_a_rotation_over_names_on_one_address_lists_the_names():
     found = RotatingDetector().run(ctx)
     assert len(found) == 1 and sorted(found.evidence["names"][0]) == names
     assert found.evidence["addresses"] == [[C2[0]]] and "over 4 names in turn" in found.why[0]
+
+
+def test_a_new_address_for_every_check_in_is_not_a_rotation():
+    # One visit to each of 40 addresses is what browsing looks like; a set must come back to its
+    # addresses (2 connections per member on average), even when the times are regular.
+    times = _checkins(n=40)
+    rows = conn_rows(times, CLIENT, [f"198.51.100.{i + 1}" for i in range(40)])
+    assert len(RotatingDetector().run(context([rows], tls=tls_events(rows, ja3_hash="j")))) == 0
+    twice = conn_rows(times, CLIENT, [f"198.51.100.{i // 2 + 1}" for i in range(40)])
+    assert len(RotatingDetector().run(context([twice], tls=tls_events(twice, ja3_hash="j")))) == 1

@@ -63,6 +63,18 @@ def test_a_client_rotating_over_five_addresses_is_one_finding(order):
         assert row["best_member_score"] < 0.5
 
 
+def test_connections_of_one_check_in_count_once_on_the_address_that_began_it():
+    rows = _rotation(addresses=C2[:3])
+    retry = rows.copy()  # each check-in retried 0.3 s later on the next address
+    retry["ts"] += 0.3
+    retry["server"] = np.roll(rows["server"], -1)
+    retry["client_port"] += 1
+    both = np.concatenate([rows, retry])
+    found = RotatingDetector().run(context([both], tls=tls_events(both, ja3_hash="j")))
+    assert found.evidence["checkins"].tolist() == [60] and found.evidence["connections"].tolist() == [120]
+    assert found.evidence["per_address_checkins"] == [[20, 20, 20]]
+
+
 def test_ja4_is_preferred_to_ja3_which_browsers_shuffle():
     rows = _rotation()
     tls = tls_events(rows, ja3_hash=None, ja4="t13d1516h2_8daaf6152771_02713d6af862")

@@ -42,6 +42,7 @@ from netdetect.detectors.base import Detections, Detector, register
 from netdetect.errors import UsageError
 from netdetect.output.text import human_duration
 from netdetect.scoring import MIN_EVENTS, ScoreTable, score_groups
+from netdetect.scoring.periodicity import MERGE_GAP_S
 from netdetect.scoring.segments import reduce_by_group
 
 MAX_MEMBERS = 64
@@ -161,7 +162,7 @@ class RotatingDetector(Detector):
         keep = np.isin(set_index, reported)
         rows, set_index = rows[keep], set_index[keep]
         conns = ctx.conns
-        order = np.lexsort((ctx.groups.index[rows], set_index))
+        order = np.lexsort((ctx.conns["ts"][rows], set_index))
         rows, set_index = rows[order], set_index[order]
         starts = np.flatnonzero(np.r_[True, set_index[1:] != set_index[:-1]])
         ends = np.r_[starts[1:], len(rows)]
@@ -172,10 +173,16 @@ class RotatingDetector(Detector):
             by_size = np.argsort(-member_size, kind="stable")
             groups.append(int(member_ids[by_size[0]]))
             members.append(member_ids[by_size].astype(np.int64))
-            server, server_size = np.unique(conns["server"][mine], return_counts=True)
-            by_use = np.argsort(-server_size, kind="stable")
+            # Check-ins as the scorer counts them (connections within MERGE_GAP_S are one), each on
+            # the address of its first connection; every address is listed, even one with none.
+            begins = mine[np.r_[True, np.diff(conns["ts"][mine]) > MERGE_GAP_S]]
+            server = np.unique(conns["server"][mine])
+            server_checkins = np.bincount(
+                np.searchsorted(server, conns["server"][begins]), minlength=len(server)
+            )
+            by_use = np.argsort(-server_checkins, kind="stable")
             addresses.append([to_text(server[i]) for i in by_use.tolist()])
-            per_address.append(server_size[by_use].tolist())
+            per_address.append(server_checkins[by_use].tolist())
             names.append(
                 list(dict.fromkeys(n for g in member_ids[by_size].tolist() if (n := ctx.groups.name(g))))
             )

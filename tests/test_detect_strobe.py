@@ -7,7 +7,7 @@ import pytest
 from _tables import conn_rows, context, tls_events
 
 from netdetect.detectors.base import DETECTORS
-from netdetect.detectors.strobe import MIN_CONNECTIONS, StrobeDetector
+from netdetect.detectors.strobe import MIN_CONNECTIONS, PORT_TABLE_ROWS, StrobeDetector
 from netdetect.errors import UsageError
 from netdetect.scoring.segments import reduce_by_group
 
@@ -163,3 +163,21 @@ def test_reduce_by_group_matches_ufunc_at():
     seen = np.bincount(group, minlength=60) > 0
     assert np.array_equal(low[seen], expected_low[seen]) and np.array_equal(high[seen], expected_high[seen])
     assert np.isnan(low[~seen]).all() and (~seen).sum() == 10
+
+
+def test_many_strobes_count_their_ports_like_a_few():
+    # Past PORT_TABLE_ROWS reported rows the distinct ports are counted by sorting instead.
+    floods = [
+        conn_rows(
+            _spread(2100, 60.0, seed=k),
+            f"10.0.1.{k + 1}",
+            SERVER,
+            server_port=80 + k % 3 + np.arange(2100) % 2,
+        )
+        for k in range(PORT_TABLE_ROWS + 6)
+    ]
+    found = StrobeDetector().run(context(floods))
+    assert len(found) == PORT_TABLE_ROWS + 6
+    assert (found.evidence["client_ports"] == 2100).all() and (found.evidence["server_ports"] == 2).all()
+    few = StrobeDetector().run(context(floods[:3]))
+    assert (few.evidence["client_ports"] == 2100).all() and (few.evidence["server_ports"] == 2).all()

@@ -45,6 +45,7 @@ DAY_S = 86_400.0
 # Score at these multiples of the threshold (linear in between, 0 below, 1 above).
 RAMP_RATIOS = (0.5, 1.0, 2.0)
 RAMP_SCORES = (0.0, 0.5, 1.0)
+PORT_TABLE_ROWS = 64  # up to this many reported rows, distinct ports by a flag table (4 MB)
 UNANSWERED_NOTED = 0.5  # from this share of unanswered connections the `why` says so
 
 
@@ -184,7 +185,11 @@ class StrobeDetector(Detector):
 
 
 def _distinct_per_row(row: np.ndarray, value: np.ndarray, n_rows: int) -> np.ndarray:
-    """Number of distinct values per row index."""
+    """Number of distinct 16-bit values (ports) per row index."""
+    if n_rows <= PORT_TABLE_ROWS:  # a (rows x 65,536) table of flags: no sort of millions of rows
+        seen = np.zeros((n_rows, 1 << 16), bool)
+        seen[row, value] = True
+        return seen.sum(axis=1)
     keys = distinct_keys(row.astype(np.uint64) << np.uint64(16) | value.astype(np.uint64))[0]
     return np.bincount((keys >> np.uint64(16)).astype(np.int64), minlength=n_rows)
 

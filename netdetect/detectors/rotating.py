@@ -124,7 +124,12 @@ class RotatingDetector(Detector):
         set_index = set_of_cand[cand[in_set]]
         n_sets = int(eligible.sum())
         combined = _score(ctx, rows, set_index, n_sets)
+        # Members alone only for the sets whose combination reaches the threshold (few of them).
+        passing = combined.score >= ctx.options.threshold
+        if not passing.any():
+            return found
         member_combo = np.flatnonzero(eligible[combo_cand])
+        member_combo = member_combo[passing[set_of_cand[combo_cand[member_combo]]]]
         member_groups = np.unique(combo_group[member_combo])
         member_of_group = np.full(n_groups, -1, np.int64)
         member_of_group[member_groups] = np.arange(len(member_groups))
@@ -138,10 +143,7 @@ class RotatingDetector(Detector):
             alone.subscores["evidence"][member], member_set, n_sets, (np.maximum,), -np.inf
         )
         (best_score,) = reduce_by_group(alone.score[member], member_set, n_sets, (np.maximum,), 0.0)
-        reported = np.flatnonzero(
-            (combined.score >= ctx.options.threshold)
-            & (combined.subscores["evidence"] > best_member + MARGIN_NATS)
-        )
+        reported = np.flatnonzero(passing & (combined.subscores["evidence"] > best_member + MARGIN_NATS))
         if not len(reported):
             return found
         return self._detections(ctx, rows, set_index, reported, combined, best_score, label, prints, skipped)
@@ -226,13 +228,13 @@ class RotatingDetector(Detector):
 
 
 def _score(ctx: AnalysisContext, rows: np.ndarray, index: np.ndarray, n: int) -> ScoreTable:
-    conns = ctx.conns[rows]
+    ts = ctx.conns["ts"][rows]  # column by column: gathering whole rows costs several times more
     return score_groups(
         index,
-        conns["ts"],
-        conns["bytes_out"],
-        conns["bytes_in"],
-        conns["end_ts"] - conns["ts"],
+        ts,
+        ctx.conns["bytes_out"][rows],
+        ctx.conns["bytes_in"][rows],
+        ctx.conns["end_ts"][rows] - ts,
         n,
         window=ctx.window,
         threshold=ctx.options.threshold,
@@ -251,10 +253,15 @@ def _fingerprints(
     tls, http = ctx.ex.tls.rows, ctx.ex.http.rows
     unshaped = 0
 
+    ja4_ids: list[np.ndarray] = []  # the distinct JA4 ids, found on the first label asked for
+
     def label(pid: int) -> str:
         if pid > len(pool):
             return next(f"http:{text}" for text, sid in shapes.items() if sid == pid)
-        return f"{'ja4' if (tls['ja4'] == pid).any() else 'ja3'}:{pool.get(pid)}"
+        if not ja4_ids:
+            ja4_ids.append(np.unique(tls["ja4"]))
+        is_ja4 = bool(np.isin(pid, ja4_ids[0]))
+        return f"{'ja4' if is_ja4 else 'ja3'}:{pool.get(pid)}"
 
     if not len(candidates) or not (len(tls) or len(http)):
         return prints, label, unshaped

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from netdetect.addr import to_text
 from netdetect.analysis.context import AnalysisContext, AnalysisOptions, build_context
 from netdetect.model import CONN_DTYPE, HttpEvent, TlsEvent
 from netdetect.tables import addr16
@@ -44,8 +45,6 @@ def conn_rows(
 
 def tls_events(rows: np.ndarray, *, ja3_hash: str | None, ja4: str | None = None, sni=None) -> list[TlsEvent]:
     """A ClientHello on each connection row, shortly after its start."""
-    from netdetect.addr import to_text
-
     return [
         TlsEvent(
             float(r["ts"]) + 0.05,
@@ -66,8 +65,6 @@ def tls_events(rows: np.ndarray, *, ja3_hash: str | None, ja4: str | None = None
 def http_events(
     rows: np.ndarray, method: str, uris: Sequence[str], user_agent: str | None
 ) -> list[HttpEvent]:
-    from netdetect.addr import to_text
-
     return [
         HttpEvent(
             float(r["ts"]) + 0.05,

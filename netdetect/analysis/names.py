@@ -23,7 +23,14 @@ class LatestBefore:
     """`latest_before` with the reference rows ordered once, for several query sets."""
 
     def __init__(self, ref_key: np.ndarray, ref_ts: np.ndarray) -> None:
-        self.order = _key_time_order(ref_key, ref_ts)
+        # Rows without a finite time (hostile or broken inputs) are never found: a NaN would
+        # break the time ordering the search relies on.
+        finite = np.isfinite(ref_ts)
+        if finite.all():
+            self.order = _key_time_order(ref_key, ref_ts)
+        else:
+            rows = np.flatnonzero(finite)
+            self.order = rows[_key_time_order(ref_key[rows], ref_ts[rows])]
         self.key, self.ts = ref_key[self.order], ref_ts[self.order]
         # The key ranks without np.unique: the keys are sorted already.
         new_key = np.r_[True, self.key[1:] != self.key[:-1]] if len(self.key) else np.zeros(0, bool)
@@ -33,6 +40,11 @@ class LatestBefore:
     def find(self, q_key: np.ndarray, q_ts: np.ndarray) -> np.ndarray:
         out = np.full(len(q_key), -1, np.int64)
         rk, rt, uniq = self.key, self.ts, self.uniq
+        finite = np.isfinite(q_ts)
+        if not finite.all():
+            rows = np.flatnonzero(finite)
+            out[rows] = self.find(q_key[rows], q_ts[rows])
+            return out
         if not len(rk) or not len(q_key):
             return out
         t0 = min(float(rt.min()), float(q_ts.min())) - 1.0
@@ -65,6 +77,23 @@ def _key_time_order(key: np.ndarray, ts: np.ndarray) -> np.ndarray:
         rows = order[at]  # each run of one key keeps its positions, so re-sorting the subset is enough
         order[at] = rows[np.lexsort((rows, ts[rows], sorted_key[at]))]
     return order
+
+
+def connection_index(conns: np.ndarray) -> LatestBefore:
+    """Connections indexed by their (client, server, ports) and start time, for `connection_of_events`."""
+    c_hi, c_lo = split_address(conns["client"])
+    s_hi, s_lo = split_address(conns["server"])
+    key = hash_columns(c_hi, c_lo, s_hi, s_lo, conns["client_port"], conns["server_port"])
+    return LatestBefore(key, conns["ts"])
+
+
+def connection_of_events(index: LatestBefore, rows: np.ndarray) -> np.ndarray:
+    """Per event row (TLS, HTTP: any table with the connection end columns), the row of the indexed
+    connections it belongs to: same ends, latest start up to the event (-1 when none)."""
+    e_hi, e_lo = split_address(rows["client"])
+    es_hi, es_lo = split_address(rows["server"])
+    key = hash_columns(e_hi, e_lo, es_hi, es_lo, rows["client_port"], rows["server_port"])
+    return index.find(key, rows["ts"] + DNS_CLOCK_SLACK_S)
 
 
 def attribute_names(
@@ -102,18 +131,15 @@ def attribute_names(
         return name_id, names, DnsChains(ex.dns.rows, ex.dns.answers[:0], pool)
     c_hi, c_lo = split_address(conns["client"])
     s_hi, s_lo = split_address(conns["server"])
-    conn_key = hash_columns(c_hi, c_lo, s_hi, s_lo, conns["client_port"], conns["server_port"])
-    connection_before = LatestBefore(conn_key, conns["ts"])
+    # Indexing the connections costs a sort of all of them: only when there are events to join.
+    connection_before = connection_index(conns) if len(ex.tls) or len(ex.http) else None
 
     def by_connection(rows: np.ndarray, named: np.ndarray) -> None:
         """Each still unnamed connection takes the name of its earliest event (rows are in time order)."""
         keep = np.flatnonzero(named >= 0)
-        if not len(keep):
+        if not len(keep) or connection_before is None:
             return
-        ec_hi, ec_lo = split_address(rows["client"][keep])
-        es_hi, es_lo = split_address(rows["server"][keep])
-        ekey = hash_columns(ec_hi, ec_lo, es_hi, es_lo, rows["client_port"][keep], rows["server_port"][keep])
-        hit = connection_before.find(ekey, rows["ts"][keep] + DNS_CLOCK_SLACK_S)
+        hit = connection_of_events(connection_before, rows[keep])
         ok = np.flatnonzero(hit >= 0)
         conn, first, _, _ = distinct_keys(hit[ok])
         unnamed = name_id[conn] < 0

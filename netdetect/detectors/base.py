@@ -59,6 +59,9 @@ class Detections:
     # Per row, other ctx group ids that belong to the same subject (rotating C2: every address).
     members: list[np.ndarray] | None = None
     subscores: dict[str, np.ndarray] | None = None  # the beacon detector's historic sub-score columns
+    # What the detector left unexamined to bound its work, by reason (e.g. rotating: candidate sets
+    # too large to be one channel), for the run summary: counted, never silent.
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.score.size)
@@ -94,6 +97,8 @@ DETECTORS: Registry[Detector] = Registry(
     "detector",
     {
         "beacon": "netdetect.detectors.beacon",
+        "strobe": "netdetect.detectors.strobe",
+        "rotating": "netdetect.detectors.rotating",
     },
 )
 register = DETECTORS.register

@@ -82,3 +82,22 @@ def segment_sum(values: np.ndarray, segment: np.ndarray, n_groups: int) -> np.nd
 def row_group(counts: np.ndarray) -> np.ndarray:
     """Group index of every row of a segment layout (inverse of `bounds`)."""
     return np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+
+
+def reduce_by_group(
+    values: np.ndarray, group: np.ndarray, n_groups: int, ufuncs: tuple[np.ufunc, ...], fill: float
+) -> list[np.ndarray]:
+    """For each ufunc (np.minimum, np.maximum ...), its reduction over the values of each group (group
+    index per value, any order); `fill` for empty groups. One sort and a reduceat per ufunc: many
+    times faster than ufunc.at on millions of rows."""
+    dtype = np.result_type(values, type(fill))
+    outs = [np.full(n_groups, fill, dtype=dtype) for _ in ufuncs]
+    if not group.size:
+        return outs
+    order = np.argsort(group)
+    starts, counts = bounds(group[order], n_groups)
+    present = counts > 0
+    ordered = values[order]
+    for out, ufunc in zip(outs, ufuncs, strict=True):
+        out[present] = ufunc.reduceat(ordered, starts[present])
+    return outs

@@ -163,6 +163,7 @@ class Summary:
     intel_packs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     detections: dict[str, int] = field(default_factory=dict)  # rows each detector scored, by detector
+    detector_skipped: dict[str, int] = field(default_factory=dict)  # "rotating.sets_over_max": n left out
 
 
 @dataclass(slots=True)

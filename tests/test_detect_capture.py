@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from netdetect import synth
+from netdetect.testing import synth
 from netdetect.analysis.context import AnalysisOptions, build_context
 from netdetect.detectors.rotating import RotatingDetector
 from netdetect.detectors.strobe import StrobeDetector

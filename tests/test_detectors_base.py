@@ -193,3 +193,18 @@ def test_covered_seconds_leave_out_the_gaps_between_captures() -> None:
         AnalysisOptions(),
     )
     assert ctx.coverage_s() == 250.0
+
+
+def test_a_detector_that_supersedes_the_beacon_carries_its_groups() -> None:
+    beacon = Detections("beacon", "beacon", np.array([1.0, 0.9]), groups=np.array([0, 1]))
+    strobe = Detections(
+        "strobe",
+        "strobe",
+        np.array([0.6, 0.3]),
+        groups=np.array([0, 1]),
+        evidence={"supersedes_beacon": np.array([True, False])},
+    )
+    v = merge_group_detections([beacon, strobe], threshold=0.5)
+    assert [v.detections[k].detector for k in v.main.tolist()] == ["strobe", "beacon"]
+    assert v.score.tolist() == [0.6, 0.9]
+    assert set(v.evidence(np.array([0]))[0]) == {"beacon", "strobe"}  # the beacon's stays as evidence

@@ -132,9 +132,21 @@ def _analyze(ex: Extraction, intel, allowlist, opts: AnalysisOptions) -> Report:
         intel_indicators=len(intel) if intel is not None else 0,
         intel_packs=[p.name for p in getattr(intel, "packs", [])] if intel is not None else [],
         warnings=list(ex.warnings)
+        + [
+            f"{name}: {count:,} {what.replace('_', ' ')} left out (bounds: see docs/detectors.md)"
+            for name, d in ctx.results.items()
+            for what, count in d.skipped.items()
+            if count
+        ]
         + [str(p) for p in getattr(intel, "problems", [])][:20]
         + [str(p) for p in getattr(allowlist, "problems", [])][:20],
         detections={name: len(d) for name, d in ctx.results.items()},
+        detector_skipped={
+            f"{name}.{what}": count
+            for name, d in ctx.results.items()
+            for what, count in d.skipped.items()
+            if count
+        },
     )
     return Report(summary=summary, findings=findings, threshold=opts.threshold)
 

@@ -192,6 +192,11 @@ def scan_cmd(
             from netdetect.output.html import write_html
 
             write_html(report, html_path)
+    if fmt != "table" and not quiet:  # the table shows them in its header; machine formats on stderr
+        from netdetect.output.text import safe_text
+
+        for warning in report.summary.warnings:
+            click.echo(f"warning: {safe_text(warning)}", err=True)
     if fail_on_findings and any(
         f.beacon or (f.kind == "intel") for f in report.findings if not f.allowlisted
     ):

@@ -66,6 +66,12 @@ class Detections:
     def __len__(self) -> int:
         return int(self.score.size)
 
+    def evidence_row(self, i: int) -> dict[str, Any]:
+        """Row i's evidence as the finding shows it (plain JSON values, `score` and `why` included)."""
+        from netdetect.findings.verdicts import evidence_records
+
+        return evidence_records(self, np.array([i]))[0]
+
     @staticmethod
     def empty(detector: str, kind: str) -> Detections:
         return Detections(detector, kind, np.zeros(0), groups=np.zeros(0, np.int64))

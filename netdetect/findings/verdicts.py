@@ -55,6 +55,14 @@ def merge_group_detections(detections: list[Detections], threshold: float) -> Gr
         better = d.score > score[pos]  # strictly: on a tie the earlier detector stays main
         score[pos[better]] = d.score[better]
         main[pos[better]] = k
+    for k, d in enumerate(grouped):
+        # A detector may claim a group outright (a strobe is not also a beacon, as in RITA): its row
+        # carries the finding whatever the others scored; theirs stay as evidence.
+        claims = d.evidence.get("supersedes_beacon")
+        if claims is not None:
+            mine = positions[k][np.asarray(claims, bool)]
+            score[mine] = d.score[np.asarray(claims, bool)]
+            main[mine] = k
     score = np.where(np.isfinite(score), score, 0.0)
     timing = {name: np.full(n, np.nan) for name in TIMING_FIELDS}
     subscores: dict[str, np.ndarray] = {}

@@ -187,6 +187,18 @@ def test_uniform_random_sleeps_with_machine_sizes(seed: int) -> None:
     assert not _score([empire], window, [rng.integers(200, 5000, empire.size)]).beacon[0]
 
 
+def test_server_sizes_are_read_from_the_scored_rows() -> None:
+    rng = np.random.default_rng(2)
+    sleeps = T0 + np.cumsum(rng.uniform(0.0, 15.0, 480))
+    ts = np.r_[[np.nan] * 200, sleeps]  # unusable rows first: the server sizes must stay aligned
+    n = ts.size
+    replies = np.r_[[1e9] * 200, np.full(sleeps.size, 900.0)]
+    table = score_groups(
+        np.zeros(n, dtype=np.int64), ts, np.full(n, 500), replies, np.zeros(n), 1, window=(T0, T0 + 3600)
+    )
+    assert table.beacon[0]
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_constant_sizes_do_not_carry_random_or_human_timing(seed: int) -> None:
     rng = np.random.default_rng(seed)

@@ -112,10 +112,10 @@ def score_groups(
     if n_groups < 0 or (n and (group.min() < 0 or group.max() >= n_groups)):
         raise ValueError(f"group indices must lie in 0..{n_groups - 1}")
 
-    bytes_in = np.asarray(bytes_in, dtype=np.float64)
     finite = np.isfinite(ts)
-    if not finite.all():
-        group, ts, bytes_out, bytes_in = group[finite], ts[finite], bytes_out[finite], bytes_in[finite]
+    kept = None if finite.all() else np.flatnonzero(finite)  # rows scored, into the inputs
+    if kept is not None:
+        group, ts, bytes_out = group[kept], ts[kept], bytes_out[kept]
     bytes_out = np.where(np.isfinite(bytes_out) & (bytes_out > 0), bytes_out, 0.0)
 
     order = seg.sort_within_groups(group, ts, n_groups)
@@ -179,7 +179,8 @@ def score_groups(
     machine = enough & (span_score > 0) & (size_reg >= SIZE_MACHINE)
     if machine.any():  # server sizes only for these few groups: the common path stays cheap
         rows = np.flatnonzero(machine[g])
-        b_in = bytes_in[order[rows]]
+        source = order[rows] if kept is None else kept[order[rows]]
+        b_in = np.asarray(bytes_in)[source].astype(np.float64)
         b_in = np.where(np.isfinite(b_in) & (b_in > 0), b_in, 0.0)
         chosen = machine[timing.event_group]
         in_bytes = np.add.reduceat(b_in, np.searchsorted(rows, timing.event_index[chosen]))

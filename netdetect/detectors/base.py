@@ -110,6 +110,8 @@ DETECTORS: Registry[Detector] = Registry(
     "detector",
     {
         "beacon": "netdetect.detectors.beacon",
+        "dns_beacon": "netdetect.detectors.dns_beacon",
+        "dns_tunnel": "netdetect.detectors.dns_tunnel",
     },
 )
 register = DETECTORS.register

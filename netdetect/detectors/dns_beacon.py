@@ -1,0 +1,107 @@
+"""DNS beacons: periodic lookups by one client under one registered domain.
+
+An implant that checks in over DNS (or resolves its server before each check-in) shows a regular
+series of lookups, whether or not a connection follows and whether each lookup names a new
+subdomain (data-carrying or cache-busting names) or gets NXDOMAIN. The lookup times of each
+(client, registered domain) are scored with the project's beacon scorer, so the same minimum
+check-ins and span rules apply as for connection starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from netdetect.analysis.dns_domains import DomainLookups, domain_lookups
+from netdetect.arrays import distinct_keys
+from netdetect.detectors.base import Detections, Detector, Subjects, register
+from netdetect.scoring import MIN_EVENTS, score_groups
+
+if TYPE_CHECKING:
+    from netdetect.analysis.context import AnalysisContext
+
+
+@register
+class DnsBeacon(Detector):
+    name = "dns_beacon"
+    kind = "dns_beacon"
+    description = "periodic DNS lookups under one registered domain (with or without a connection)"
+
+    def run(self, ctx: AnalysisContext) -> Detections:
+        table = domain_lookups(ctx)
+        candidates = np.flatnonzero(table.lookups >= MIN_EVENTS)
+        if not len(candidates):
+            return Detections(self.name, self.kind, np.zeros(0), subjects=_subjects(table, candidates))
+        # Lookup rows of the candidate groups, renumbered 0..k-1 for the scorer.
+        counts = table.lookups[candidates]
+        group = np.repeat(np.arange(len(candidates)), counts)
+        within = np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
+        rows = table.starts[candidates][group] + within
+        ts = table.times_sorted[rows]
+        # The name length stands for the check-in size: constant-length names add size regularity.
+        ids, _, which, _ = distinct_keys(table.query_sorted[rows])
+        values = table.pool_values
+        name_len = np.array([len(values[i]) if i >= 0 else 0 for i in ids.tolist()], np.float64)[which]
+        zeros = np.zeros(len(rows))
+        scores = score_groups(
+            group,
+            ts,
+            name_len,
+            zeros,
+            zeros,
+            len(candidates),
+            window=ctx.window,
+            threshold=ctx.options.threshold,
+        )
+        reported = np.flatnonzero(scores.score > 0)
+        chosen = candidates[reported]
+        period = scores.period_s[reported]
+        jitter = scores.jitter[reported]
+        evidence = {
+            "period_s": period,
+            "jitter": jitter,
+            "missed_share": scores.missed_share[reported],
+            "lookups": table.lookups[chosen],
+            "distinct_subdomains": table.distinct_subdomains[chosen],
+            "nxdomain_share": table.nxdomain_share[chosen],
+        }
+        why = [
+            _why(table, int(g), float(p), float(j)) for g, p, j in zip(chosen, period, jitter, strict=True)
+        ]
+        return Detections(
+            self.name,
+            self.kind,
+            scores.score[reported],
+            subjects=_subjects(table, chosen),
+            evidence=evidence,
+            why=why,
+        )
+
+
+def _subjects(table: DomainLookups, chosen: np.ndarray) -> Subjects:
+    return Subjects(
+        client=table.client[chosen],
+        name=[table.domains[int(d)] for d in table.domain[chosen]],
+        first_seen=table.first_seen[chosen],
+        last_seen=table.last_seen[chosen],
+        count=table.lookups[chosen],
+        dns_names=[table.example_names(int(g)) for g in chosen],
+        dst_ips=[[] for _ in chosen],
+        dst_port=[53 for _ in chosen],
+        times=[table.times(int(g)) for g in chosen],
+    )
+
+
+def _why(table: DomainLookups, g: int, period: float, jitter: float) -> str:
+    domain = table.domains[int(table.domain[g])]
+    subs = int(table.distinct_subdomains[g])
+    every = f"every {period:,.0f}s" if np.isfinite(period) else "at regular times"
+    spread = f" jitter {jitter:.2f}" if np.isfinite(jitter) else ""
+    nx = table.nxdomain_share[g]
+    tail = f", {nx:.0%} NXDOMAIN" if nx >= 0.5 else ""
+    if subs > 1:
+        what = f"lookups of {subs:,} new names under {domain}"
+    else:
+        what = f"lookups of {domain}" if subs == 0 else f"lookups of {table.example_names(g, 1)[0]}"
+    return f"{what} {every}{spread}{tail}"

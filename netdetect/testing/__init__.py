@@ -1,0 +1,1 @@
+"""Generators of labelled traffic for tests and evaluations (not used by scans)."""

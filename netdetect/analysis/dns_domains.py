@@ -53,6 +53,7 @@ class DomainLookups:
     entropy: np.ndarray  # f8 bits per character, pooled over distinct subdomains (dots left out)
     name_bytes: np.ndarray  # i8 characters in distinct subdomains (dots left out)
     answer_bytes: np.ndarray  # i8 bytes of answer values other than addresses (TXT, NULL, CNAME, MX...)
+    answer_ttl: np.ndarray  # f8 median over responses of their shortest answer TTL (nan: no answers)
     queries_per_min: np.ndarray  # f8 lookups per covered minute between first and last (at least 1 min)
     clients_of_domain: np.ndarray  # i8 clients that look the domain up (prevalence)
     subdomains_of_domain: np.ndarray  # i8 distinct subdomains of the domain over every client (RITA's count)
@@ -174,6 +175,7 @@ def build_domain_lookups(ctx: AnalysisContext) -> DomainLookups:
     a_keep = np.flatnonzero(a_group >= 0)
     a_len = _value_lengths(pool, answers["value"][a_keep], answers["rtype"][a_keep])
     answer_bytes = np.bincount(a_group[a_keep], weights=a_len, minlength=n).astype(np.int64)
+    answer_ttl = _median_answer_ttl(answers["event"][a_keep], answers["ttl"][a_keep], row_group, n)
 
     covered_min = ctx.covered_s(np.nan_to_num(first_seen), np.nan_to_num(last_seen)) / 60.0
     queries_per_min = lookups / np.maximum(covered_min, 1.0)
@@ -201,6 +203,7 @@ def build_domain_lookups(ctx: AnalysisContext) -> DomainLookups:
         entropy=entropy,
         name_bytes=name_bytes,
         answer_bytes=answer_bytes,
+        answer_ttl=answer_ttl,
         queries_per_min=queries_per_min,
         clients_of_domain=clients_of_domain,
         subdomains_of_domain=subdomains_of_domain,
@@ -238,6 +241,20 @@ def _pooled_entropy(pair_group: np.ndarray, pair_at: np.ndarray, sub: list[str],
         h = -np.nansum(np.where(p > 0, p * np.log2(p), 0.0), axis=1)
     out[groups_with] = h
     return out
+
+
+def _median_answer_ttl(event: np.ndarray, ttl: np.ndarray, row_group: np.ndarray, n: int) -> np.ndarray:
+    """Per group, the median over its responses of the shortest TTL in each response: how long a
+    stub resolver may cache the answer before it must ask again."""
+    if not len(event):
+        return np.full(n, np.nan)
+    events, _, which, _ = distinct_keys(event)
+    shortest = np.full(len(events), np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(shortest, which, ttl.astype(np.int64))
+    group = row_group[events]
+    order = seg.sort_within_groups(group, shortest.astype(np.float64), n)
+    starts, counts = seg.bounds(group[order], n)
+    return seg.median(shortest[order].astype(np.float64), starts, counts)
 
 
 def _value_lengths(pool, value_ids: np.ndarray, rtype_ids: np.ndarray) -> np.ndarray:

@@ -21,6 +21,16 @@ from netdetect.scoring import MIN_EVENTS, score_groups
 if TYPE_CHECKING:
     from netdetect.analysis.context import AnalysisContext
 
+NEW_NAME_SHARE = 0.5  # lookups naming a new subdomain at least this often: a stream of new names
+# A stub resolver re-asks a name when its cached answer expires and the host needs it again: fixed
+# names asked with a period between the TTL and a few TTLs may be that rhythm, not an implant's.
+CACHE_TTL_MIN_S = 30.0
+CACHE_PERIOD_TTLS = 2.5
+CACHE_WEIGHT = 0.4
+# Fixed names asked periodically by many clients (NTP pools, telemetry): less weight, still shown.
+PREVALENT_CLIENTS = 5
+PREVALENT_WEIGHT = 0.6
+
 
 @register
 class DnsBeacon(Detector):
@@ -54,7 +64,8 @@ class DnsBeacon(Detector):
             window=ctx.window,
             threshold=ctx.options.threshold,
         )
-        reported = np.flatnonzero(scores.score > 0)
+        score = scores.score * _weights(table, candidates, scores.period_s)
+        reported = np.flatnonzero(score > 0)
         chosen = candidates[reported]
         period = scores.period_s[reported]
         jitter = scores.jitter[reported]
@@ -65,6 +76,8 @@ class DnsBeacon(Detector):
             "lookups": table.lookups[chosen],
             "distinct_subdomains": table.distinct_subdomains[chosen],
             "nxdomain_share": table.nxdomain_share[chosen],
+            "answer_ttl": table.answer_ttl[chosen],
+            "clients_of_domain": table.clients_of_domain[chosen],
         }
         why = [
             _why(table, int(g), float(p), float(j)) for g, p, j in zip(chosen, period, jitter, strict=True)
@@ -72,11 +85,33 @@ class DnsBeacon(Detector):
         return Detections(
             self.name,
             self.kind,
-            scores.score[reported],
+            score[reported],
             subjects=_subjects(table, chosen),
             evidence=evidence,
             why=why,
         )
+
+
+def _fixed_names(table: DomainLookups, groups: np.ndarray) -> np.ndarray:
+    return table.distinct_subdomains[groups] < NEW_NAME_SHARE * table.lookups[groups]
+
+
+def _cache_rhythm(table: DomainLookups, groups: np.ndarray, period: np.ndarray) -> np.ndarray:
+    ttl = table.answer_ttl[groups]
+    with np.errstate(invalid="ignore"):
+        near_ttl = (ttl >= CACHE_TTL_MIN_S) & (period >= 0.9 * ttl) & (period <= CACHE_PERIOD_TTLS * ttl)
+    return _fixed_names(table, groups) & near_ttl
+
+
+def _prevalent(table: DomainLookups, groups: np.ndarray) -> np.ndarray:
+    return _fixed_names(table, groups) & (table.clients_of_domain[groups] >= PREVALENT_CLIENTS)
+
+
+def _weights(table: DomainLookups, groups: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """Modifiers, never filters: a cache rhythm or a widely shared fixed name lowers the score."""
+    return np.where(_cache_rhythm(table, groups, period), CACHE_WEIGHT, 1.0) * np.where(
+        _prevalent(table, groups), PREVALENT_WEIGHT, 1.0
+    )
 
 
 def _subjects(table: DomainLookups, chosen: np.ndarray) -> Subjects:
@@ -100,8 +135,15 @@ def _why(table: DomainLookups, g: int, period: float, jitter: float) -> str:
     spread = f" jitter {jitter:.2f}" if np.isfinite(jitter) else ""
     nx = table.nxdomain_share[g]
     tail = f", {nx:.0%} NXDOMAIN" if nx >= 0.5 else ""
-    if subs > 1:
+    one = np.array([g])
+    if not _fixed_names(table, one)[0]:
         what = f"lookups of {subs:,} new names under {domain}"
+    elif subs > 1:
+        what = f"lookups of {subs:,} names under {domain}"
     else:
-        what = f"lookups of {domain}" if subs == 0 else f"lookups of {table.example_names(g, 1)[0]}"
+        what = f"lookups of {table.example_names(g, 1)[0]}"
+    if _cache_rhythm(table, one, np.array([period]))[0]:
+        tail += f", period near the answer TTL {table.answer_ttl[g]:,.0f}s (cache refresh?)"
+    if _prevalent(table, one)[0]:
+        tail += f", asked by {int(table.clients_of_domain[g]):,} clients"
     return f"{what} {every}{spread}{tail}"

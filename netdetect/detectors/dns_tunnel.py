@@ -8,7 +8,8 @@ that count while carrying almost nothing. Here the score is the data a group car
   hashes, base32/hex/base128 data) rather than words or host tokens;
 - answers: bytes of TXT/NULL/CNAME/MX values (downstream data);
 - both as a total and as a rate over the covered time of the group's span, so a handful of long
-  names in a short capture and a slow trickle over a week are both weighed by what they could carry.
+  names in a short capture and a slow trickle over a week are both weighed by what they could carry;
+- and per distinct name: tunnels fill each query (or its answer), reputation lookups carry one digest.
 Prevalence (clients looking the domain up) lowers the score only when the names are short or
 low-entropy: a tunnel run from many hosts is still a tunnel.
 """
@@ -38,6 +39,11 @@ ANSWER_DATA_SHARE = 0.5
 # Pooled entropy (bits/char) below which names are not counted as data at all, and where they fully are.
 ENTROPY_FLOOR = 2.5
 ENTROPY_FULL = 3.5
+# Data per distinct name (bytes of information, names and answers) where the payload part starts and
+# saturates: a file-reputation lookup carries one digest (16-32 bytes), tunnels fill their names
+# (60-150 bytes) or their answers.
+PAYLOAD_FLOOR = 24.0
+PAYLOAD_FULL = 48.0
 # Prevalence modifier: domains looked up by this many clients, with short or low-entropy names.
 PREVALENT_CLIENTS = 5
 SHORT_LABEL = 16.0
@@ -65,9 +71,11 @@ def tunnel_scores(table: DomainLookups, ctx: AnalysisContext) -> np.ndarray:
     data = names + answers
     covered_min = ctx.covered_s(np.nan_to_num(table.first_seen), np.nan_to_num(table.last_seen)) / 60.0
     rate = data / np.maximum(covered_min, 1.0)
+    payload = data / np.maximum(table.distinct_subdomains, 1)
     score = np.sqrt(
         _ramp_log(data, TOTAL_FLOOR_BYTES, TOTAL_FULL_BYTES) * _ramp_log(rate, RATE_FLOOR, RATE_FULL)
     )
+    score = score * np.clip((payload - PAYLOAD_FLOOR) / (PAYLOAD_FULL - PAYLOAD_FLOOR), 0.0, 1.0)
     plain_names = (table.mean_label_len < SHORT_LABEL) | (table.entropy < LOW_ENTROPY)
     prevalent = (table.clients_of_domain >= PREVALENT_CLIENTS) & plain_names
     score = np.where(prevalent, score * PREVALENT_WEIGHT, score)

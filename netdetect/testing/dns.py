@@ -298,7 +298,7 @@ def labelled_mix(seed: int = 0, duration_s: float = 3600.0, hosts: int = 40) -> 
     mix.add("ntp_pool", ntp_pool(rng, lan, duration_s=duration_s), registered_domain, False)
     mix.add("telemetry", telemetry(rng, lan, duration_s=duration_s), registered_domain, False)
     mix.add("dnscat2", dnscat2(rng, "10.2.0.1", duration_s=min(600.0, duration_s)), registered_domain, True)
-    for k in range(3):
+    for k in range(6):  # one tunnel domain on many hosts: prevalence must not hide it
         mix.add(
             "dnscat2",
             dnscat2(rng, f"10.2.0.{k + 2}", domain="c2-dnscat.org", duration_s=300.0),
@@ -310,6 +310,13 @@ def labelled_mix(seed: int = 0, duration_s: float = 3600.0, hosts: int = 40) -> 
         mix.add(
             "slow_exfil", slow_exfil(rng, f"10.2.2.{k + 1}", duration_s=duration_s), registered_domain, True
         )
+    for k in range(3):
+        trickle = slow_exfil(
+            rng, f"10.2.4.{k + 1}", domain="telemetry-sync.net", duration_s=duration_s, per_min=1.0
+        )
+        mix.add("slow_exfil_1_per_min", trickle, registered_domain, True)
+    busy = av_lookups(rng, lan[:8], vendor="mcafee.com", duration_s=duration_s, per_min=5.0)
+    mix.add("av_lookups_busy", busy, registered_domain, False)
     mix.add("beacon_new_names", dns_beacon(rng, "10.2.3.1", duration_s=duration_s), registered_domain, True)
     mix.add(
         "beacon_nxdomain",

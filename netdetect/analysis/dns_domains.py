@@ -29,6 +29,7 @@ ADDRESS_TYPES = ("A", "AAAA", "HTTPS", "SVCB")  # what ordinary lookups ask for
 RCODE_NXDOMAIN = 3
 MAX_TIMES = 4096  # lookup times kept per reported row (the most recent): plots need no more
 EXAMPLE_NAMES = 3
+MAX_RDATA = 65535
 _GENERIC_RDATA = re.compile(r"\\# (\d+)")  # RFC 3597 rendering of NULL and unknown types: "\# <len> <hex>"
 _CACHE_ATTR = "_dns_domain_lookups"
 
@@ -277,4 +278,5 @@ def _value_length(value: object) -> int:
     if not isinstance(value, str):
         return 0
     generic = _GENERIC_RDATA.match(value)
-    return int(generic.group(1)) if generic else len(value)
+    # rdata is at most 65535 bytes, whatever a hostile text claims.
+    return min(int(generic.group(1)[:6]), MAX_RDATA) if generic else len(value)

@@ -25,7 +25,7 @@ NEW_NAME_SHARE = 0.5  # lookups naming a new subdomain at least this often: a st
 # A stub resolver re-asks a name when its cached answer expires and the host needs it again: fixed
 # names asked with a period between the TTL and a few TTLs may be that rhythm, not an implant's.
 CACHE_TTL_MIN_S = 30.0
-CACHE_PERIOD_TTLS = 2.5
+CACHE_PERIOD_TTLS = 2.0
 CACHE_WEIGHT = 0.4
 # Fixed names asked periodically by many clients (NTP pools, telemetry): less weight, still shown.
 PREVALENT_CLIENTS = 5

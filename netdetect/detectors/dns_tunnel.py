@@ -9,7 +9,9 @@ that count while carrying almost nothing. Here the score is the data a group car
 - answers: bytes of TXT/NULL/CNAME/MX values (downstream data);
 - both as a total and as a rate over the covered time of the group's span, so a handful of long
   names in a short capture and a slow trickle over a week are both weighed by what they could carry;
-- and per distinct name: tunnels fill each query (or its answer), reputation lookups carry one digest.
+- and per distinct name: tunnels fill each query (or its answer), reputation lookups carry one digest;
+- or, when queries carry little each (polls, short chunks), the channel itself: many distinct names
+  of the types tunnels ask for (TXT, NULL, CNAME, MX...) asked fast.
 Prevalence (clients looking the domain up) lowers the score only when the names are short or
 low-entropy: a tunnel run from many hosts is still a tunnel.
 """
@@ -44,6 +46,12 @@ ENTROPY_FULL = 3.5
 # (60-150 bytes) or their answers.
 PAYLOAD_FLOOR = 24.0
 PAYLOAD_FULL = 48.0
+# A channel shows even when each query carries little (polls, short chunks): many distinct names of
+# the types tunnels ask for (TXT/NULL/CNAME/MX and other non-address types), asked fast.
+CHANNEL_NAMES_FLOOR = 20.0
+CHANNEL_NAMES_FULL = 200.0
+CHANNEL_RATE_FLOOR = 5.0  # lookups per covered minute
+CHANNEL_RATE_FULL = 60.0
 # Prevalence modifier: domains looked up by this many clients, with short or low-entropy names.
 PREVALENT_CLIENTS = 5
 SHORT_LABEL = 16.0
@@ -76,6 +84,12 @@ def tunnel_scores(table: DomainLookups, ctx: AnalysisContext) -> np.ndarray:
         _ramp_log(data, TOTAL_FLOOR_BYTES, TOTAL_FULL_BYTES) * _ramp_log(rate, RATE_FLOOR, RATE_FULL)
     )
     score = score * np.clip((payload - PAYLOAD_FLOOR) / (PAYLOAD_FULL - PAYLOAD_FLOOR), 0.0, 1.0)
+    channel = (
+        table.unusual_type_share
+        * _ramp_log(table.distinct_subdomains, CHANNEL_NAMES_FLOOR, CHANNEL_NAMES_FULL)
+        * _ramp_log(table.queries_per_min, CHANNEL_RATE_FLOOR, CHANNEL_RATE_FULL)
+    )
+    score = np.maximum(score, channel)
     plain_names = (table.mean_label_len < SHORT_LABEL) | (table.entropy < LOW_ENTROPY)
     prevalent = (table.clients_of_domain >= PREVALENT_CLIENTS) & plain_names
     score = np.where(prevalent, score * PREVALENT_WEIGHT, score)

@@ -46,7 +46,7 @@ def exchange(
     return [query, response]
 
 
-def _hex(rng: np.random.Generator, n_bytes: int) -> str:
+def hex_data(rng: np.random.Generator, n_bytes: int) -> str:
     return rng.bytes(n_bytes).hex()
 
 
@@ -54,7 +54,7 @@ def _labels(text: str, size: int = 63) -> str:
     return ".".join(text[i : i + size] for i in range(0, len(text), size))
 
 
-def _token(rng: np.random.Generator, n: int, alphabet: str = ALNUM) -> str:
+def token(rng: np.random.Generator, n: int, alphabet: str = ALNUM) -> str:
     return "".join(alphabet[i] for i in rng.integers(0, len(alphabet), n))
 
 
@@ -73,9 +73,9 @@ def dnscat2(
     out: list[DnsEvent] = []
     for i, t in enumerate(_times(rng, start, duration_s, per_s)):
         data = int(rng.choice([0, rng.integers(1, 110)], p=[0.4, 0.6]))
-        name = f"{_labels(_hex(rng, 9 + data))}.{domain}"
+        name = f"{_labels(hex_data(rng, 9 + data))}.{domain}"
         qtype = str(rng.choice(["TXT", "CNAME", "MX", "A"], p=[0.5, 0.2, 0.2, 0.1]))
-        down = _hex(rng, 9 + int(rng.integers(0, 100)))
+        down = hex_data(rng, 9 + int(rng.integers(0, 100)))
         if qtype == "TXT":
             answer = DnsAnswer(name, "TXT", down, 1)
         elif qtype == "CNAME":
@@ -105,7 +105,7 @@ def iodine(
     out: list[DnsEvent] = []
     for i, t in enumerate(_times(rng, start, duration_s, per_s)):
         poll = rng.random() < 0.3
-        body = _token(rng, 6) if poll else _base128ish(rng, int(rng.integers(40, 180)))
+        body = token(rng, 6) if poll else _base128ish(rng, int(rng.integers(40, 180)))
         name = f"{'p' if poll else 'a'}{_labels(body, 60)}.t.{domain}"
         size = int(rng.integers(0, 1100))
         answer = DnsAnswer(name, "NULL", f"\\# {size} {rng.bytes(min(size, 256)).hex()}", 0)
@@ -136,8 +136,9 @@ def dns_beacon(
     out: list[DnsEvent] = []
     t, i = start + float(rng.uniform(0, period_s)), 0
     while t < start + duration_s:
-        name = f"{_token(rng, 8, HEX)}.{domain}" if new_names else f"api.{domain}"
-        answers = [] if nxdomain else [DnsAnswer(name, "A", "198.51.100.7", 30)]
+        name = f"{token(rng, 8, HEX)}.{domain}" if new_names else f"api.{domain}"
+        # C2 servers answer with short TTLs so that every check-in reaches them.
+        answers = [] if nxdomain else [DnsAnswer(name, "A", "198.51.100.7", 5)]
         out += exchange(t, client, name, "A", answers, rcode=3 if nxdomain else 0, txid=i)
         t += period_s * (1.0 + jitter * float(rng.uniform(-1, 1)))
         i += 1
@@ -150,11 +151,11 @@ def cdn_hashes(
 ) -> list[DnsEvent]:
     """CDN names with hash-like tokens: each host asks a few of them, at random times."""
     makers: list[Callable[[], str]] = [
-        lambda: f"d{_token(rng, 13)}.cloudfront.net",
+        lambda: f"d{token(rng, 13)}.cloudfront.net",
         lambda: f"e{rng.integers(1000, 99999)}.{rng.choice(['a', 'b', 'dscb', 'dsca'])}.akamaiedge.net",
-        lambda: f"r{rng.integers(1, 9)}---sn-{_token(rng, 8)}.googlevideo.com",
-        lambda: f"{_token(rng, 12, HEX)}.azureedge.net",
-        lambda: f"scontent-{_token(rng, 3)}{rng.integers(1, 3)}-1.xx.fbcdn.net",
+        lambda: f"r{rng.integers(1, 9)}---sn-{token(rng, 8)}.googlevideo.com",
+        lambda: f"{token(rng, 12, HEX)}.azureedge.net",
+        lambda: f"scontent-{token(rng, 3)}{rng.integers(1, 3)}-1.xx.fbcdn.net",
     ]
     out: list[DnsEvent] = []
     for c in clients:
@@ -177,7 +178,7 @@ def browsing(
     out: list[DnsEvent] = []
     for d in range(n_domains):
         suffix = rng.choice(["com", "org", "de", "co.uk"])
-        domain = f"{words[d % len(words)]}{_token(rng, 5, string.ascii_lowercase)}.{suffix}"
+        domain = f"{words[d % len(words)]}{token(rng, 5, string.ascii_lowercase)}.{suffix}"
         t = start + float(rng.uniform(0, duration_s))
         for host in rng.choice(
             ["www", "cdn", "static", "img", "api", "m"], int(rng.integers(1, 4)), replace=False
@@ -200,7 +201,7 @@ def av_lookups(
     out: list[DnsEvent] = []
     for c in clients:
         for t in _times(rng, start, duration_s, per_min / 60.0):
-            name = f"{_hex(rng, int(rng.choice([16, 20])))}.sxl4.{vendor}"
+            name = f"{hex_data(rng, int(rng.choice([16, 20])))}.sxl4.{vendor}"
             out += exchange(float(t), c, name, "A", [DnsAnswer(name, "A", "127.0.0.1", 300)], txid=len(out))
     return out
 

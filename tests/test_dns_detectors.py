@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _packets import DST_MAC, corpus_files, write_pcap
 
 from netdetect.addr import to_text
 from netdetect.analysis.context import AnalysisOptions, build_context
@@ -315,3 +316,64 @@ def test_no_dns_at_all():
     ctx = build_context(ex, AnalysisOptions())
     assert len(DnsBeacon().run(ctx)) == 0
     assert len(DnsTunnel().run(ctx)) == 0
+
+
+# -- a capture, and the corpus ----------------------------------------------------------------
+def test_dnscat2_like_capture_is_found(tmp_path):
+    from scapy.layers.dns import DNS, DNSQR, DNSRR, DNSRRMX
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from netdetect.pipeline import extract_files
+
+    r = rng()
+    packets = []
+    t = 1_700_000_000.0
+    for i in range(300):
+        t += float(r.exponential(0.3))
+        name = f"{'.'.join(gen.hex_data(r, 60)[k : k + 60] for k in (0, 60))}.skullseclabs.org"
+        qtype = ["TXT", "CNAME", "MX"][i % 3]
+        eth = Ether(dst=DST_MAC)
+        query = eth / IP(src="10.9.0.7", dst="10.9.0.53") / UDP(sport=40000 + i, dport=53)
+        query /= DNS(id=i, rd=1, qd=DNSQR(qname=name, qtype=qtype))
+        if qtype == "TXT":
+            rr = DNSRR(rrname=name, type="TXT", ttl=1, rdata=gen.hex_data(r, 100))
+        elif qtype == "CNAME":
+            rr = DNSRR(rrname=name, type="CNAME", ttl=1, rdata=f"{gen.hex_data(r, 30)}.skullseclabs.org")
+        else:
+            rr = DNSRRMX(
+                rrname=name, ttl=1, preference=10, exchange=f"{gen.hex_data(r, 30)}.skullseclabs.org"
+            )
+        response = eth / IP(src="10.9.0.53", dst="10.9.0.7") / UDP(sport=53, dport=40000 + i)
+        response /= DNS(id=i, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype=qtype), an=rr)
+        packets += [(t, query), (t + 0.02, response)]
+    path = write_pcap(tmp_path / "dnscat2.pcap", packets)
+    ex = extract_files([str(path)])
+    assert len(ex.dns) == 600
+    ctx = build_context(ex, AnalysisOptions())
+    d = DnsTunnel().run(ctx)
+    assert list(found(d)) == [("10.9.0.7", "skullseclabs.org")]
+    assert d.evidence["answer_bytes"][0] > 100 * 100
+    assert d.evidence["txt_share"][0] == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not __import__("tests._packets", fromlist=["corpus_files"]).corpus_files(), reason="no corpus"
+)
+def test_corpus_raises_no_dns_finding_but_its_tunnel():
+    """The ~184 third-party captures: ordinary traffic gives no DNS finding. The one exception is
+    Suricata's dns/bug-1158 capture, which is dns2tcp traffic (=auth/=connect names under
+    srv.tunnel.com): a real tunnel, and found as one."""
+    from netdetect.pipeline import extract_files
+
+    hits = set()
+    for path in corpus_files():
+        try:
+            ex = extract_files([str(path)])
+        except Exception:  # noqa: BLE001 - unreadable captures are the capture tests' business
+            continue
+        ctx = build_context(ex, AnalysisOptions())
+        for det in (DnsBeacon(), DnsTunnel()):
+            hits |= {(path.name, det.name, *k) for k in found(det.run(ctx))}
+    assert hits == {("sv__dns__bug-1158__input.pcap", "dns_tunnel", "10.30.28.90", "tunnel.com")}

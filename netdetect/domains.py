@@ -31,21 +31,57 @@ def _suffix_list():  # noqa: ANN202 - the third-party type, loaded once on first
     return PublicSuffixList(accept_unknown=False)
 
 
-def registered_domain(name: object) -> str | None:
-    """The registered domain (eTLD+1, private suffixes included: x.duckdns.org) of a DNS name, or
-    None when the name is not an internet name or not well formed."""
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
-        return None
-    name = name.lower().rstrip(".")
-    labels = name.split(".")
-    if len(labels) < 2 or labels[-1] in SPECIAL_USE_SUFFIXES:
-        return None
-    if any(not label or len(label) > MAX_LABEL_CHARS for label in labels):
-        return None
+@lru_cache(maxsize=1)
+def _deep_tails() -> frozenset[str]:
+    """Two-label endings under which the list has longer rules (kawasaki.jp, amazonaws.com): only
+    names ending otherwise can take their registered domain from their last two labels."""
+    rules = getattr(_suffix_list(), "_publicsuffix", None)
+    if rules is None:  # another version of the package: every name takes the full lookup
+        return frozenset()
+    return frozenset(".".join(r.lstrip("!").split(".")[-2:]) for r in rules if r.count(".") >= 2)
+
+
+class DomainCache:
+    """registered_domain for many names: a name whose last two labels T are a registered domain
+    with no deeper rule under it (most names) takes T from a dict instead of a list lookup."""
+
+    def __init__(self) -> None:
+        self.tail_is_domain: dict[str, bool] = {}
+        self.deep = _deep_tails()
+        self.fast = bool(self.deep)
+
+    def __call__(self, name: object) -> str | None:
+        if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
+            return None
+        name = name.lower().rstrip(".")
+        labels = name.split(".")
+        if len(labels) < 2 or labels[-1] in SPECIAL_USE_SUFFIXES:
+            return None
+        if "" in labels or max(map(len, labels)) > MAX_LABEL_CHARS:
+            return None
+        tail = f"{labels[-2]}.{labels[-1]}"
+        if self.fast and tail not in self.deep:
+            known = self.tail_is_domain.get(tail)
+            if known is None:
+                # T is its own registered domain: so is every name ending in it. Otherwise (T is a
+                # public suffix: co.uk, github.io) each name needs the full lookup.
+                known = self.tail_is_domain[tail] = _private_suffix(tail) == tail
+            if known:
+                return tail
+        return _private_suffix(name)
+
+
+def _private_suffix(name: str) -> str | None:
     try:
         return _suffix_list().privatesuffix(name)
     except Exception:  # noqa: BLE001 - a hostile name must not stop the analysis
         return None
+
+
+def registered_domain(name: object) -> str | None:
+    """The registered domain (eTLD+1, private suffixes included: x.duckdns.org) of a DNS name, or
+    None when the name is not an internet name or not well formed."""
+    return DomainCache()(name)
 
 
 @dataclass
@@ -71,9 +107,10 @@ def split_names(pool: ValuePool, pool_ids: np.ndarray) -> NameParts:
     domain = np.full(len(present), -1, np.int64)
     subdomain: list[str] = []
     values = pool.values
+    registered = DomainCache()
     for i, pid in enumerate(present.tolist()):
         name = values[pid]
-        reg = registered_domain(name)
+        reg = registered(name)
         if reg is None:
             subdomain.append("")
             continue

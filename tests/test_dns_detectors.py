@@ -70,6 +70,19 @@ def test_registered_domain(name, domain):
     assert registered_domain(name) == domain
 
 
+def test_domain_cache_agrees_with_the_list():
+    """The two-label shortcut gives what the full list lookup gives, around deeper rules too."""
+    from netdetect.domains import DomainCache, _private_suffix
+
+    r = rng()
+    ends = ["com", "co.uk", "kawasaki.jp", "city.kawasaki.jp", "amazonaws.com", "s3.amazonaws.com", "ck",
+            "www.ck", "github.io", "cloudfront.net", "blogspot.com", "de", "example.org"]  # fmt: skip
+    names = [f"{gen.token(r, 3)}.{gen.token(r, 2)}.{ends[i % len(ends)]}" for i in range(3000)]
+    names += [f"x.{e}" for e in ends] + ends
+    cache = DomainCache()
+    assert [cache(n) for n in names] == [_private_suffix(n) for n in names]
+
+
 def test_registered_domain_survives_garbage():
     r = np.random.default_rng(1)
     for _ in range(2000):
@@ -85,8 +98,8 @@ def test_split_names_works_once_per_distinct_pool_id(monkeypatch):
     import netdetect.domains as domains
 
     calls: list[str] = []
-    real = domains.registered_domain
-    monkeypatch.setattr(domains, "registered_domain", lambda n: calls.append(n) or real(n))
+    real = domains.DomainCache.__call__
+    monkeypatch.setattr(domains.DomainCache, "__call__", lambda self, n: calls.append(n) or real(self, n))
     events = EventSet.of([gen.exchange(float(i), "10.0.0.1", f"h{i % 3}.example.com")[0] for i in range(60)])
     parts = split_names(events.pool, events.dns.rows["query"])
     assert sorted(calls) == ["h0.example.com", "h1.example.com", "h2.example.com"]

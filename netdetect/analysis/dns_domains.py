@@ -30,6 +30,8 @@ RCODE_NXDOMAIN = 3
 MAX_TIMES = 4096  # lookup times kept per reported row (the most recent): plots need no more
 EXAMPLE_NAMES = 3
 MAX_RDATA = 65535
+ENTROPY_MIN_NAMES = 10  # entropy is measured for groups with at least this many distinct subdomains
+ENTROPY_SAMPLE_NAMES = 512  # on at most this many of them (memory stays bounded by groups, not names)
 _GENERIC_RDATA = re.compile(r"\\# (\d+)")  # RFC 3597 rendering of NULL and unknown types: "\# <len> <hex>"
 _CACHE_ATTR = "_dns_domain_lookups"
 
@@ -51,7 +53,9 @@ class DomainLookups:
     mean_label_len: np.ndarray  # f8 over the labels of distinct subdomains
     max_label_len: np.ndarray  # i8
     long_label_share: np.ndarray  # f8 per distinct subdomain: weight of its longest label (0 short, 1 long)
-    entropy: np.ndarray  # f8 bits per character, pooled over distinct subdomains (dots left out)
+    # f8 bits per character, pooled over distinct subdomains (dots left out); 0 for groups with fewer
+    # than ENTROPY_MIN_NAMES of them
+    entropy: np.ndarray
     name_bytes: np.ndarray  # i8 characters in distinct subdomains (dots left out)
     answer_bytes: np.ndarray  # i8 bytes of answer values other than addresses (TXT, NULL, CNAME, MX...)
     answer_ttl: np.ndarray  # f8 median over responses of their shortest answer TTL (nan: no answers)
@@ -166,7 +170,9 @@ def build_domain_lookups(ctx: AnalysisContext) -> DomainLookups:
     long_label_share = np.where(
         distinct_subdomains > 0, long_weight / np.maximum(distinct_subdomains, 1), 0.0
     )
-    entropy = _pooled_entropy(pg, pa, sub, n)
+    # The alphabet shows in a few hundred names; groups with few names are no channel to measure.
+    sample = (distinct_subdomains[pg] >= ENTROPY_MIN_NAMES) & (_rank_in_run(pg) < ENTROPY_SAMPLE_NAMES)
+    entropy = _pooled_entropy(pg[sample], pa[sample], sub, n)
 
     # Bytes carried by answers other than addresses, joined to their response's group.
     answers = dns.answers
@@ -215,24 +221,34 @@ def build_domain_lookups(ctx: AnalysisContext) -> DomainLookups:
     )
 
 
+def _rank_in_run(sorted_keys: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal values (the array is sorted)."""
+    if not len(sorted_keys):
+        return np.zeros(0, np.int64)
+    new = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    run_start = np.maximum.accumulate(np.where(new, np.arange(len(sorted_keys)), 0))
+    return np.arange(len(sorted_keys)) - run_start
+
+
 def _pooled_entropy(pair_group: np.ndarray, pair_at: np.ndarray, sub: list[str], n: int) -> np.ndarray:
     """Shannon entropy (bits per character) of the characters of each group's distinct subdomains
     taken together: one short name says little, hundreds of encoded ones show their alphabet."""
     out = np.zeros(n, np.float64)
     if not len(pair_at):
         return out
-    encoded = [s.replace(".", "").encode("utf-8", "replace") for s in sub]
+    names, _, which, _ = distinct_keys(pair_at)  # only the names sampled, each encoded once
+    encoded = [sub[i].replace(".", "").encode("utf-8", "replace") for i in names.tolist()]
     lengths = np.array([len(b) for b in encoded], np.int64)
     offsets = np.r_[0, np.cumsum(lengths)[:-1]]
     joined = np.frombuffer(b"".join(encoded), np.uint8)
     # Characters of every pair, without a Python loop per pair.
-    counts = lengths[pair_at]
+    counts = lengths[which]
     total = int(counts.sum())
     if not total:
         return out
     char_group = np.repeat(pair_group, counts)
     within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    chars = joined[np.repeat(offsets[pair_at], counts) + within]
+    chars = joined[np.repeat(offsets[which], counts) + within]
     # Groups with characters get compact ranks so the (group, byte) histogram stays small.
     groups_with, _, rank, _ = distinct_keys(char_group)
     hist = np.bincount(rank * 256 + chars, minlength=len(groups_with) * 256).reshape(-1, 256)

@@ -39,6 +39,7 @@ def exchange(
 ) -> list[DnsEvent]:
     """A query and its response."""
     port = 40000 + txid % 20000
+    txid %= 1 << 16
     query = DnsEvent(ts, client, RESOLVER, port, 53, "udp", txid, name, qtype, False)
     response = DnsEvent(
         ts + rtt, client, RESOLVER, port, 53, "udp", txid, name, qtype, True, rcode, answers or []

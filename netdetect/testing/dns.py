@@ -2,9 +2,9 @@
 quiet, as `DnsEvent` lists (queries and their responses) for tests and for `evaluate_dns`.
 
 Tunnels: dnscat2-like (hex labels up to 63 chars, TXT/CNAME/MX mix, several queries per second),
-iodine-like (NULL records, base128-ish labels whose high bytes render as \\DDD escapes), slow
-exfiltration (a few queries per minute of base32 labels), and DNS beacons (periodic lookups, new
-subdomain each time or NXDOMAIN streams).
+dns2tcp-like (TXT polls of short labels, some base64 data), iodine-like (NULL records, base128-ish
+labels whose high bytes render as \\DDD escapes), slow exfiltration (a few queries per minute of
+base32 labels), and DNS beacons (periodic lookups, new subdomain each time or NXDOMAIN streams).
 Look-alikes: CDN hash names over many hosts, browsing thousands of domains, anti-virus reputation
 lookups (hash labels under one vendor domain, many hosts), DNSBL lookups by a mail server, NTP
 pool names, Windows/Apple/Google telemetry.
@@ -111,6 +111,23 @@ def iodine(
         size = int(rng.integers(0, 1100))
         answer = DnsAnswer(name, "NULL", f"\\# {size} {rng.bytes(min(size, 256)).hex()}", 0)
         out += exchange(float(t), client, name, "NULL", [answer], txid=i)
+    return out
+
+
+def dns2tcp(
+    rng: np.random.Generator, client: str, domain: str = "tunnel-relay.com", start: float = START,
+    duration_s: float = 60.0, per_s: float = 8.0,
+) -> list[DnsEvent]:  # fmt: skip
+    """dns2tcp-like: TXT queries under srv.<domain>, mostly 10-character polls, some base64 data
+    labels; TXT answers in base64, mostly short."""
+    b64 = string.ascii_lowercase + string.digits + "+/"
+    out: list[DnsEvent] = []
+    for i, t in enumerate(_times(rng, start, duration_s, per_s)):
+        poll = rng.random() < 0.7
+        body = token(rng, 10) if poll else _labels(token(rng, int(rng.integers(40, 180)), b64))
+        name = f"{body}.srv.{domain}"
+        down = base64.b64encode(rng.bytes(int(rng.integers(8, 24 if poll else 160)))).decode()
+        out += exchange(float(t), client, name, "TXT", [DnsAnswer(name, "TXT", down, 0)], txid=i)
     return out
 
 
@@ -307,6 +324,7 @@ def labelled_mix(seed: int = 0, duration_s: float = 3600.0, hosts: int = 40) -> 
             registered_domain,
             True,
         )
+    mix.add("dns2tcp", dns2tcp(rng, "10.2.1.2", duration_s=min(120.0, duration_s)), registered_domain, True)
     mix.add("iodine", iodine(rng, "10.2.1.1", duration_s=min(600.0, duration_s)), registered_domain, True)
     for k in range(6):
         mix.add(
@@ -340,7 +358,7 @@ def labelled_mix(seed: int = 0, duration_s: float = 3600.0, hosts: int = 40) -> 
     return mix
 
 
-TUNNEL_SHAPES = ("dnscat2", "iodine", "slow_exfil")
+TUNNEL_SHAPES = ("dnscat2", "dns2tcp", "iodine", "slow_exfil", "slow_exfil_1_per_min")
 BEACON_SHAPES = ("beacon_new_names", "beacon_nxdomain", "beacon_fixed_name")
 RITA_SUBDOMAIN_THRESHOLD = 100  # RITA's unique-subdomain count for C2 over DNS (per domain, all clients)
 

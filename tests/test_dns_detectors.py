@@ -390,3 +390,29 @@ def test_corpus_raises_no_dns_finding_but_its_tunnel():
         for det in (DnsBeacon(), DnsTunnel()):
             hits |= {(path.name, det.name, *k) for k in found(det.run(ctx))}
     assert hits == {("sv__dns__bug-1158__input.pcap", "dns_tunnel", "10.30.28.90", "tunnel.com")}
+
+
+def test_detections_are_complete_and_json_ready():
+    import json
+
+    r = rng()
+    events = gen.dnscat2(r, "10.0.0.5", duration_s=120.0) + gen.dns_beacon(r, "10.0.0.6", duration_s=3600.0)
+    ctx = context(events)
+    for d in (DnsTunnel().run(ctx), DnsBeacon().run(ctx)):
+        assert len(d) == 1
+        s = d.subjects
+        for column in [
+            s.client,
+            s.name,
+            s.first_seen,
+            s.last_seen,
+            s.count,
+            s.dns_names,
+            s.dst_ips,
+            s.dst_port,
+        ]:
+            assert len(column) == len(d)
+        assert all(len(column) == len(d) for column in d.evidence.values())
+        assert len(d.why) == len(d)
+        assert s.dst_ips[0] == [gen.RESOLVER]
+        json.dumps(d.evidence_row(0))

@@ -17,13 +17,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from netdetect.addr import to_text
 from netdetect.arrays import distinct_keys, distinct_values, hash_columns, split_address
+from netdetect.detectors.base import Subjects
 from netdetect.domains import split_names
 from netdetect.scoring import segments as seg
 
 if TYPE_CHECKING:
     from netdetect.analysis.context import AnalysisContext
 
+DNS_PORT = 53
 NOT_INTERNET_PORTS = (5353, 5355, 137)  # mDNS, LLMNR, NBNS
 ADDRESS_TYPES = ("A", "AAAA", "HTTPS", "SVCB")  # what ordinary lookups ask for
 RCODE_NXDOMAIN = 3
@@ -65,6 +68,7 @@ class DomainLookups:
     # Lookup rows in (group, time) order: group g's are order[starts[g] : starts[g] + lookups[g]].
     times_sorted: np.ndarray
     query_sorted: np.ndarray  # pool id per lookup, same order
+    server_sorted: np.ndarray  # S16 DNS server per lookup, same order
     starts: np.ndarray
     pool_values: list
 
@@ -75,6 +79,29 @@ class DomainLookups:
         lo = int(self.starts[g])
         hi = lo + int(self.lookups[g])
         return self.times_sorted[max(lo, hi - MAX_TIMES) : hi].copy()
+
+    def subjects(self, chosen: np.ndarray) -> Subjects:
+        """The detectors' subject rows for these groups."""
+        return Subjects(
+            client=self.client[chosen],
+            name=[self.domains[int(d)] for d in self.domain[chosen]],
+            first_seen=self.first_seen[chosen],
+            last_seen=self.last_seen[chosen],
+            count=self.lookups[chosen],
+            dns_names=[self.example_names(int(g)) for g in chosen],
+            dst_ips=[self.servers(int(g)) for g in chosen],
+            dst_port=[DNS_PORT for _ in chosen],
+            times=[self.times(int(g)) for g in chosen],
+        )
+
+    def servers(self, g: int, n: int = EXAMPLE_NAMES) -> list[str]:
+        """The DNS servers the client asked, most used first (a resolver outside the network's own
+        stands out)."""
+        lo = int(self.starts[g])
+        used: dict[bytes, int] = {}
+        for raw in self.server_sorted[lo : lo + int(self.lookups[g])].tolist():
+            used[raw] = used.get(raw, 0) + 1
+        return [to_text(raw) for raw, _ in sorted(used.items(), key=lambda kv: -kv[1])[:n]]
 
     def example_names(self, g: int, n: int = EXAMPLE_NAMES) -> list[str]:
         """The most recent distinct names the client looked up under the domain."""
@@ -216,6 +243,7 @@ def build_domain_lookups(ctx: AnalysisContext) -> DomainLookups:
         subdomains_of_domain=subdomains_of_domain,
         times_sorted=times_sorted,
         query_sorted=query_sorted,
+        server_sorted=rows["server"][keep][order],
         starts=starts,
         pool_values=pool.values,
     )

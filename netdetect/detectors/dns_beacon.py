@@ -15,7 +15,7 @@ import numpy as np
 
 from netdetect.analysis.dns_domains import DomainLookups, domain_lookups
 from netdetect.arrays import distinct_keys
-from netdetect.detectors.base import Detections, Detector, Subjects, register
+from netdetect.detectors.base import Detections, Detector, register
 from netdetect.scoring import MIN_EVENTS, score_groups
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class DnsBeacon(Detector):
         table = domain_lookups(ctx)
         candidates = np.flatnonzero(table.lookups >= MIN_EVENTS)
         if not len(candidates):
-            return Detections(self.name, self.kind, np.zeros(0), subjects=_subjects(table, candidates))
+            return Detections(self.name, self.kind, np.zeros(0), subjects=table.subjects(candidates))
         # Lookup rows of the candidate groups, renumbered 0..k-1 for the scorer.
         counts = table.lookups[candidates]
         group = np.repeat(np.arange(len(candidates)), counts)
@@ -86,7 +86,7 @@ class DnsBeacon(Detector):
             self.name,
             self.kind,
             score[reported],
-            subjects=_subjects(table, chosen),
+            subjects=table.subjects(chosen),
             evidence=evidence,
             why=why,
         )
@@ -111,20 +111,6 @@ def _weights(table: DomainLookups, groups: np.ndarray, period: np.ndarray) -> np
     """Modifiers, never filters: a cache rhythm or a widely shared fixed name lowers the score."""
     return np.where(_cache_rhythm(table, groups, period), CACHE_WEIGHT, 1.0) * np.where(
         _prevalent(table, groups), PREVALENT_WEIGHT, 1.0
-    )
-
-
-def _subjects(table: DomainLookups, chosen: np.ndarray) -> Subjects:
-    return Subjects(
-        client=table.client[chosen],
-        name=[table.domains[int(d)] for d in table.domain[chosen]],
-        first_seen=table.first_seen[chosen],
-        last_seen=table.last_seen[chosen],
-        count=table.lookups[chosen],
-        dns_names=[table.example_names(int(g)) for g in chosen],
-        dst_ips=[[] for _ in chosen],
-        dst_port=[53 for _ in chosen],
-        times=[table.times(int(g)) for g in chosen],
     )
 
 

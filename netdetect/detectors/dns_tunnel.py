@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from netdetect.analysis.dns_domains import DomainLookups, domain_lookups
-from netdetect.detectors.base import Detections, Detector, Subjects, register
+from netdetect.detectors.base import Detections, Detector, register
 
 if TYPE_CHECKING:
     from netdetect.analysis.context import AnalysisContext
@@ -121,17 +121,7 @@ class DnsTunnel(Detector):
             "data_bytes": (names + answers)[chosen],
             "rita_subdomains": table.subdomains_of_domain[chosen],
         }
-        subjects = Subjects(
-            client=table.client[chosen],
-            name=[table.domains[int(d)] for d in table.domain[chosen]],
-            first_seen=table.first_seen[chosen],
-            last_seen=table.last_seen[chosen],
-            count=table.lookups[chosen],
-            dns_names=[table.example_names(int(g)) for g in chosen],
-            dst_ips=[[] for _ in chosen],
-            dst_port=[53 for _ in chosen],
-            times=[table.times(int(g)) for g in chosen],
-        )
+        subjects = table.subjects(chosen)
         return Detections(
             self.name,
             self.kind,

@@ -416,3 +416,16 @@ def test_detections_are_complete_and_json_ready():
         assert len(d.why) == len(d)
         assert s.dst_ips[0] == [gen.RESOLVER]
         json.dumps(d.evidence_row(0))
+
+
+def test_settings_change_the_thresholds():
+    events = gen.slow_exfil(rng(), "10.0.0.5", duration_s=600.0, per_min=3.0)  # ~30 names
+    events = sorted(events, key=lambda e: e.ts)
+    ex = Extraction(
+        np.zeros(0, CONN_DTYPE), EventSet.of(events), first_ts=events[0].ts, last_ts=events[-1].ts
+    )
+    default = DnsTunnel().run(build_context(ex, AnalysisOptions()))
+    strict = DnsTunnel().run(
+        build_context(ex, AnalysisOptions(settings={"dns_tunnel": {"min_subdomains": 1000}}))
+    )
+    assert len(default) == 1 and len(strict) == 0

@@ -5,6 +5,9 @@ series of lookups, whether or not a connection follows and whether each lookup n
 subdomain (data-carrying or cache-busting names) or gets NXDOMAIN. The lookup times of each
 (client, registered domain) are scored with the project's beacon scorer, so the same minimum
 check-ins and span rules apply as for connection starts.
+
+Settings (`AnalysisOptions.settings["dns_beacon"]`): `prevalent_clients` (default 5) clients from
+which a periodically asked fixed name counts as widely used (its score is lowered, not dropped).
 """
 
 from __future__ import annotations
@@ -64,7 +67,8 @@ class DnsBeacon(Detector):
             window=ctx.window,
             threshold=ctx.options.threshold,
         )
-        score = scores.score * _weights(table, candidates, scores.period_s)
+        prevalent_clients = ctx.options.setting(self.name, "prevalent_clients", PREVALENT_CLIENTS)
+        score = scores.score * _weights(table, candidates, scores.period_s, prevalent_clients)
         reported = np.flatnonzero(score > 0)
         chosen = candidates[reported]
         period = scores.period_s[reported]
@@ -80,7 +84,8 @@ class DnsBeacon(Detector):
             "clients_of_domain": table.clients_of_domain[chosen],
         }
         why = [
-            _why(table, int(g), float(p), float(j)) for g, p, j in zip(chosen, period, jitter, strict=True)
+            _why(table, int(g), float(p), float(j), prevalent_clients)
+            for g, p, j in zip(chosen, period, jitter, strict=True)
         ]
         return Detections(
             self.name,
@@ -103,18 +108,20 @@ def _cache_rhythm(table: DomainLookups, groups: np.ndarray, period: np.ndarray) 
     return _fixed_names(table, groups) & near_ttl
 
 
-def _prevalent(table: DomainLookups, groups: np.ndarray) -> np.ndarray:
-    return _fixed_names(table, groups) & (table.clients_of_domain[groups] >= PREVALENT_CLIENTS)
+def _prevalent(table: DomainLookups, groups: np.ndarray, prevalent_clients: int) -> np.ndarray:
+    return _fixed_names(table, groups) & (table.clients_of_domain[groups] >= prevalent_clients)
 
 
-def _weights(table: DomainLookups, groups: np.ndarray, period: np.ndarray) -> np.ndarray:
+def _weights(
+    table: DomainLookups, groups: np.ndarray, period: np.ndarray, prevalent_clients: int
+) -> np.ndarray:
     """Modifiers, never filters: a cache rhythm or a widely shared fixed name lowers the score."""
     return np.where(_cache_rhythm(table, groups, period), CACHE_WEIGHT, 1.0) * np.where(
-        _prevalent(table, groups), PREVALENT_WEIGHT, 1.0
+        _prevalent(table, groups, prevalent_clients), PREVALENT_WEIGHT, 1.0
     )
 
 
-def _why(table: DomainLookups, g: int, period: float, jitter: float) -> str:
+def _why(table: DomainLookups, g: int, period: float, jitter: float, prevalent_clients: int) -> str:
     domain = table.domains[int(table.domain[g])]
     subs = int(table.distinct_subdomains[g])
     every = f"every {period:,.0f}s" if np.isfinite(period) else "at regular times"
@@ -130,6 +137,6 @@ def _why(table: DomainLookups, g: int, period: float, jitter: float) -> str:
         what = f"lookups of {table.example_names(g, 1)[0]}"
     if _cache_rhythm(table, one, np.array([period]))[0]:
         tail += f", period near the answer TTL {table.answer_ttl[g]:,.0f}s (cache refresh?)"
-    if _prevalent(table, one)[0]:
+    if _prevalent(table, one, prevalent_clients)[0]:
         tail += f", asked by {int(table.clients_of_domain[g]):,} clients"
     return f"{what} {every}{spread}{tail}"

@@ -14,6 +14,10 @@ that count while carrying almost nothing. Here the score is the data a group car
   of the types tunnels ask for (TXT, NULL, CNAME, MX...) asked fast.
 Prevalence (clients looking the domain up) lowers the score only when the names are short or
 low-entropy: a tunnel run from many hosts is still a tunnel.
+
+Settings (`AnalysisOptions.settings["dns_tunnel"]`): `min_subdomains` (default 10) distinct
+subdomains below which a group scores 0; `prevalent_clients` (default 5) clients from which a
+domain with short or low-entropy names counts as widely used.
 """
 
 from __future__ import annotations
@@ -91,9 +95,11 @@ def tunnel_scores(table: DomainLookups, ctx: AnalysisContext) -> np.ndarray:
     )
     score = np.maximum(score, channel)
     plain_names = (table.mean_label_len < SHORT_LABEL) | (table.entropy < LOW_ENTROPY)
-    prevalent = (table.clients_of_domain >= PREVALENT_CLIENTS) & plain_names
+    prevalent_clients = ctx.options.setting(DnsTunnel.name, "prevalent_clients", PREVALENT_CLIENTS)
+    prevalent = (table.clients_of_domain >= prevalent_clients) & plain_names
     score = np.where(prevalent, score * PREVALENT_WEIGHT, score)
-    return np.where(table.distinct_subdomains >= MIN_SUBDOMAINS, score, 0.0)
+    min_subdomains = ctx.options.setting(DnsTunnel.name, "min_subdomains", MIN_SUBDOMAINS)
+    return np.where(table.distinct_subdomains >= min_subdomains, score, 0.0)
 
 
 @register

@@ -150,10 +150,11 @@ def test_table_features():
             "10.0.0.1",
             name,
             "TXT",
-            [] if nx else [DnsAnswer(name, "TXT", "z" * 300, 0)],
+            [] if nx else [DnsAnswer(name, "TXT", f"{i:03d}" + "z" * 297, 0)],
             3 if nx else 0,
         )
-        events += gen.exchange(100.0 + 6 * i, "10.0.0.2", "www.tunnel.net")
+        cname = DnsAnswer("www.tunnel.net", "CNAME", "edge.tunnel.net.cdn.example.net", 60)
+        events += gen.exchange(100.0 + 6 * i, "10.0.0.2", "www.tunnel.net", "A", [cname])
     null = DnsAnswer("q.tunnel.net", "NULL", "\\# 900 " + "ab" * 256, 0)
     events += gen.exchange(400.0, "10.0.0.1", "q.tunnel.net", "NULL", [null])
     table = domain_lookups(context(events))
@@ -165,6 +166,8 @@ def test_table_features():
     assert table.max_label_len[g] == 32
     assert table.answer_bytes[g] == 30 * 300 + 900  # the NULL value counts its declared rdata length
     assert table.clients_of_domain[g] == 2
+    other = 1 - g
+    assert table.answer_bytes[other] == len("edge.tunnel.net.cdn.example.net")  # a repeated value counts once
     assert table.subdomains_of_domain[g] == 42  # www counts once, over every client
     pooled = "".join(f"{'ab' * 15}{i:02d}x" for i in range(40)) + "q"
     _, counts = np.unique(list(pooled), return_counts=True)
@@ -264,8 +267,18 @@ def test_dns_tunnel_finds_tunnels(make, domain):
         lambda r, hosts: gen.dnsbl(r, hosts[0], per_min=20.0),
         lambda r, hosts: gen.ntp_pool(r, hosts),
         lambda r, hosts: gen.telemetry(r, hosts),
+        lambda r, hosts: gen.windows_hosts(r, hosts[:10]),
     ],
-    ids=["cdn_hashes", "browsing", "av_lookups", "av_lookups_busy", "dnsbl", "ntp_pool", "telemetry"],
+    ids=[
+        "cdn_hashes",
+        "browsing",
+        "av_lookups",
+        "av_lookups_busy",
+        "dnsbl",
+        "ntp_pool",
+        "telemetry",
+        "windows",
+    ],
 )
 def test_look_alikes_stay_quiet(make):
     events = make(rng(), [f"10.1.0.{i}" for i in range(1, 31)])

@@ -60,7 +60,9 @@ class DomainLookups:
     # than ENTROPY_MIN_NAMES of them
     entropy: np.ndarray
     name_bytes: np.ndarray  # i8 characters in distinct subdomains (dots left out)
-    answer_bytes: np.ndarray  # i8 bytes of answer values other than addresses (TXT, NULL, CNAME, MX...)
+    answer_bytes: (
+        np.ndarray
+    )  # i8 bytes of distinct answer values other than addresses (TXT, NULL, CNAME, MX...)
     answer_ttl: np.ndarray  # f8 median over responses of their shortest answer TTL (nan: no answers)
     queries_per_min: np.ndarray  # f8 lookups per covered minute between first and last (at least 1 min)
     clients_of_domain: np.ndarray  # i8 clients that look the domain up (prevalence)
@@ -207,8 +209,12 @@ def build_domain_lookups(ctx: AnalysisContext) -> DomainLookups:
     row_group[keep] = group
     a_group = row_group[answers["event"]] if len(answers) else np.zeros(0, np.int64)
     a_keep = np.flatnonzero(a_group >= 0)
-    a_len = _value_lengths(pool, answers["value"][a_keep], answers["rtype"][a_keep])
-    answer_bytes = np.bincount(a_group[a_keep], weights=a_len, minlength=n).astype(np.int64)
+    # Each distinct value once per group: a tunnel's answers are new each time, while a CNAME chain
+    # asked again and again carries nothing new.
+    a_value = answers["value"][a_keep].astype(np.int64)
+    _, a_first, _, _ = distinct_keys((a_group[a_keep] << 32) | (a_value & 0xFFFFFFFF))
+    a_len = _value_lengths(pool, a_value[a_first], answers["rtype"][a_keep][a_first])
+    answer_bytes = np.bincount(a_group[a_keep][a_first], weights=a_len, minlength=n).astype(np.int64)
     answer_ttl = _median_answer_ttl(answers["event"][a_keep], answers["ttl"][a_keep], row_group, n)
 
     covered_min = ctx.covered_s(np.nan_to_num(first_seen), np.nan_to_num(last_seen)) / 60.0

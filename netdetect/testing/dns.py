@@ -281,6 +281,35 @@ def telemetry(
     return out
 
 
+WINDOWS_NAMES = tuple(
+    f"{host}.{zone}.microsoft.com"
+    for host in ("settings-win", "v10", "v20", "self", "mobile", "watson", "umwatson", "arc", "fe3", "sls")
+    for zone in ("data", "events.data")
+)  # fmt: skip
+
+
+def windows_hosts(
+    rng: np.random.Generator, clients: list[str], start: float = START, duration_s: float = 3600.0
+) -> list[DnsEvent]:
+    """Windows hosts asking 20 names under microsoft.com over and over, each answered with a chain
+    of long CNAMEs (Akamai, Traffic Manager) before the address: many answer bytes, all repeats."""
+    out: list[DnsEvent] = []
+    for c in clients:
+        for name in WINDOWS_NAMES:
+            chain = [
+                DnsAnswer(name, "CNAME", f"{name}.akadns.net", 60),
+                DnsAnswer(
+                    f"{name}.akadns.net", "CNAME", f"{name.split('.')[0]}-prod-geo2.trafficmanager.net", 60
+                ),
+                DnsAnswer(f"{name.split('.')[0]}-prod-geo2.trafficmanager.net", "A", "192.0.2.45", 60),
+            ]
+            t = start + float(rng.uniform(0, 60))
+            while t < start + duration_s:
+                out += exchange(t, c, name, "A", chain, txid=len(out))
+                t += 60.0 + float(rng.exponential(120.0))
+    return out
+
+
 # -- a labelled mix -----------------------------------------------------------------------------
 @dataclass
 class LabelledDns:
@@ -316,6 +345,9 @@ def labelled_mix(seed: int = 0, duration_s: float = 3600.0, hosts: int = 40) -> 
     mix.add("dnsbl", dnsbl(rng, "10.1.9.25", duration_s=duration_s), registered_domain, False)
     mix.add("ntp_pool", ntp_pool(rng, lan, duration_s=duration_s), registered_domain, False)
     mix.add("telemetry", telemetry(rng, lan, duration_s=duration_s), registered_domain, False)
+    mix.add(
+        "windows_cname_chains", windows_hosts(rng, lan[:10], duration_s=duration_s), registered_domain, False
+    )
     mix.add("dnscat2", dnscat2(rng, "10.2.0.1", duration_s=min(600.0, duration_s)), registered_domain, True)
     for k in range(6):  # one tunnel domain on many hosts: prevalence must not hide it
         mix.add(

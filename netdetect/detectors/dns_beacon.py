@@ -73,7 +73,7 @@ class DnsBeacon(Detector):
         chosen = candidates[reported]
         period = scores.period_s[reported]
         jitter = scores.jitter[reported]
-        evidence = {
+        evidence: dict[str, np.ndarray | list] = {
             "period_s": period,
             "jitter": jitter,
             "missed_share": scores.missed_share[reported],

@@ -73,7 +73,7 @@ def dnscat2(
     TXT, CNAME or MX (some A), answered in kind with hex data."""
     out: list[DnsEvent] = []
     for i, t in enumerate(_times(rng, start, duration_s, per_s)):
-        data = int(rng.choice([0, rng.integers(1, 110)], p=[0.4, 0.6]))
+        data = 0 if rng.random() < 0.4 else int(rng.integers(1, 110))  # 40% polls without data
         name = f"{_labels(hex_data(rng, 9 + data))}.{domain}"
         qtype = str(rng.choice(["TXT", "CNAME", "MX", "A"], p=[0.5, 0.2, 0.2, 0.1]))
         down = hex_data(rng, 9 + int(rng.integers(0, 100)))
@@ -414,10 +414,11 @@ def evaluate_dns(seeds: range = range(5), duration_s: float = 3600.0, threshold:
         events = EventSet.of(mix.events)
         ex = Extraction(np.zeros(0, CONN_DTYPE), events, first_ts=mix.events[0].ts, last_ts=mix.events[-1].ts)
         ctx = build_context(ex, AnalysisOptions())
-        flagged: dict[str, set[tuple[str, str]]] = {}
+        flagged: dict[str, set[tuple[str, str | None]]] = {}
         for name, det in (("dns_tunnel", DnsTunnel()), ("dns_beacon", DnsBeacon())):
             d = det.run(ctx)
             s = d.subjects
+            assert s is not None
             flagged[name] = {
                 (to_text(c), n)
                 for c, n, sc in zip(s.client.tolist(), s.name, d.score.tolist(), strict=True)

@@ -442,3 +442,14 @@ def test_settings_change_the_thresholds():
         build_context(ex, AnalysisOptions(settings={"dns_tunnel": {"min_subdomains": 1000}}))
     )
     assert len(default) == 1 and len(strict) == 0
+
+
+def test_only_local_and_reverse_names():
+    events = [e for i in range(30) for e in gen.exchange(float(i), "10.0.0.1", f"h{i}.local")]
+    events += [
+        e for i in range(30) for e in gen.exchange(float(i), "10.0.0.1", f"{i}.1.168.192.in-addr.arpa", "PTR")
+    ]
+    ctx = context(events)
+    assert len(domain_lookups(ctx)) == 0
+    assert len(DnsBeacon().run(ctx)) == 0
+    assert len(DnsTunnel().run(ctx)) == 0

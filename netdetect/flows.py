@@ -56,6 +56,7 @@ STATE_DTYPE = np.dtype(
     ]
 )
 
+
 def canonical(h: Headers) -> tuple[np.ndarray, ...]:
     """Order the two endpoints so both directions of a flow share one key.
 

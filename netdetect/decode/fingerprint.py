@@ -55,8 +55,13 @@ def without_grease(values: Iterable[int]) -> list[int]:
 def ja3_string(version: int, ciphers: Sequence[int], extensions: Sequence[int], groups: Sequence[int],
                point_formats: Sequence[int]) -> str:  # fmt: skip
     # GREASE values change per connection and are not part of JA3: the key leaves them out.
-    key = (version, tuple(without_grease(ciphers)), tuple(without_grease(extensions)),
-           tuple(without_grease(groups)), tuple(point_formats))
+    key = (
+        version,
+        tuple(without_grease(ciphers)),
+        tuple(without_grease(extensions)),
+        tuple(without_grease(groups)),
+        tuple(point_formats),
+    )
     known = _JA3.get(key)
     return known if known is not None else _JA3.remember(key, _ja3_string(*key))
 
@@ -128,8 +133,16 @@ def ja4(transport: str, legacy_version: int, supported_versions: Sequence[int] |
     # JA4 sorts ciphers and extensions and drops GREASE, so the key does too: Chrome's shuffled extension
     # order and random GREASE values still hit.
     versions = None if supported_versions is None else tuple(without_grease(supported_versions))
-    key = (transport, legacy_version, versions, has_sni, tuple(sorted(without_grease(ciphers))),
-           tuple(sorted(without_grease(extensions))), first_alpn, tuple(without_grease(sig_algs)))
+    key = (
+        transport,
+        legacy_version,
+        versions,
+        has_sni,
+        tuple(sorted(without_grease(ciphers))),
+        tuple(sorted(without_grease(extensions))),
+        first_alpn,
+        tuple(without_grease(sig_algs)),
+    )
     known = _JA4.get(key)
     if known is not None:
         return known

@@ -226,9 +226,20 @@ def sslv2_client_hello(stream: bytes) -> ClientHello | None:
     ciphers = [(raw[i] << 16) | (raw[i + 1] << 8) | raw[i + 2] for i in range(0, specs_len, 3)]
     ja3 = fingerprint.ja3_string(version, ciphers, (), (), ())
     return ClientHello(
-        legacy_version=version, ciphers=ciphers, extensions=[], sni=None, alpn=[], versions=[version],
-        groups=[], ec_point_formats=[], sig_algs=[], ech=False, ja3=ja3, ja3_hash=fingerprint.ja3_hash(ja3),
-        sslv2_format=True)
+        legacy_version=version,
+        ciphers=ciphers,
+        extensions=[],
+        sni=None,
+        alpn=[],
+        versions=[version],
+        groups=[],
+        ec_point_formats=[],
+        sig_algs=[],
+        ech=False,
+        ja3=ja3,
+        ja3_hash=fingerprint.ja3_hash(ja3),
+        sslv2_format=True,
+    )
 
 
 def client_hello_body(stream: bytes) -> bytes | None:

@@ -105,6 +105,8 @@ DETECTORS: Registry[Detector] = Registry(
         "beacon": "netdetect.detectors.beacon",
         "strobe": "netdetect.detectors.strobe",
         "rotating": "netdetect.detectors.rotating",
+        "dns_beacon": "netdetect.detectors.dns_beacon",
+        "dns_tunnel": "netdetect.detectors.dns_tunnel",
     },
 )
 register = DETECTORS.register

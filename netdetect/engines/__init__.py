@@ -26,8 +26,9 @@ class Engine(Protocol):
         """One capture stream (a file or a rotated set, in time order)."""
         ...
 
-    def extract_parallel(self, groups: Sequence[Sequence[str]], jobs: int,
-                         progress: Callable[[int], None] | None = None) -> Extraction:
+    def extract_parallel(
+        self, groups: Sequence[Sequence[str]], jobs: int, progress: Callable[[int], None] | None = None
+    ) -> Extraction:
         """Independent capture sets on `jobs` processes, merged."""
         ...
 
@@ -44,8 +45,9 @@ class NativeEngine:
     def extract(self, paths: Sequence[str], progress: Callable[[int], None] | None = None) -> Extraction:
         return extract_files(paths, progress)
 
-    def extract_parallel(self, groups: Sequence[Sequence[str]], jobs: int,
-                         progress: Callable[[int], None] | None = None) -> Extraction:
+    def extract_parallel(
+        self, groups: Sequence[Sequence[str]], jobs: int, progress: Callable[[int], None] | None = None
+    ) -> Extraction:
         return extract_parallel(groups, jobs, progress)
 
 

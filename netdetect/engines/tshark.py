@@ -218,7 +218,7 @@ class _Cursor:
         return self.values[self.pos - 1]
 
     def take_many(self, n: int) -> list[str]:
-        out = self.values[self.pos:self.pos + max(n, 0)]
+        out = self.values[self.pos : self.pos + max(n, 0)]
         self.pos += len(out)
         return out
 
@@ -385,8 +385,22 @@ class TsharkEvents:
             response = msg.is_response
             client, server, cport, sport_ = (dst, src, dport, sport) if response else (src, dst, sport, dport)
             qname, qtype = msg.questions[0] if msg.questions else ("", "")
-            self.dns.append(DnsEvent(ts, client, server, cport, sport_, transport, msg.txid, qname, qtype,
-                                     response, msg.rcode if response else None, msg.answers))
+            self.dns.append(
+                DnsEvent(
+                    ts,
+                    client,
+                    server,
+                    cport,
+                    sport_,
+                    transport,
+                    msg.txid,
+                    qname,
+                    qtype,
+                    response,
+                    msg.rcode if response else None,
+                    msg.answers,
+                )
+            )
 
     def _tls(self, frame: Frame, ts: float, ends: tuple[str, str, int, int, str]) -> None:
         src, dst, sport, dport, _ = ends
@@ -399,17 +413,28 @@ class TsharkEvents:
             while len(self.quic_seen) > MAX_QUIC_SEEN:
                 self.quic_seen.popitem(last=False)
         sni = frame.first("tls.handshake.extensions_server_name")
-        versions = [v for v in (_int(x) for x in frame.all("tls.handshake.extensions.supported_version"))
-                    if not is_grease(v)]
-        self.tls.append(TlsEvent(
-            ts=ts, client=src, server=dst, client_port=sport, server_port=dport,
-            transport="quic" if quic else "tcp",
-            sni=None if sni is None else wire_text(sni, 255),
-            alpn=[wire_text(a, 255) for a in frame.all("tls.handshake.extensions_alpn_str")],
-            versions=versions,
-            ech=EXT_ECH in {_int(t) for t in frame.all("tls.handshake.extension.type")},
-            ja3=frame.first("tls.handshake.ja3_full"), ja3_hash=frame.first("tls.handshake.ja3"),
-            ja4=frame.first("tls.handshake.ja4")))
+        versions = [
+            v
+            for v in (_int(x) for x in frame.all("tls.handshake.extensions.supported_version"))
+            if not is_grease(v)
+        ]
+        self.tls.append(
+            TlsEvent(
+                ts=ts,
+                client=src,
+                server=dst,
+                client_port=sport,
+                server_port=dport,
+                transport="quic" if quic else "tcp",
+                sni=None if sni is None else wire_text(sni, 255),
+                alpn=[wire_text(a, 255) for a in frame.all("tls.handshake.extensions_alpn_str")],
+                versions=versions,
+                ech=EXT_ECH in {_int(t) for t in frame.all("tls.handshake.extension.type")},
+                ja3=frame.first("tls.handshake.ja3_full"),
+                ja3_hash=frame.first("tls.handshake.ja3"),
+                ja4=frame.first("tls.handshake.ja4"),
+            )
+        )
 
     def _http(self, frame: Frame, ts: float, ends: tuple[str, str, int, int, str]) -> None:
         src, dst, sport, dport, _ = ends
@@ -419,8 +444,19 @@ class TsharkEvents:
         for i, method in enumerate(methods):
             host, agent = _header_of(hosts, i, len(methods)), _header_of(agents, i, len(methods))
             uri = uris[i] if i < len(uris) else ""
-            self.http.append(HttpEvent(ts, src, dst, sport, dport, wire_text(method, 64), _text_or_none(host),
-                                       wire_text(uri, MAX_HTTP_TEXT), _text_or_none(agent)))
+            self.http.append(
+                HttpEvent(
+                    ts,
+                    src,
+                    dst,
+                    sport,
+                    dport,
+                    wire_text(method, 64),
+                    _text_or_none(host),
+                    wire_text(uri, MAX_HTTP_TEXT),
+                    _text_or_none(agent),
+                )
+            )
 
 
 def _header_of(values: list[str], i: int, requests: int) -> str | None:
@@ -489,8 +525,12 @@ def run_tshark(path: str, tshark: Tshark | None = None, warnings: list[str] | No
     except OSError as exc:
         raise CaptureError(f"cannot open: {exc.strerror}", path=path) from exc
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(tshark_command(tshark, "-" if piped else path), stdin=subprocess.PIPE if piped
-                                else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        proc = subprocess.Popen(
+            tshark_command(tshark, "-" if piped else path),
+            stdin=subprocess.PIPE if piped else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
         feeder = None
         if piped:
             feeder = threading.Thread(target=_feed_decompressed, args=(path, proc.stdin), daemon=True)
@@ -572,8 +612,9 @@ def extract_files_tshark(paths: Sequence[str], progress: Callable[[int], None] |
     return result
 
 
-def extract_parallel_tshark(groups: Sequence[Sequence[str]], jobs: int,
-                            progress: Callable[[int], None] | None = None) -> Extraction:
+def extract_parallel_tshark(
+    groups: Sequence[Sequence[str]], jobs: int, progress: Callable[[int], None] | None = None
+) -> Extraction:
     """`netdetect.pipeline.extract_parallel` with tshark events: one process (and tshark) per group."""
     find_tshark()  # fail before starting workers
     if jobs <= 1 or len(groups) <= 1:
@@ -594,6 +635,7 @@ class TsharkEngine:
     def extract(self, paths: Sequence[str], progress: Callable[[int], None] | None = None) -> Extraction:
         return extract_files_tshark(paths, progress)
 
-    def extract_parallel(self, groups: Sequence[Sequence[str]], jobs: int,
-                         progress: Callable[[int], None] | None = None) -> Extraction:
+    def extract_parallel(
+        self, groups: Sequence[Sequence[str]], jobs: int, progress: Callable[[int], None] | None = None
+    ) -> Extraction:
         return extract_parallel_tshark(groups, jobs, progress)

@@ -60,8 +60,6 @@ def chunks(items: Sequence, size: int = CHUNK) -> Iterator[tuple[int, Sequence]]
         yield start + 1, items[start : start + size]
 
 
-
-
 class JsonLinesFormatter(Formatter):
     """One JSON object per finding, one per line, in rank order."""
 

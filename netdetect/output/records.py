@@ -90,8 +90,13 @@ def why(finding: Finding) -> str:
         parts += _why_parts(None, None, False, None, finding.allowlisted)
         return "; ".join(parts)
     lookup_only = finding.kind == "intel" and finding.connections == 0
-    parts += _why_parts(finite(finding.period_s), finite(finding.jitter), lookup_only,
-                        finite(finding.missed_share), finding.allowlisted)
+    parts += _why_parts(
+        finite(finding.period_s),
+        finite(finding.jitter),
+        lookup_only,
+        finite(finding.missed_share),
+        finding.allowlisted,
+    )
     return "; ".join(parts) if parts else f"score {clamped_score(finding) or 0.0:.2f}"
 
 

@@ -6,5 +6,7 @@
 - `sample`: the seeded sample report behind docs/examples and the output tests;
 - `shapes`: seeded, labeled captures of each detector's shape and its look-alikes;
 - `accuracy`: `run_benchmark(seed, scale)`, per-shape recall and false positives beside RITA's rules
-  (benchmarks/detector_accuracy.py prints it).
+  (benchmarks/detector_accuracy.py prints it);
+- `dns`: labelled DNS traffic (tunnels, DNS beacons and their look-alikes) for the DNS detectors'
+  tests and benchmarks/dns_accuracy.py.
 """

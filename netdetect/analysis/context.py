@@ -139,6 +139,9 @@ class AnalysisContext:
     window: tuple[float, float] | None  # first and last packet time of all inputs
     group_hits: dict[int, list[IntelHit]] = field(default_factory=dict)  # intel hits by group id
     results: dict[str, Detections] = field(default_factory=dict)  # detections so far, by detector
+    # Tables derived from the context that several detectors read (the DNS lookups per registered
+    # domain): built by the first that needs one, by name.
+    shared: dict[str, Any] = field(default_factory=dict)
     _sizes: np.ndarray | None = None
 
     @property

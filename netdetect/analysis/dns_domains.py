@@ -36,7 +36,7 @@ MAX_RDATA = 65535
 ENTROPY_MIN_NAMES = 10  # entropy is measured for groups with at least this many distinct subdomains
 ENTROPY_SAMPLE_NAMES = 512  # on at most this many of them (memory stays bounded by groups, not names)
 _GENERIC_RDATA = re.compile(r"\\# (\d+)")  # RFC 3597 rendering of NULL and unknown types: "\# <len> <hex>"
-_CACHE_ATTR = "_dns_domain_lookups"
+_CACHE_ATTR = "dns_domain_lookups"
 
 
 @dataclass
@@ -120,10 +120,9 @@ class DomainLookups:
 
 def domain_lookups(ctx: AnalysisContext) -> DomainLookups:
     """The table for this context, built once and shared by the DNS detectors."""
-    table = ctx.__dict__.get(_CACHE_ATTR)
+    table = ctx.shared.get(_CACHE_ATTR)
     if table is None:
-        table = build_domain_lookups(ctx)
-        ctx.__dict__[_CACHE_ATTR] = table
+        table = ctx.shared[_CACHE_ATTR] = build_domain_lookups(ctx)
     return table
 
 

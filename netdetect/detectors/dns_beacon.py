@@ -64,7 +64,7 @@ class DnsBeacon(Detector):
             zeros,
             zeros,
             len(candidates),
-            window=ctx.window,
+            coverage=ctx.coverage,
             threshold=ctx.options.threshold,
         )
         prevalent_clients = ctx.options.setting(self.name, "prevalent_clients", PREVALENT_CLIENTS)

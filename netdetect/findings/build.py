@@ -334,8 +334,9 @@ def subject_findings(
 
     Rows of several detectors about one (client, domain) make one finding (best score main). A row
     whose domain already has a finding of the same client (a connection group to a name under it, or
-    an intel sighting of it) adds its evidence there, and its score when higher, instead of a second
-    finding. Returns the new findings and how many the allowlist suppressed."""
+    an intel sighting of it) adds its evidence there instead of a second finding, and carries it when
+    its score is higher and either no connection was made or it lifts the finding over the threshold.
+    Returns the new findings and how many the allowlist suppressed."""
     threshold = ctx.options.threshold
     merged: dict[tuple[str, str | None], list[tuple[object, int]]] = {}
     for det in ctx.results.values():
@@ -362,7 +363,9 @@ def subject_findings(
         home = _finding_under(by_client.get(client, ()), name)
         if home is not None:
             home.evidence.update(evidence)
-            if score > home.score:
+            # The lookups before a connection group's check-ins are the same check-ins: the DNS row
+            # carries the finding only when it changes the verdict, or when no connection was made.
+            if score > home.score and (home.connections == 0 or home.score < threshold <= score):
                 home.score, home.beacon, home.detector = score, score >= threshold, main.detector
                 if home.kind != "intel":
                     home.kind = main.kind

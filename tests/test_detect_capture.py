@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from netdetect.testing import synth
 from netdetect.analysis.context import AnalysisOptions, build_context
 from netdetect.detectors.rotating import RotatingDetector
 from netdetect.detectors.strobe import StrobeDetector
 from netdetect.pipeline import extract_files
+from netdetect.testing import synth
 
 T0 = 1_700_000_000.0
 SYN = 0x02

@@ -9,7 +9,7 @@ headers are complete; bounded buffers keep floods from growing memory.
 
 With the compiled core built, the candidate pass and the DNS, ClientHello and request walks of the bulk
 path run in `_events.c`, which adds the rows to the tables itself; the tables are byte for byte those
-of the Python path (`EventExtractor(native=False)`, or `NETDETECT_NATIVE=0`).
+of the Python path (an extractor made inside `netdetect.native.reference_path()`, or `NETDETECT_NATIVE=0`).
 """
 
 from __future__ import annotations
@@ -55,22 +55,6 @@ EARLY_MAX_BYTES = 16 << 20  # segments of a capture with TSO/GRO may be 64 KiB e
 EARLY_MAX_AGE = 1.0
 
 
-def _native_events() -> ModuleType | None:
-    """The compiled walks (`_events.c`), when built and writing rows laid out as the tables' dtypes."""
-    module = load("netdetect.decode._events")
-    if module is None:
-        return None
-    tables = {"dns": DNS_DTYPE, "answer": ANSWER_DTYPE, "tls": TLS_DTYPE, "http": HTTP_DTYPE}
-    for name, dtype in tables.items():
-        offsets = {k: v[1] for k, v in (dtype.fields or {}).items()}
-        if module.LAYOUTS[name] != {**offsets, "": dtype.itemsize}:
-            return None
-    return module
-
-
-_events = _native_events()
-
-
 @dataclass
 class _Stream:
     kind: str  # "tls" | "http" | "dns"
@@ -89,7 +73,7 @@ class _Stream:
         for rel in sorted(self.segments):
             if rel > len(out):
                 break
-            out += self.segments[rel][len(out) - rel:]
+            out += self.segments[rel][len(out) - rel :]
         return bytes(out)
 
 
@@ -109,11 +93,12 @@ class EventExtractor:
 
     `reference=True` takes the plain path everywhere (every TCP start kept as a stream, reference
     parsers, no memo): the same events, slower; tests and benchmarks compare the two. The fast path
-    runs its per-packet and per-event work in the compiled walks when they are built (`native=False`
-    keeps it in Python: the same tables, byte for byte).
+    runs its per-packet and per-event work in the compiled walks when they are built and the compiled
+    core is on when the extractor is made (`netdetect.native.reference_path()` keeps it in Python: the
+    same tables, byte for byte).
     """
 
-    def __init__(self, max_streams: int = MAX_STREAMS, reference: bool = False, native: bool = True) -> None:
+    def __init__(self, max_streams: int = MAX_STREAMS, reference: bool = False) -> None:
         self.out = EventTables()
         self.streams: OrderedDict[int, _Stream] = OrderedDict()
         self.quic: OrderedDict[tuple, quic_mod.QuicCryptoAssembler] = OrderedDict()
@@ -126,7 +111,7 @@ class EventExtractor:
         self.fragments = FragmentReassembler()
         self.max_streams = max_streams
         self.reference = reference
-        self.native = _events if native and not reference else None
+        self.native = None if reference else load("netdetect.decode._events")
         self.parse_dns = fastpath.dns_parsed if reference else fastpath.DnsMemo(self.native is not None).parse
         self.extract_hello = tls_mod.extract_client_hello if reference else fastpath.extract_client_hello
         # The compiled walks' memos hold pool ids: they belong to one pool.
@@ -172,15 +157,30 @@ class EventExtractor:
             self._expire_early(float(h.ts[rows[0]]))
         dirkey = None
         if self.streams or start.any():
-            dirkey = hash_columns(h.src_hi[rows], h.src_lo[rows], h.dst_hi[rows], h.dst_lo[rows],
-                                  h.sport[rows], h.dport[rows])
+            dirkey = hash_columns(
+                h.src_hi[rows], h.src_lo[rows], h.dst_hi[rows], h.dst_lo[rows], h.sport[rows], h.dport[rows]
+            )
             whole = None
             if not self.reference:
                 tls_whole = c.in_record & (c.hs_len + 9 <= h.payload_caplen[rows])
                 whole = self._single_segment_starts(batch, h, rows, tls_whole, c.tls_start, c.http_start)
-            self._tcp_events(batch, h, rows, dirkey, _Starts(c.tcp, start, hello_start, c.tls_start,
-                                                             c.http_start, c.dns_tcp, c.hs_len, c.in_record,
-                                                             whole))
+            self._tcp_events(
+                batch,
+                h,
+                rows,
+                dirkey,
+                _Starts(
+                    c.tcp,
+                    start,
+                    hello_start,
+                    c.tls_start,
+                    c.http_start,
+                    c.dns_tcp,
+                    c.hs_len,
+                    c.in_record,
+                    whole,
+                ),
+            )
         self._hold_early(batch, h, rows, c.tcp & ~start, dirkey)
 
     def _process_native(self, batch: PacketBatch, h: Headers, ev: ModuleType) -> None:
@@ -192,10 +192,24 @@ class EventExtractor:
         n = len(h)
         rows, hs_len, http_end = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
         flags, dirkey = np.empty(n, np.uint16), np.empty(n, np.uint64)
-        m = ev.classify(column(batch.data, np.uint8), _i64(h.payload_off), _i64(h.payload_caplen),
-                        column(h.proto, np.uint8), _i64(h.sport), _i64(h.dport),
-                        column(h.fragment, np.bool_), *_addresses(h), tls_mod.MAX_RECORD_LEN,
-                        HTTP_MAX_WAIT, _METHOD_WORDS, rows, flags, hs_len, dirkey, http_end)
+        m = ev.classify(
+            column(batch.data, np.uint8),
+            _i64(h.payload_off),
+            _i64(h.payload_caplen),
+            column(h.proto, np.uint8),
+            _i64(h.sport),
+            _i64(h.dport),
+            column(h.fragment, np.bool_),
+            *_addresses(h),
+            tls_mod.MAX_RECORD_LEN,
+            HTTP_MAX_WAIT,
+            _METHOD_WORDS,
+            rows,
+            flags,
+            hs_len,
+            dirkey,
+            http_end,
+        )
         frag = h.fragment
         if len(frag) and frag.any():
             self._fragments(batch, h, np.flatnonzero(frag))
@@ -220,14 +234,29 @@ class EventExtractor:
             ev.member(dirkey, keys, near)
             sel = np.flatnonzero(tcp & near.view(np.bool_))
             f = flags[sel]
-            self._tcp_events(batch, h, rows[sel], dirkey[sel], _Starts(
-                tcp[sel], start[sel], (f & hello_bits) != 0, (f & ev.F_TLS_START) != 0,
-                (f & ev.F_HTTP_START) != 0, (f & ev.F_DNS_TCP) != 0, hs_len[sel], (f & ev.F_IN_RECORD) != 0,
-                (f & (ev.F_WHOLE_TLS | ev.F_WHOLE_HTTP)) != 0, http_end[sel]))
+            self._tcp_events(
+                batch,
+                h,
+                rows[sel],
+                dirkey[sel],
+                _Starts(
+                    tcp[sel],
+                    start[sel],
+                    (f & hello_bits) != 0,
+                    (f & ev.F_TLS_START) != 0,
+                    (f & ev.F_HTTP_START) != 0,
+                    (f & ev.F_DNS_TCP) != 0,
+                    hs_len[sel],
+                    (f & ev.F_IN_RECORD) != 0,
+                    (f & (ev.F_WHOLE_TLS | ev.F_WHOLE_HTTP)) != 0,
+                    http_end[sel],
+                ),
+            )
         self._hold_early(batch, h, rows, tcp & ~start, dirkey)
 
-    def _tcp_events(self, batch: PacketBatch, h: Headers, rows: np.ndarray, dirkey: np.ndarray,
-                    s: _Starts) -> None:
+    def _tcp_events(
+        self, batch: PacketBatch, h: Headers, rows: np.ndarray, dirkey: np.ndarray, s: _Starts
+    ) -> None:
         """ClientHellos, requests and DNS over TCP of the batch's rows (their direction keys `dirkey`)."""
         tcp, start, hs_len, whole = s.tcp, s.start, s.hs_len, s.whole
         open_keys = np.fromiter(self.streams.keys(), np.uint64, len(self.streams))
@@ -264,8 +293,15 @@ class EventExtractor:
             order = pending[np.lexsort((h.ts[rows[pending]], kind[pending] == 0))]
             r = rows[order]
             buf = batch.data.data
-            columns = (r, dirkey[order], kind[order], h.seq[r], h.ts[r], h.payload_off[r],
-                       h.payload_caplen[r])
+            columns = (
+                r,
+                dirkey[order],
+                kind[order],
+                h.seq[r],
+                h.ts[r],
+                h.payload_off[r],
+                h.payload_caplen[r],
+            )
             for row, key, kind_, seq, ts, off, size in zip(*(c.tolist() for c in columns), strict=True):
                 self._tcp(h, row, key, kind_, seq, ts, buf, off, size)
 
@@ -275,8 +311,14 @@ class EventExtractor:
         while early and next(iter(early.values()))[0][2] < now - EARLY_MAX_AGE:
             self._forget_early(early.popitem(last=False)[1])
 
-    def _hold_early(self, batch: PacketBatch, h: Headers, rows: np.ndarray, candidate: np.ndarray,
-                    dirkey: np.ndarray | None) -> None:
+    def _hold_early(
+        self,
+        batch: PacketBatch,
+        h: Headers,
+        rows: np.ndarray,
+        candidate: np.ndarray,
+        dirkey: np.ndarray | None,
+    ) -> None:
         """Keep the `candidate` segments (TCP payload, not stream starts) of the batch's last packets whose
         direction has no stream: their stream's start may come in the next batch. Bounded, see EARLY_*."""
         early = self.early
@@ -292,8 +334,9 @@ class EventExtractor:
         if self.streams:
             keep = ~np.isin(keys, np.fromiter(self.streams.keys(), np.uint64, len(self.streams)))
             keys, r = keys[keep], r[keep]
-        for key, seq, ts, payload in zip(keys.tolist(), h.seq[r].tolist(), h.ts[r].tolist(),
-                                         _payloads(batch, h, r), strict=True):
+        for key, seq, ts, payload in zip(
+            keys.tolist(), h.seq[r].tolist(), h.ts[r].tolist(), _payloads(batch, h, r), strict=True
+        ):
             held = early.get(key)
             if held is None:
                 early[key] = [(seq, payload, ts)]
@@ -324,15 +367,26 @@ class EventExtractor:
     def _fresh_starts(self, idx: np.ndarray, dirkey: np.ndarray, seq: np.ndarray) -> np.ndarray:
         if self.native is not None:
             fresh = np.empty(len(idx), np.uint8)
-            self.native.first_sights(self.starts_seen, column(dirkey[idx], np.uint64), _i64(seq[idx]),
-                                     self.max_streams, fresh)
+            self.native.first_sights(
+                self.starts_seen, column(dirkey[idx], np.uint64), _i64(seq[idx]), self.max_streams, fresh
+            )
             return idx[fresh.view(np.bool_)].astype(np.int64)
-        keep = [i for i, k, q in zip(idx.tolist(), dirkey[idx].tolist(), seq[idx].tolist(), strict=True)
-                if self._first_sight(k, q)]
+        keep = [
+            i
+            for i, k, q in zip(idx.tolist(), dirkey[idx].tolist(), seq[idx].tolist(), strict=True)
+            if self._first_sight(k, q)
+        ]
         return np.array(keep, np.int64)
 
-    def _single_segment_starts(self, batch: PacketBatch, h: Headers, rows: np.ndarray, tls_whole: np.ndarray,
-                               tls_start: np.ndarray, http_start: np.ndarray) -> np.ndarray:
+    def _single_segment_starts(
+        self,
+        batch: PacketBatch,
+        h: Headers,
+        rows: np.ndarray,
+        tls_whole: np.ndarray,
+        tls_start: np.ndarray,
+        http_start: np.ndarray,
+    ) -> np.ndarray:
         """Stream starts that decide their stream alone: `tls_whole` (a record holding the whole ClientHello),
         or an HTTP request whose header block ends in the segment."""
         whole = tls_whole.copy()
@@ -341,14 +395,20 @@ class EventExtractor:
             whole[http_rows] = [_http_header_end(p) is not None for p in _payloads(batch, h, rows[http_rows])]
         return whole
 
-    def _segment_pairs(self, batch: PacketBatch, h: Headers, first: np.ndarray, second: np.ndarray,
-                       hs_len: np.ndarray) -> None:
+    def _segment_pairs(
+        self, batch: PacketBatch, h: Headers, first: np.ndarray, second: np.ndarray, hs_len: np.ndarray
+    ) -> None:
         if self.native is not None:
             self._tcp_jobs(batch, h, first, second, hs_len, np.zeros(len(first), np.uint8))
             return
-        for ts, ends, head, tail, length in zip(h.ts[first].tolist(), _ends_of(h, first),
-                                                _payloads(batch, h, first), _payloads(batch, h, second),
-                                                hs_len.tolist(), strict=True):
+        for ts, ends, head, tail, length in zip(
+            h.ts[first].tolist(),
+            _ends_of(h, first),
+            _payloads(batch, h, first),
+            _payloads(batch, h, second),
+            hs_len.tolist(),
+            strict=True,
+        ):
             self._tls_hello((head + tail)[9 : 9 + length], ts, ends)
 
     # ------------------------------------------------------------------------------------
@@ -361,30 +421,60 @@ class EventExtractor:
 
     def _udp_native(self, batch: PacketBatch, h: Headers, r: np.ndarray, quic_initial: np.ndarray) -> None:
         """`_udp` with the compiled DNS walk; QUIC candidates are called back to `_quic` in their place."""
+
         def quic(row: int) -> None:
             self._quic(float(h.ts[row]), _ends_of(h, np.array([row]))[0], _payload(batch, h, row))
 
         assert self.native is not None
-        context = (self.out.pool.ids, self.out.errors, self._native_memos()[0], dns_mod.QTYPES,
-                   fastpath.dns_fields, quic, fastpath.MEMO_MAX_PAYLOAD, fastpath.MEMO_ENTRIES)
-        rows, answers = self.native.dns_rows(context, _columns(batch, h), r, quic_initial.astype(np.uint8),
-                                             len(self.out.dns))
+        context = (
+            self.out.pool.ids,
+            self.out.errors,
+            self._native_memos()[0],
+            dns_mod.QTYPES,
+            fastpath.dns_fields,
+            quic,
+            fastpath.MEMO_MAX_PAYLOAD,
+            fastpath.MEMO_ENTRIES,
+        )
+        rows, answers = self.native.dns_rows(
+            context, _columns(batch, h), r, quic_initial.astype(np.uint8), len(self.out.dns)
+        )
         if rows:
-            self.out.dns.add_rows(np.frombuffer(rows, DNS_DTYPE),
-                                  np.frombuffer(answers, ANSWER_DTYPE) if answers else None)
+            self.out.dns.add_rows(
+                np.frombuffer(rows, DNS_DTYPE), np.frombuffer(answers, ANSWER_DTYPE) if answers else None
+            )
 
-    def _tcp_jobs(self, batch: PacketBatch, h: Headers, first: np.ndarray, second: np.ndarray,
-                  arg: np.ndarray, kind: np.ndarray) -> None:
+    def _tcp_jobs(
+        self,
+        batch: PacketBatch,
+        h: Headers,
+        first: np.ndarray,
+        second: np.ndarray,
+        arg: np.ndarray,
+        kind: np.ndarray,
+    ) -> None:
         """ClientHellos (kind 0: body at payload bytes 9 .. 9 + arg, of `first`'s segment joined with
         `second`'s when that is not -1) and HTTP requests (kind 1: the first arg bytes) as table rows."""
         assert self.native is not None
         _, shapes, ja3s = self._native_memos()
-        context = (self.out.pool.ids, self.out.errors, shapes, fastpath.shape_for_key, fastpath.hello_shape,
-                   DecodeError, http_mod.parse_http_request, http_mod.METHOD_PREFIXES,
-                   fastpath.SHAPE_MAX_BYTES, fastpath.SHAPE_ENTRIES, http_mod.MAX_HEADER_BYTES,
-                   http_mod.MAX_TEXT, ja3s)
-        tls_rows, http_rows = self.native.tcp_jobs(context, _columns(batch, h), _i64(first), _i64(second),
-                                                   _i64(arg), column(kind, np.uint8))
+        context = (
+            self.out.pool.ids,
+            self.out.errors,
+            shapes,
+            fastpath.shape_for_key,
+            fastpath.hello_shape,
+            DecodeError,
+            http_mod.parse_http_request,
+            http_mod.METHOD_PREFIXES,
+            fastpath.SHAPE_MAX_BYTES,
+            fastpath.SHAPE_ENTRIES,
+            http_mod.MAX_HEADER_BYTES,
+            http_mod.MAX_TEXT,
+            ja3s,
+        )
+        tls_rows, http_rows = self.native.tcp_jobs(
+            context, _columns(batch, h), _i64(first), _i64(second), _i64(arg), column(kind, np.uint8)
+        )
         if tls_rows:
             self.out.tls.add_rows(np.frombuffer(tls_rows, TLS_DTYPE))
         if http_rows:
@@ -392,8 +482,9 @@ class EventExtractor:
 
     def _udp(self, batch: PacketBatch, h: Headers, r: np.ndarray, quic_initial: np.ndarray) -> None:
         parse_dns = self.parse_dns
-        for ts, ends, payload, is_quic in zip(h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r),
-                                              quic_initial.tolist(), strict=True):
+        for ts, ends, payload, is_quic in zip(
+            h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r), quic_initial.tolist(), strict=True
+        ):
             if is_quic:
                 self._quic(ts, ends, payload)
             else:
@@ -411,35 +502,69 @@ class EventExtractor:
             if not self._tls_stream(data, ts, ends):
                 self.error("tls.incomplete")  # the frame's hello continues in later segments
 
-    def _single_segment(self, batch: PacketBatch, h: Headers, rows: np.ndarray, idx: np.ndarray,
-                        s: _Starts) -> None:
+    def _single_segment(
+        self, batch: PacketBatch, h: Headers, rows: np.ndarray, idx: np.ndarray, s: _Starts
+    ) -> None:
         r = rows[idx]
         if self.native is not None:
             assert s.http_end is not None
             is_tls = s.tls_start[idx]
-            self._tcp_jobs(batch, h, r, np.full(len(r), -1, np.int64),
-                           np.where(is_tls, s.hs_len[idx], s.http_end[idx]), (~is_tls).astype(np.uint8))
+            self._tcp_jobs(
+                batch,
+                h,
+                r,
+                np.full(len(r), -1, np.int64),
+                np.where(is_tls, s.hs_len[idx], s.http_end[idx]),
+                (~is_tls).astype(np.uint8),
+            )
             return
-        for ts, ends, payload, is_tls in zip(h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r),
-                                             s.tls_start[idx].tolist(), strict=True):
+        for ts, ends, payload, is_tls in zip(
+            h.ts[r].tolist(), _ends_of(h, r), _payloads(batch, h, r), s.tls_start[idx].tolist(), strict=True
+        ):
             if is_tls:  # record and handshake lengths checked in bulk: the hello is bytes 9 .. 9 + length
                 self._tls_hello(payload[9 : 9 + int.from_bytes(payload[6:9], "big")], ts, ends)
             else:
                 self._http_stream(payload, _http_header_end(payload), ts, ends)
 
-    def _dns_event(self, parsed: fastpath.DnsParsed | str, payload: bytes, ts: float, ends: Ends,
-                   transport: str) -> None:
+    def _dns_event(
+        self, parsed: fastpath.DnsParsed | str, payload: bytes, ts: float, ends: Ends, transport: str
+    ) -> None:
         if isinstance(parsed, str):
             self.error(parsed)
             return
         src, dst, sp, dp = ends
         txid = (payload[0] << 8) | payload[1]
         if parsed.is_response:  # the client is the host that asked
-            self.out.dns.add(ts, dst, src, dp, sp, transport == "tcp", txid, parsed.query, parsed.qtype, True,
-                             parsed.rcode, parsed.answers)
+            rcode = -1 if parsed.rcode is None else parsed.rcode
+            self.out.dns.add(
+                ts,
+                dst,
+                src,
+                dp,
+                sp,
+                transport == "tcp",
+                txid,
+                parsed.query,
+                parsed.qtype,
+                True,
+                rcode,
+                answers=parsed.answers,
+            )
         else:
-            self.out.dns.add(ts, src, dst, sp, dp, transport == "tcp", txid, parsed.query, parsed.qtype,
-                             False, None, parsed.answers)
+            self.out.dns.add(
+                ts,
+                src,
+                dst,
+                sp,
+                dp,
+                transport == "tcp",
+                txid,
+                parsed.query,
+                parsed.qtype,
+                False,
+                -1,
+                answers=parsed.answers,
+            )
 
     def _quic(self, ts: float, ends: Ends, payload: bytes) -> None:
         if ends in self.quic_done:
@@ -469,14 +594,41 @@ class EventExtractor:
             self.error(exc.reason)
             return
         src, dst, sp, dp = ends
-        self.out.tls.add(ts, src, dst, sp, dp, False, sni, shape.alpn, shape.versions, shape.ech, shape.ja3,
-                         shape.ja3_hash, shape.ja4)
+        self.out.tls.add(
+            ts,
+            src,
+            dst,
+            sp,
+            dp,
+            False,
+            sni,
+            shape.alpn,
+            shape.versions,
+            shape.ech,
+            shape.ja3,
+            shape.ja3_hash,
+            shape.ja4,
+        )
 
-    def _hello_event(self, ts: float, ends: Ends, quic: bool, hello: tls_mod.ClientHello,
-                     ja4: str | None) -> None:
+    def _hello_event(
+        self, ts: float, ends: Ends, quic: bool, hello: tls_mod.ClientHello, ja4: str | None
+    ) -> None:
         src, dst, sp, dp = ends
-        self.out.tls.add(ts, src, dst, sp, dp, quic, hello.sni, tuple(hello.alpn), tuple(hello.versions),
-                         hello.ech, hello.ja3, hello.ja3_hash, ja4 or None)
+        self.out.tls.add(
+            ts,
+            src,
+            dst,
+            sp,
+            dp,
+            quic,
+            hello.sni,
+            tuple(hello.alpn),
+            tuple(hello.versions),
+            hello.ech,
+            hello.ja3,
+            hello.ja3_hash,
+            ja4 or None,
+        )
 
     def _tls_stream(self, data: bytes, ts: float, ends: Ends) -> bool:
         """Decode the ClientHello at the start of `data`; True when the stream is finished with."""
@@ -505,8 +657,18 @@ class EventExtractor:
             src, dst, sp, dp = ends
             self.out.http.add(ts, src, dst, sp, dp, req.method, req.host, req.uri, req.user_agent)
 
-    def _tcp(self, h: Headers, r: int, key: int, kind: int, seq: int, ts: float, buf: memoryview, off: int,
-             size: int) -> None:
+    def _tcp(
+        self,
+        h: Headers,
+        r: int,
+        key: int,
+        kind: int,
+        seq: int,
+        ts: float,
+        buf: memoryview,
+        off: int,
+        size: int,
+    ) -> None:
         """One segment of a direction that has (or starts) a stream, in the batch's stream order."""
         st = self.streams.get(key)
         if st is None:
@@ -522,7 +684,7 @@ class EventExtractor:
                 self._forget_early(held)
                 for held_seq, payload, _ in held:
                     st.add(held_seq, payload)
-        st.add(seq, buf[off:off + size].tobytes())
+        st.add(seq, buf[off : off + size].tobytes())
         data = st.contiguous()
         if st.kind == "tls":
             if self._tls_stream(data, st.ts, st.ends):
@@ -554,10 +716,19 @@ class EventExtractor:
         whole: list[tuple[float, bytes]] = []
         for r in rows:
             done = self.fragments.add(
-                key=(int(h.src_hi[r]), int(h.src_lo[r]), int(h.dst_hi[r]), int(h.dst_lo[r]), int(h.ip_id[r]),
-                     int(h.proto[r])),
-                offset=int(h.frag_off[r]), more=bool(h.more_frags[r]), data=_payload(batch, h, r),
-                ts=float(h.ts[r]))
+                key=(
+                    int(h.src_hi[r]),
+                    int(h.src_lo[r]),
+                    int(h.dst_hi[r]),
+                    int(h.dst_lo[r]),
+                    int(h.ip_id[r]),
+                    int(h.proto[r]),
+                ),
+                offset=int(h.frag_off[r]),
+                more=bool(h.more_frags[r]),
+                data=_payload(batch, h, r),
+                ts=float(h.ts[r]),
+            )
             if done is not None:
                 whole.append((float(h.ts[r]), _ip_packet(h, r, done)))
         self.error("ip.fragments_dropped", self.fragments.take_dropped())
@@ -565,9 +736,15 @@ class EventExtractor:
             lens = np.array([len(p) for _, p in whole], np.int64)
             starts = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
             data = np.frombuffer(b"".join(p for _, p in whole), np.uint8)
-            mini = PacketBatch(data, starts, lens, lens.copy(),
-                               np.array([t for t, _ in whole]), np.full(len(whole), 101, np.uint16),
-                               batch.source)
+            mini = PacketBatch(
+                data,
+                starts,
+                lens,
+                lens.copy(),
+                np.array([t for t, _ in whole]),
+                np.full(len(whole), 101, np.uint16),
+                batch.source,
+            )
             self.process(mini, decode_headers(mini))
 
 
@@ -620,8 +797,20 @@ def _candidates(pfx: np.ndarray, proto: np.ndarray, sport: np.ndarray, dport: np
     hs_len = (pfx[:, 6] << 16) | (pfx[:, 7] << 8) | pfx[:, 8]
     rec_len = (pfx[:, 3] << 8) | pfx[:, 4]
     in_record = tls_start & (pfx[:, 2] <= 4) & (hs_len + 4 <= rec_len) & (rec_len <= tls_mod.MAX_RECORD_LEN)
-    return _Candidates(udp, tcp, dnsport, quic_initial, tls_start, sslv2_start, ws_hello, ccs_hello,
-                       http_start, tcp & dnsport, hs_len, in_record)
+    return _Candidates(
+        udp,
+        tcp,
+        dnsport,
+        quic_initial,
+        tls_start,
+        sslv2_start,
+        ws_hello,
+        ccs_hello,
+        http_start,
+        tcp & dnsport,
+        hs_len,
+        in_record,
+    )
 
 
 def _sslv2_and_websocket_hellos(pfx: np.ndarray, tcp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -637,20 +826,37 @@ def _sslv2_and_websocket_hellos(pfx: np.ndarray, tcp: np.ndarray) -> tuple[np.nd
     # SSLv2: 0x80|length, type 1, version 0x0002 or 3.x, cipher-spec length a non-zero multiple of 3,
     # session id <= 32 bytes.
     specs, session = (p[:, 5] << 8) | p[:, 6], (p[:, 7] << 8) | p[:, 8]
-    sslv2[odd] = ((p[:, 0] >= 0x80) & (p[:, 2] == 1)
-                  & (((p[:, 3] == 0) & (p[:, 4] == 2)) | ((p[:, 3] == 3) & (p[:, 4] <= 4)))
-                  & (specs > 0) & (specs % 3 == 0) & (session <= 32))
+    sslv2[odd] = (
+        (p[:, 0] >= 0x80)
+        & (p[:, 2] == 1)
+        & (((p[:, 3] == 0) & (p[:, 4] == 2)) | ((p[:, 3] == 3) & (p[:, 4] <= 4)))
+        & (specs > 0)
+        & (specs % 3 == 0)
+        & (session <= 32)
+    )
     # WebSocket (a TLS tunnel such as wstunnel): a masked binary frame whose first unmasked bytes are
     # 0x16 0x03 (7-bit length: mask at 2, payload at 6) or 0x16 (16-bit length: mask at 4, payload at 8).
     size = p[:, 1] & 0x7F
-    ws = ((p[:, 0] | 0x80) == 0x82) & (p[:, 1] >= 0x80) & (
-        ((size < 126) & ((p[:, 6] ^ p[:, 2]) == 0x16) & ((p[:, 7] ^ p[:, 3]) == 3))
-        | ((size == 126) & ((p[:, 8] ^ p[:, 4]) == 0x16)))
+    ws = (
+        ((p[:, 0] | 0x80) == 0x82)
+        & (p[:, 1] >= 0x80)
+        & (
+            ((size < 126) & ((p[:, 6] ^ p[:, 2]) == 0x16) & ((p[:, 7] ^ p[:, 3]) == 3))
+            | ((size == 126) & ((p[:, 8] ^ p[:, 4]) == 0x16))
+        )
+    )
     return sslv2, odd[ws]
 
 
-def _segment_pairs(h: Headers, rows: np.ndarray, dirkey: np.ndarray, tcp: np.ndarray, start: np.ndarray,
-                   candidate: np.ndarray, hs_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _segment_pairs(
+    h: Headers,
+    rows: np.ndarray,
+    dirkey: np.ndarray,
+    tcp: np.ndarray,
+    start: np.ndarray,
+    candidate: np.ndarray,
+    hs_len: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """(first, second) indexes into `rows`: a `candidate` start that is its direction's only start in the
     batch, and the segment the stream path would add next (the earliest other one), which continues it
     exactly and completes the ClientHello. The stream path would decode the hello from those two and
@@ -668,8 +874,12 @@ def _segment_pairs(h: Headers, rows: np.ndarray, dirkey: np.ndarray, tcp: np.nda
     first, second = order[heads], order[heads + 1]
     seq_first, seq_second = h.seq[rows[first]], h.seq[rows[second]]
     caplen_first, caplen_second = h.payload_caplen[rows[first]], h.payload_caplen[rows[second]]
-    ok = (candidate[first] & ~start[second] & (seq_second == (seq_first + caplen_first) & 0xFFFFFFFF)
-          & (hs_len[first] + 9 <= caplen_first + caplen_second))
+    ok = (
+        candidate[first]
+        & ~start[second]
+        & (seq_second == (seq_first + caplen_first) & 0xFFFFFFFF)
+        & (hs_len[first] + 9 <= caplen_first + caplen_second)
+    )
     return first[ok], second[ok]
 
 
@@ -683,8 +893,15 @@ def _addresses(h: Headers) -> tuple[np.ndarray, ...]:
 
 def _columns(batch: PacketBatch, h: Headers) -> tuple[np.ndarray, ...]:
     """The batch buffer and the header columns the compiled row builders read."""
-    return (column(batch.data, np.uint8), _i64(h.payload_off), _i64(h.payload_caplen),
-            column(h.ts, np.float64), *_addresses(h), _i64(h.sport), _i64(h.dport))
+    return (
+        column(batch.data, np.uint8),
+        _i64(h.payload_off),
+        _i64(h.payload_caplen),
+        column(h.ts, np.float64),
+        *_addresses(h),
+        _i64(h.sport),
+        _i64(h.dport),
+    )
 
 
 def _ip_packet(h: Headers, r: int, payload: bytes) -> bytes:
@@ -705,21 +922,29 @@ def _addr16(hi: int, lo: int) -> bytes:
 
 def _payload(batch: PacketBatch, h: Headers, r: int) -> bytes:
     start = int(h.payload_off[r])
-    return batch.data[start:start + int(h.payload_caplen[r])].tobytes()
+    return batch.data[start : start + int(h.payload_caplen[r])].tobytes()
 
 
 def _payloads(batch: PacketBatch, h: Headers, r: np.ndarray) -> list[bytes]:
     """Payload bytes of rows `r`, read without per-row numpy indexing."""
     buf = batch.data.data  # a memoryview: slicing it is cheaper than slicing the array
-    return [buf[o:o + n].tobytes() for o, n in zip(h.payload_off[r].tolist(), h.payload_caplen[r].tolist(),
-                                                   strict=True)]
+    return [
+        buf[o : o + n].tobytes()
+        for o, n in zip(h.payload_off[r].tolist(), h.payload_caplen[r].tolist(), strict=True)
+    ]
 
 
 def _ends_of(h: Headers, r: np.ndarray) -> list[Ends]:
     """(src, dst, sport, dport) of rows `r`, addresses as 16 bytes (the event tables' form)."""
-    return list(zip(map(_addr16, h.src_hi[r].tolist(), h.src_lo[r].tolist()),
-                    map(_addr16, h.dst_hi[r].tolist(), h.dst_lo[r].tolist()),
-                    h.sport[r].tolist(), h.dport[r].tolist(), strict=True))
+    return list(
+        zip(
+            map(_addr16, h.src_hi[r].tolist(), h.src_lo[r].tolist()),
+            map(_addr16, h.dst_hi[r].tolist(), h.dst_lo[r].tolist()),
+            h.sport[r].tolist(),
+            h.dport[r].tolist(),
+            strict=True,
+        )
+    )
 
 
 def _websocket_payload(frame: bytes) -> bytes:

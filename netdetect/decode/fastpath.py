@@ -41,15 +41,16 @@ from netdetect.decode.tls import (
     ClientHello,
 )
 from netdetect.model import DnsAnswer
-from netdetect.native import load
+from netdetect.native import built, load
 from netdetect.tables import addr16
 
-_events = load("netdetect.decode._events")
+_EVENTS = "netdetect.decode._events"
 
 _TYPE_LEN = struct.Struct("!HH").unpack_from
 # Extensions whose bytes decide the parsed lists and the fingerprints; the rest only count by type.
 _SHAPE_EXTENSIONS = frozenset(
-    {EXT_ALPN, EXT_SUPPORTED_VERSIONS, EXT_SUPPORTED_GROUPS, EXT_SIGNATURE_ALGORITHMS, EXT_EC_POINT_FORMATS})
+    {EXT_ALPN, EXT_SUPPORTED_VERSIONS, EXT_SUPPORTED_GROUPS, EXT_SIGNATURE_ALGORITHMS, EXT_EC_POINT_FORMATS}
+)
 SHAPE_ENTRIES = 4096
 # Hellos whose shape bytes are longer are parsed each time: bounds the memos' memory (the compiled path's
 # too: its memo key, and the JA3 strings it memoises).
@@ -88,22 +89,48 @@ class HelloShape:
 
     def hello(self, sni: str | None) -> ClientHello:
         return ClientHello(
-            self.legacy_version, list(self.ciphers), list(self.extensions), sni, list(self.alpn),
-            list(self.versions), list(self.groups), list(self.ec_point_formats), list(self.sig_algs),
-            self.ech, self.ja3, self.ja3_hash, self.ja4, list(self.alpn_raw), self.has_supported_versions,
-            self.quic_transport_parameters)
+            self.legacy_version,
+            list(self.ciphers),
+            list(self.extensions),
+            sni,
+            list(self.alpn),
+            list(self.versions),
+            list(self.groups),
+            list(self.ec_point_formats),
+            list(self.sig_algs),
+            self.ech,
+            self.ja3,
+            self.ja3_hash,
+            self.ja4,
+            list(self.alpn_raw),
+            self.has_supported_versions,
+            self.quic_transport_parameters,
+        )
 
     @staticmethod
     def of(hello: ClientHello) -> HelloShape:
         return HelloShape(
-            hello.legacy_version, tuple(hello.ciphers), tuple(hello.extensions), tuple(hello.alpn),
-            tuple(hello.alpn_raw), hello.has_supported_versions, tuple(hello.versions), tuple(hello.groups),
-            tuple(hello.ec_point_formats), tuple(hello.sig_algs), hello.ja3, hello.ja3_hash, hello.ja4,
-            hello.ech, hello.quic_transport_parameters)
+            hello.legacy_version,
+            tuple(hello.ciphers),
+            tuple(hello.extensions),
+            tuple(hello.alpn),
+            tuple(hello.alpn_raw),
+            hello.has_supported_versions,
+            tuple(hello.versions),
+            tuple(hello.groups),
+            tuple(hello.ec_point_formats),
+            tuple(hello.sig_algs),
+            hello.ja3,
+            hello.ja3_hash,
+            hello.ja4,
+            hello.ech,
+            hello.quic_transport_parameters,
+        )
 
 
-def _shape(legacy_version: int, cipher_raw: bytes, types: tuple[int, ...],
-           raws: tuple[bytes, ...]) -> HelloShape:
+def _shape(
+    legacy_version: int, cipher_raw: bytes, types: tuple[int, ...], raws: tuple[bytes, ...]
+) -> HelloShape:
     """Decode the shape extensions (their bytes in wire order in `raws`), as `tls._parse_extensions` does."""
     alpn: list[str] = []
     alpn_raw: list[bytes] = []
@@ -141,11 +168,33 @@ def _shape(legacy_version: int, cipher_raw: bytes, types: tuple[int, ...],
                 sig_algs = values
     ciphers = _u16s(cipher_raw)
     ja3 = fingerprint.ja3_string(legacy_version, ciphers, types, groups, point_formats)
-    ja4 = fingerprint.ja4("t", legacy_version, versions, EXT_SERVER_NAME in types, ciphers, types,
-                          alpn_raw[0] if alpn_raw else None, sig_algs)
-    return HelloShape(legacy_version, ciphers, types, tuple(alpn), tuple(alpn_raw), versions is not None,
-                      versions or (), groups, point_formats, sig_algs, ja3, fingerprint.ja3_hash(ja3), ja4,
-                      EXT_ECH in types, not _QUIC_TP.isdisjoint(types))
+    ja4 = fingerprint.ja4(
+        "t",
+        legacy_version,
+        versions,
+        EXT_SERVER_NAME in types,
+        ciphers,
+        types,
+        alpn_raw[0] if alpn_raw else None,
+        sig_algs,
+    )
+    return HelloShape(
+        legacy_version,
+        ciphers,
+        types,
+        tuple(alpn),
+        tuple(alpn_raw),
+        versions is not None,
+        versions or (),
+        groups,
+        point_formats,
+        sig_algs,
+        ja3,
+        fingerprint.ja3_hash(ja3),
+        ja4,
+        EXT_ECH in types,
+        not _QUIC_TP.isdisjoint(types),
+    )
 
 
 _SHAPES: dict[tuple, HelloShape] = {}
@@ -168,8 +217,9 @@ def hello_shape(body: bytes) -> tuple[HelloShape, str | None]:
     if type(body) is not bytes:
         body = bytes(body)
     try:
-        if _events is not None:  # the compiled walk: the same key and SNI, or None where _walk raises
-            walked = _events.hello_walk(body)
+        walks = load(_EVENTS)
+        if walks is not None:  # the compiled walk: the same key and SNI, or None where _walk raises
+            walked = walks.hello_walk(body)
             if walked is None:
                 raise _Unusual
             key, sni = walked
@@ -282,7 +332,7 @@ class DnsMemo:
         self._seen: dict[bytes, DnsParsed | str] = {}
         self.hits = 0
         self.misses = 0
-        self._parse = dns_parsed_native if native and _events is not None else dns_parsed
+        self._parse = dns_parsed_native if native and built(_EVENTS) is not None else dns_parsed
 
     def parse(self, payload: bytes) -> DnsParsed | str:
         if len(payload) > MEMO_MAX_PAYLOAD:
@@ -306,21 +356,34 @@ def dns_fields(payload: bytes) -> tuple | str:
     parsed = dns_parsed(payload)
     if isinstance(parsed, str):
         return parsed
-    return (parsed.is_response, parsed.rcode, parsed.query, parsed.qtype,
-            tuple((a.name, a.rtype, a.value, a.ttl, addr16(a.value) if a.rtype in ("A", "AAAA") else b"")
-                  for a in parsed.answers))
+    return (
+        parsed.is_response,
+        parsed.rcode,
+        parsed.query,
+        parsed.qtype,
+        tuple(
+            (a.name, a.rtype, a.value, a.ttl, addr16(a.value) if a.rtype in ("A", "AAAA") else b"")
+            for a in parsed.answers
+        ),
+    )
 
 
 def dns_parsed_native(payload: bytes) -> DnsParsed | str:
     """`dns_parsed` by the compiled walk where it decides the message (the same result, ~10x faster)."""
-    walked = _events.dns_walk(payload, dns_mod.QTYPES) if _events is not None else None
+    walks = built(_EVENTS)
+    walked = walks.dns_walk(payload, dns_mod.QTYPES) if walks is not None else None
     if walked is None:
         return dns_parsed(payload)
     if isinstance(walked, str):
         return walked
     is_response, rcode, query, qtype, answers = walked
-    return DnsParsed(is_response, rcode, query, qtype,
-                     tuple(DnsAnswer(name, rtype, value, ttl) for name, rtype, value, ttl, _ in answers))
+    return DnsParsed(
+        is_response,
+        rcode,
+        query,
+        qtype,
+        tuple(DnsAnswer(name, rtype, value, ttl) for name, rtype, value, ttl, _ in answers),
+    )
 
 
 def dns_parsed(payload: bytes) -> DnsParsed | str:

@@ -59,7 +59,7 @@ enum {
 #define MAX_POINTER_JUMPS 64
 #define MAX_NAME_LEN 255
 #define DNS_HEADER_LEN 12
-#define MAX_RDATA_TEXT 256
+#define MAX_RDATA_HEX 256 /* dns.MAX_RDATA_HEX: rdata bytes shown in the generic form; TXT is kept whole */
 #define OPCODE_UPDATE 5
 
 /* walk outcomes */
@@ -966,11 +966,11 @@ static int rdata_text(dns_t *d, const uint8_t *msg, Py_ssize_t n, unsigned rtype
     }
     case 16:
     case 99: {
-        Py_ssize_t cut = len < MAX_RDATA_TEXT ? len : MAX_RDATA_TEXT, p = 0;
+        Py_ssize_t p = 0;
         int first = 1;
-        while (p < cut) {
+        while (p < len) {
             Py_ssize_t l = rd[p];
-            if (p + 1 + l > cut) {
+            if (p + 1 + l > len) {
                 arena->len = mark;
                 return E_BAD_RDATA;
             }
@@ -1001,7 +1001,7 @@ static int rdata_text(dns_t *d, const uint8_t *msg, Py_ssize_t n, unsigned rtype
     case 65:
         return WALK_UNUSUAL;
     default: {
-        Py_ssize_t cut = len < MAX_RDATA_TEXT ? len : MAX_RDATA_TEXT;
+        Py_ssize_t cut = len < MAX_RDATA_HEX ? len : MAX_RDATA_HEX;
         if (put_text(arena, "\\# ", 3) < 0 || put_uint(arena, (unsigned long long)len) < 0 ||
             put_text(arena, " ", 1) < 0 || buf_reserve(arena, 2 * cut) < 0)
             return WALK_NOMEM;

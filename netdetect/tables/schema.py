@@ -87,8 +87,9 @@ class Schema:
         """{column: (byte offset, kind and size such as "i4"), "": (row size, "")}, as the C core
         reports it."""
         dtype = self.dtype
-        fields_ = dtype.fields or {}
-        out = {name: (offset, f"{sub.kind}{sub.itemsize}") for name, (sub, offset, *_) in fields_.items()}
+        columns = dtype.fields
+        assert columns is not None  # a structured dtype
+        out = {name: (offset, f"{sub.kind}{sub.itemsize}") for name, (sub, offset, *_) in columns.items()}
         return {**out, "": (dtype.itemsize, "")}
 
     def adder(self, skip: int = 0) -> Callable[..., tuple]:

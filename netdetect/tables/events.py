@@ -4,7 +4,8 @@ One numpy row per DNS message, DNS answer, TLS/QUIC ClientHello and HTTP request
 16-byte values (v4-mapped) like the connection table's; every text value (names, fingerprints,
 URIs, ALPN lists) is an int32 id into one `ValuePool` shared by the tables of an extraction, so
 memory grows with distinct values, not with events, and analysis joins and matches on integer and
-byte columns. The columns map one to one onto Arrow/Parquet.
+byte columns. The columns map one to one onto Arrow/Parquet; each table's are declared once, in
+`schema.py`, and everything here (dtypes, row building, reading rows as events) follows from that.
 
 The tables still read like lists of `DnsEvent` / `TlsEvent` / `HttpEvent` (len, index, iterate):
 rows are turned back into those dataclasses on demand, for `netdetect events`, `show` and tests.

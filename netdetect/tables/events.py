@@ -83,13 +83,15 @@ class EventTable(Generic[E]):
     schema: ClassVar[Schema]
     dtype: ClassVar[np.dtype]
     text_columns: ClassVar[tuple[str, ...]]
-    _row: ClassVar[Callable[..., tuple]]
+    # add(self, <the schema's columns in order>): one row, addresses as 16 bytes, text values as they are
+    add: Callable[..., None]
+    _children: ClassVar[str | None] = None  # keyword of `add` for rows of a child table
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
         cls.dtype = cls.schema.dtype
         cls.text_columns = cls.schema.text_columns
-        cls._row = staticmethod(cls.schema.adder())
+        cls.add = cls.schema.add_method(cls._children)
 
     def __init__(self, rows: np.ndarray | None = None, pool: ValuePool | None = None) -> None:
         # Rows added one by one wait as tuples until `flush` (the extractor flushes after each batch);
@@ -164,11 +166,6 @@ class EventTable(Generic[E]):
         return [event(*values) for values in zip(*columns, strict=True)]
 
     # -- building ---------------------------------------------------------------------------------
-    def add(self, *columns: Any) -> None:
-        """One row: the schema's columns in order, addresses as 16 bytes, text values as they are."""
-        self._pending.append(self._row(self.pool.ids, *columns))
-        self._count += 1
-
     def append(self, events: Sequence[E]) -> None:
         """Rows of event dataclasses."""
         for e in events:
@@ -209,6 +206,7 @@ class DnsTable(EventTable[DnsEvent]):
     """DNS messages, and their answers in a second table whose `event` column is the message's row."""
 
     schema = DNS
+    _children = "answers"  # add(..., answers=(DnsAnswer, ...))
     answer_text_columns = ANSWER.text_columns
     _answer_row = staticmethod(ANSWER.adder(skip=1))  # the columns after `event`
 
@@ -240,12 +238,9 @@ class DnsTable(EventTable[DnsEvent]):
         self.flush()
         self._answer_parts = [value]
 
-    def add(self, *columns: Any, answers: Sequence[DnsAnswer] = ()) -> None:
-        """One message (the DNS schema's columns in order, addresses as 16 bytes) and its answers."""
-        event = self._count
-        super().add(*columns)
-        if answers:
-            self._pending_answers += [(event, *tail) for tail in self._answer_tails(answers)]
+    def _add_children(self, event: int, answers: Sequence[DnsAnswer]) -> None:
+        """The answers of the message `add` just queued as row `event`."""
+        self._pending_answers += [(event, *tail) for tail in self._answer_tails(answers)]
 
     def add_rows(self, rows: np.ndarray, answers: np.ndarray | None = None) -> None:
         """Messages built elsewhere (the compiled decoders) over this table's pool, after those added so

@@ -94,16 +94,43 @@ class Schema:
 
     def adder(self, skip: int = 0) -> Callable[..., tuple]:
         """A function of the columns' values (from column `skip` on) that returns the row tuple, text
-        values interned into the pool whose id dict is passed first. Generated from the declaration so
-        the per-row cost stays that of a hand-written tuple (the Python decode path makes every row)."""
+        values interned into the pool whose id dict is passed first."""
         cols = self.columns[skip:]
-        args = ", ".join(c.name for c in cols)
-        items = ", ".join(f"sd({c.name}, len(ids) - 1)" if c.dtype == POOL else c.name for c in cols)
-        source = f"def row(ids, {args}):\n    sd = ids.setdefault\n    return ({items},)\n"
+        source = f"def row(ids, {self._args(cols)}):\n    sd = ids.setdefault\n    return {self._row(cols)}\n"
+        return self._compiled(source, "row")
+
+    def add_method(self, children: str | None = None) -> Callable[..., None]:
+        """A table's `add(self, <columns>)`: the row tuple, text values interned into `self.pool`, queued
+        on `self._pending`. With `children`, a keyword-only argument of that name whose truthy value goes to
+        `self._add_children(row number, value)` (a DNS message's answers). Generated from the declaration
+        so a row costs what a hand-written tuple did: the Python decode path makes every row."""
+        cols = self.columns
+        tail = f", *, {children}=()" if children else ""
+        lines = [
+            f"def add(self, {self._args(cols)}{tail}):",
+            "    ids = self.pool.ids",
+            "    sd = ids.setdefault",
+            f"    self._pending.append({self._row(cols)})",
+            "    event = self._count",
+            "    self._count = event + 1",
+        ]
+        if children:
+            lines += [f"    if {children}:", f"        self._add_children(event, {children})"]
+        return self._compiled("\n".join(lines) + "\n", "add")
+
+    @staticmethod
+    def _args(cols: Sequence[Column]) -> str:
+        return ", ".join(c.name for c in cols)
+
+    @staticmethod
+    def _row(cols: Sequence[Column]) -> str:
+        items = (f"sd({c.name}, len(ids) - 1)" if c.dtype == POOL else c.name for c in cols)
+        return "(" + ", ".join(items) + ",)"
+
+    def _compiled(self, source: str, name: str) -> Any:
         namespace: dict[str, Any] = {}
-        exec(compile(source, f"<{self.name} row>", "exec"), namespace)  # noqa: S102 - names checked above
-        row: Callable[..., tuple] = namespace["row"]
-        return row
+        exec(compile(source, f"<{self.name} {name}>", "exec"), namespace)  # noqa: S102 - names checked above
+        return namespace[name]
 
     def from_event(self, event: Any, skip: int = 0) -> list[Any]:
         """The row values of an event dataclass (text not yet interned), from column `skip` on."""

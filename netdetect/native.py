@@ -108,7 +108,7 @@ def _import_checked(name: str) -> ModuleType | None:
                 f"{name} was built from other sources than this netdetect ({problem}): it is not used, "
                 "every stage it speeds up runs the reference path; rebuild it (setup.py build_ext)",
                 NativeLayoutWarning,
-                stacklevel=2,
+                stacklevel=4,  # the stage that asked (through load and built)
             )
             return None
     return module

@@ -24,7 +24,7 @@ def native_extensions() -> list[Extension]:
         Extension(
             ".".join(source.with_suffix("").parts),
             [source.as_posix()],
-            depends=["netdetect/_native.h"],
+            depends=["netdetect/_native.h", "netdetect/decode/_tables.h"],
             optional=not REQUIRED,
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
         )

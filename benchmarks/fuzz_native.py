@@ -8,9 +8,9 @@ past the packet or the buffer, link types swapped. Every batch goes through both
 each stage, and anything but equal output is a failure (the case is saved to fuzz-native-*.pkl):
 
 - header decoding: `decode_headers` (C) and `decode_headers_reference` (numpy), every column and count;
-- event extraction: `EventExtractor()` (C walks) and `EventExtractor(native=False)`, every table row,
-  pool value and error count;
-- connection tracking: `FlowTracker(engine="native")` and `engine="reference"`, connection rows,
+- event extraction: `EventExtractor()` (C walks) and one made in `netdetect.native.reference_path()`,
+  every table row, pool value and error count;
+- connection tracking: `NativeFlowTracker` and `ReferenceFlowTracker`, connection rows,
   stats and saved state, with expiry, small `max_open` and a save/restore across engines;
 - record walks: pcap and pcapng walks on the mutated file bytes.
 
@@ -46,8 +46,8 @@ from netdetect.capture import open_capture, pcap, pcapng  # noqa: E402
 from netdetect.capture.batch import PacketBatch  # noqa: E402
 from netdetect.decode.extract import EventExtractor  # noqa: E402
 from netdetect.decode.headers import Headers, decode_headers, decode_headers_reference  # noqa: E402
-from netdetect.flows import FlowTracker  # noqa: E402
-from netdetect.native import load, status  # noqa: E402
+from netdetect.flows import FlowTracker, NativeFlowTracker, ReferenceFlowTracker  # noqa: E402
+from netdetect.native import load, reference_path, status  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "pcaps"
 LINKTYPES = (1, 1, 1, 1, 0, 101, 113, 276, 9, 228, 229, 108)
@@ -92,8 +92,19 @@ def chrome_hellos(count: int, seed: int = 5) -> list[tuple[int, bytes, float]]:
             if not part:
                 continue
             tcp = struct.pack("!HHIIBBHHH", 40000 + i % 500, 443, at, 1, 0x50, 0x18, 65535, 0, 0)
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(part), i & 0xFFFF, 0, 64, 6, 0,
-                             bytes([10, 0, i % 200 // 100, i % 100 + 1]), bytes([192, 0, 2, 1]))
+            ip = struct.pack(
+                "!BBHHHBBH4s4s",
+                0x45,
+                0,
+                20 + len(tcp) + len(part),
+                i & 0xFFFF,
+                0,
+                64,
+                6,
+                0,
+                bytes([10, 0, i % 200 // 100, i % 100 + 1]),
+                bytes([192, 0, 2, 1]),
+            )
             frames.append((1, b"\x02\0\0\0\0\x01" * 2 + b"\x08\x00" + ip + tcp + part, 0.0))
     return frames
 
@@ -140,7 +151,7 @@ def make_batch(rng: random.Random, pool: list[tuple[int, bytes, float]], t0: flo
         ts.append(t0 + i * step * (1 if rng.random() < 0.97 else -1))
         linktype.append(lt)
     if offset and rng.random() < 0.3:  # the last packet runs off the end of the buffer
-        del data[max(offset[-1], len(data) - rng.randrange(1, 40)):]
+        del data[max(offset[-1], len(data) - rng.randrange(1, 40)) :]
     return PacketBatch(
         data=np.frombuffer(bytes(data) or b"\0", np.uint8),
         offset=np.array(offset, np.int64),
@@ -164,8 +175,14 @@ def same_headers(batch: PacketBatch) -> Headers:
 
 def tables(ex: EventExtractor) -> tuple:
     out = ex.out
-    return (out.dns.rows.tobytes(), out.dns.answers.tobytes(), out.tls.rows.tobytes(),
-            out.http.rows.tobytes(), list(out.pool.ids.items()), list(out.errors.items()))
+    return (
+        out.dns.rows.tobytes(),
+        out.dns.answers.tobytes(),
+        out.tls.rows.tobytes(),
+        out.http.rows.tobytes(),
+        list(out.pool.ids.items()),
+        list(out.errors.items()),
+    )
 
 
 def whole_packets(h: Headers) -> Headers:
@@ -186,9 +203,11 @@ def same_connections(a: FlowTracker, b: FlowTracker) -> None:
 
 def one_case(rng: random.Random, pool: list[tuple[int, bytes, float]]) -> int:
     max_open = rng.choice((3, 50, 2_000_000))
-    native_flows = FlowTracker(max_open, engine="native")
-    reference_flows = FlowTracker(max_open, engine="reference")
-    native_events, python_events = EventExtractor(), EventExtractor(native=False)
+    native_flows = NativeFlowTracker(max_open)
+    reference_flows = ReferenceFlowTracker(max_open)
+    native_events = EventExtractor()
+    with reference_path():
+        python_events = EventExtractor()
     t0 = 1_700_000_000.0 + rng.random() * 1000
     packets = 0
     for _ in range(rng.choice((1, 2, 4, 8))):
@@ -211,8 +230,8 @@ def one_case(rng: random.Random, pool: list[tuple[int, bytes, float]]) -> int:
             assert saved_native["state"].tobytes() == saved_reference["state"].tobytes(), "saved state"
             same_connections(native_flows, reference_flows)
             native_flows, reference_flows = (
-                FlowTracker(max_open, engine="native"),
-                FlowTracker(max_open, engine="reference"),
+                NativeFlowTracker(max_open),
+                ReferenceFlowTracker(max_open),
             )
             native_flows.load_state(saved_reference)
             reference_flows.load_state(saved_native)

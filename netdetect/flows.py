@@ -7,9 +7,9 @@ key stays open, continued by the next batch and expired when idle, so memory hol
 flows and the tracker works the same on a file or on a sensor's stream.
 
 Two engines give identical results: `FlowTracker()` is the compiled one (netdetect/_flows.c: each
-packet against a hash table of open connections) when it is built, else the numpy one.
-`FlowTracker(engine="reference")` (or `ReferenceFlowTracker()`) always runs numpy (sort by key,
-split runs, merge with a key-sorted state array); `engine="native"` insists on C. Both save
+packet against a hash table of open connections) when it is built and `netdetect.native` is switched
+on, else the numpy one. `ReferenceFlowTracker()` always runs numpy (sort by key, split runs, merge with
+a key-sorted state array); `NativeFlowTracker()` insists on C. Both save
 their open connections as the same key-sorted STATE_DTYPE array, so a saved state restores into
 either, and `take()` orders rows totally (start time, then every other column), so the two agree
 row for row whatever order connections closed in.
@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
 from netdetect.arrays import hash_columns
 from netdetect.decode.headers import Headers, addr_bytes
 from netdetect.model import CONN_DTYPE
-from netdetect.native import column, load
+from netdetect.native import built, column, load
 from netdetect.tables.connections import sort_connections
 
 TCP_IDLE_S = 300.0  # Zeek tcp_inactivity_timeout
@@ -84,19 +85,15 @@ class TrackerStats:
 class FlowTracker:
     """Turns batches of decoded headers into connection rows; the open ones may be saved and restored.
 
-    `FlowTracker(max_open, engine=None)` makes a NativeFlowTracker when the C engine is built
-    (and `engine` is not "reference"), else a ReferenceFlowTracker."""
+    `FlowTracker(max_open)` makes a NativeFlowTracker when the C engine is built and the compiled core
+    is switched on (`netdetect.native`), else a ReferenceFlowTracker."""
 
     max_open: int
     stats: TrackerStats
 
-    def __new__(cls, max_open: int = 2_000_000, engine: str | None = None) -> FlowTracker:
+    def __new__(cls, max_open: int = 2_000_000) -> FlowTracker:
         if cls is FlowTracker:
-            if engine not in (None, "native", "reference"):
-                raise ValueError(f"unknown flow engine {engine!r}")
-            if engine == "native" and _native is None:
-                raise RuntimeError("the compiled flow engine (netdetect._flows) is not available")
-            cls = NativeFlowTracker if engine != "reference" and _native is not None else ReferenceFlowTracker
+            cls = NativeFlowTracker if load("netdetect._flows") is not None else ReferenceFlowTracker
         return super().__new__(cls)
 
     def add(self, h: Headers) -> None:
@@ -150,7 +147,7 @@ class FlowTracker:
 class ReferenceFlowTracker(FlowTracker):
     """The numpy engine: each batch sorted by key, split into runs, merged with a key-sorted state."""
 
-    def __init__(self, max_open: int = 2_000_000, engine: str | None = None) -> None:
+    def __init__(self, max_open: int = 2_000_000) -> None:
         self._state = np.zeros(0, STATE_DTYPE)
         self.max_open = max_open
         self.stats = TrackerStats()
@@ -334,7 +331,8 @@ class NativeFlowTracker(FlowTracker):
     """The C engine (netdetect/_flows.c): each packet in batch order against a hash table of open
     connections; closed ones accumulate in C as packed CONN_DTYPE rows until `take()`."""
 
-    def __init__(self, max_open: int = 2_000_000, engine: str | None = None) -> None:
+    def __init__(self, max_open: int = 2_000_000) -> None:
+        _native = built("netdetect._flows")
         if _native is None:
             raise RuntimeError("the compiled flow engine (netdetect._flows) is not available")
         self.max_open = max_open
@@ -404,16 +402,12 @@ def _layout(dtype: np.dtype) -> tuple[list[tuple[str, int]], int]:
     return [(name, offset) for name, (_, offset, *_) in (dtype.fields or {}).items()], dtype.itemsize
 
 
-def _load_native():
-    module = load("netdetect._flows")
-    # A module built from a .c file that disagrees with the dtypes here would write garbage rows.
+def layout_problem(module: ModuleType) -> str | None:
+    """A module built from a .c file that disagrees with the dtypes here would write garbage rows."""
     expected = (_layout(CONN_DTYPE), _layout(STATE_DTYPE))
-    if module is None or expected != (module.CONN_LAYOUT, module.STATE_LAYOUT):
-        return None
-    return module
-
-
-_native = _load_native()
+    if expected != (module.CONN_LAYOUT, module.STATE_LAYOUT):
+        return "CONN_DTYPE or STATE_DTYPE rows differ"
+    return None
 
 
 def _client_is_sender(flags: np.ndarray, sport: np.ndarray, dport: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from netdetect import native
 from netdetect.capture.batch import PacketBatch
 from netdetect.decode.extract import EventExtractor
 from netdetect.decode.headers import decode_headers
@@ -64,6 +65,11 @@ class Extractor:
         errors.pop("non_ip", None)  # ARP, LLDP ... are not decode errors
         if self.flows.stats.shed:
             errors["flows.shed"] = self.flows.stats.shed
+        # A compiled module refused by its layout check: this extraction ran those stages on the reference
+        # path (slower, same results); counted and said here as well as warned on stderr when it was loaded.
+        refused = native.problems()
+        if refused:
+            errors["native.layout_mismatch"] = len(refused)
         self.events.out.finish()
         return Extraction(
             conns,
@@ -74,6 +80,7 @@ class Extractor:
             self.first_ts,
             self.last_ts,
             errors,
+            [f"compiled core not used: {name}: {problem}" for name, problem in refused.items()],
             spans=[(self.first_ts, self.last_ts)]
             if self.first_ts is not None and self.last_ts is not None
             else [],

@@ -13,18 +13,31 @@ from typing import Generic, TypeVar
 from netdetect.errors import UsageError
 
 T = TypeVar("T")
+C = TypeVar("C", bound=type)  # what `register` decorates, returned as it is
 
 
 class Registry(Generic[T]):
+    """Classes by name, each imported from its module the first time it is asked for.
+
+    `modules` maps a name to "package.module" (whose classes register themselves with the `register`
+    decorator) or to "package.module:Class" (taken as it is). `unknown` words the UsageError for a
+    name that is not there, from `what`, `name`, `names` (in registry order) and `sorted`.
+    """
+
     def __init__(
-        self, what: str, modules: dict[str, str], key: Callable[[type[T]], str] | None = None
+        self,
+        what: str,
+        modules: dict[str, str],
+        key: Callable[[type[T]], str] | None = None,
+        unknown: str = "unknown {what} {name!r}; choose one of {names}",
     ) -> None:
         self.what = what  # "output format", "detector" ... for messages
         self.modules = dict(modules)  # name -> module path ("pkg.mod" or "pkg.mod:Class")
         self.classes: dict[str, type[T]] = {}  # the ones imported so far
         self._key = key or (lambda cls: cls.name)  # type: ignore[attr-defined]
+        self._unknown = unknown
 
-    def register(self, cls: type[T]) -> type[T]:
+    def register(self, cls: C) -> C:
         """Class decorator: make `cls` available under its name."""
         self.classes[self._key(cls)] = cls
         return cls
@@ -35,12 +48,21 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return name in self.modules or name in self.classes
 
+    def unknown(self, name: str) -> UsageError:
+        """The error for a name that is not registered."""
+        names = self.names()
+        return UsageError(
+            self._unknown.format(
+                what=self.what, name=name, names=", ".join(names), sorted=", ".join(sorted(names))
+            )
+        )
+
     def get(self, name: str) -> type[T]:
         """The class registered as `name`, importing its module first (UsageError for an unknown name)."""
         if name not in self.classes:
             target = self.modules.get(name)
             if target is None:
-                raise UsageError(f"unknown {self.what} {name!r}; choose one of {', '.join(self.names())}")
+                raise self.unknown(name)
             module, _, attr = target.partition(":")
             imported = importlib.import_module(module)
             if attr:

@@ -24,10 +24,11 @@ from netdetect.decode import dns, extract, fastpath, http, tls
 from netdetect.decode.errors import DecodeError
 from netdetect.decode.extract import EventExtractor, EventTables
 from netdetect.decode.headers import decode_headers, payload_prefix
+from netdetect.native import built, reference_path
 from netdetect.tables import addr16
 from netdetect.testing import synth
 
-ev = extract._events
+ev = built("netdetect.decode._events")
 pytestmark = pytest.mark.skipif(ev is None, reason="the compiled core is not built")
 
 SLOW = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -40,9 +41,23 @@ def _label(raw: bytes) -> bytes:
 
 
 LABELS = st.one_of(
-    st.sampled_from([b"www", b"Example", b"COM", b"a-b_c", b"x.y", b"back\\slash", b"\x00\x01", b"\xff",
-                     b"sp ace", b"~!", b"A" * 63]),
-    st.binary(min_size=1, max_size=6))
+    st.sampled_from(
+        [
+            b"www",
+            b"Example",
+            b"COM",
+            b"a-b_c",
+            b"x.y",
+            b"back\\slash",
+            b"\x00\x01",
+            b"\xff",
+            b"sp ace",
+            b"~!",
+            b"A" * 63,
+        ]
+    ),
+    st.binary(min_size=1, max_size=6),
+)
 RTYPES = [1, 1, 28, 28, 5, 5, 2, 12, 39, 15, 33, 6, 16, 99, 41, 64, 65, 13, 257, 0, 0xFFFF]
 
 
@@ -62,8 +77,11 @@ def dns_messages(draw: st.DrawFn) -> bytes:
         elif end == "bad":
             out += bytes([draw(st.sampled_from([0x40, 0x80, 0xBF]))])
         else:
-            target = {"earlier": draw(st.sampled_from(starts)) if starts else 12,
-                      "any": draw(st.integers(0, 120)), "self": at}[end]
+            target = {
+                "earlier": draw(st.sampled_from(starts)) if starts else 12,
+                "any": draw(st.integers(0, 120)),
+                "self": at,
+            }[end]
             out += struct.pack("!H", 0xC000 | target)
         starts.append(at)
         return out
@@ -101,8 +119,11 @@ def dns_messages(draw: st.DrawFn) -> bytes:
         length = len(body) if draw(st.integers(0, 5)) else draw(st.integers(0, 0xFFFF))
         msg += struct.pack("!HHIH", rtype, 1, draw(st.integers(0, 0xFFFFFFFF)), length) + body
     flags = draw(st.sampled_from([0x0100, 0x8180, 0x8183, 0x2800, 0xA800, 0x2100]) | st.integers(0, 0xFFFF))
-    counts = (questions, answers) if draw(st.integers(0, 3)) else draw(st.tuples(st.integers(0, 5),
-                                                                                  st.integers(0, 6)))
+    counts = (
+        (questions, answers)
+        if draw(st.integers(0, 3))
+        else draw(st.tuples(st.integers(0, 5), st.integers(0, 6)))
+    )
     msg[:8] = struct.pack("!4H", draw(st.integers(0, 0xFFFF)), flags, *counts)
     return bytes(msg)
 
@@ -127,19 +148,24 @@ DNS_SEEDS = [
     synth.dns_response("www.example.com", "A", ["192.0.2.1", "cdn.example.net", "192.0.2.2"], txid=2),
     synth.dns_response("v6.example", "AAAA", ["2001:db8::1", "::ffff:192.0.2.1", "::"], txid=3),
     synth.dns_response("missing.example", "A", [], rcode=3, txid=4),
-    synth.dns_response("t.example", "TXT", [synth.DnsRecord("t.example", "TXT", "v=spf1 -all \x01\\")],
-                       txid=5),
+    synth.dns_response(
+        "t.example", "TXT", [synth.DnsRecord("t.example", "TXT", "v=spf1 -all \x01\\")], txid=5
+    ),
     synth.dns_response("mx.example", 15, [synth.DnsRecord("mx.example", "MX", b"\x00\x0a\x02mx\xc0\x0c")]),
-    synth.dns_response("h.example", 65,
-                       [synth.DnsRecord("h.example", "HTTPS", b"\x00\x01\x00\x00\x01\x00\x03\x02h2")]),
+    synth.dns_response(
+        "h.example", 65, [synth.DnsRecord("h.example", "HTTPS", b"\x00\x01\x00\x00\x01\x00\x03\x02h2")]
+    ),
 ]
 
 
 @SLOW
-@given(seed=st.sampled_from(DNS_SEEDS), edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)),
-                                                       max_size=3))
-def test_dns_walk_gives_the_reference_result_on_mutated_messages(seed: bytes,
-                                                                 edits: list[tuple[int, int]]) -> None:
+@given(
+    seed=st.sampled_from(DNS_SEEDS),
+    edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=3),
+)
+def test_dns_walk_gives_the_reference_result_on_mutated_messages(
+    seed: bytes, edits: list[tuple[int, int]]
+) -> None:
     msg = bytearray(seed)
     for at, value in edits:
         msg[at % len(msg)] = value
@@ -164,8 +190,16 @@ def test_dns_walk_at_every_cut_and_on_pointer_tricks() -> None:
         header + b"\x01a\xc0\x0c\x00\x01\x00\x01",  # a suffix pointer at the name being read
     ]
     soa = b"\x02ns\x00\x04host\x00" + bytes(19)  # numbers overrun the rdata, not the message
-    cases.append(struct.pack("!6H", 7, 0x8180, 0, 2, 0, 0) + b"\x00" + struct.pack("!HHIH", 6, 1, 5, len(soa))
-                 + soa + b"\x00" + struct.pack("!HHIH", 1, 1, 5, 4) + bytes(4) + bytes(8))
+    cases.append(
+        struct.pack("!6H", 7, 0x8180, 0, 2, 0, 0)
+        + b"\x00"
+        + struct.pack("!HHIH", 6, 1, 5, len(soa))
+        + soa
+        + b"\x00"
+        + struct.pack("!HHIH", 1, 1, 5, 4)
+        + bytes(4)
+        + bytes(8)
+    )
     for case in cases:
         _assert_same_dns(case)
     assert ev.dns_walk(cases[1], dns.QTYPES) == "dns.bad_pointer"
@@ -230,7 +264,8 @@ SNI_BODIES = st.one_of(
     st.binary(max_size=12).map(lambda n: struct.pack("!HBH", len(n) + 3, 1, len(n)) + n),  # another type
     st.binary(max_size=12).map(lambda n: struct.pack("!HBH", len(n) + 9, 0, len(n)) + n),  # list length lies
     st.binary(max_size=12).map(lambda n: struct.pack("!HBH", len(n) + 3, 0, len(n) + 2) + n),  # name lies
-    st.binary(max_size=6))
+    st.binary(max_size=6),
+)
 EXTENSION_TYPES = [0, 0, 5, 10, 11, 13, 16, 21, 23, 43, 45, 51, 0x0A0A, 0x39, 0xFE0D, 0xFFA5]
 
 
@@ -274,14 +309,22 @@ def test_hello_walk_is_the_python_walk_on_generated_hellos(body: bytes, cut: int
     _assert_same_walk(body[: cut % (len(body) + 1)])
 
 
-HELLO_SEEDS = [tls.client_hello_body(h) for h in (
-    synth.client_hello("a.example"), synth.client_hello("pq.example.org", post_quantum=True),
-    synth.client_hello(None, profile="schannel"), synth.client_hello("e.example", ech=True, alpn=()))]
+HELLO_SEEDS = [
+    tls.client_hello_body(h)
+    for h in (
+        synth.client_hello("a.example"),
+        synth.client_hello("pq.example.org", post_quantum=True),
+        synth.client_hello(None, profile="schannel"),
+        synth.client_hello("e.example", ech=True, alpn=()),
+    )
+]
 
 
 @SLOW
-@given(seed=st.sampled_from(HELLO_SEEDS), edits=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)),
-                                                         max_size=4))
+@given(
+    seed=st.sampled_from(HELLO_SEEDS),
+    edits=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=4),
+)
 def test_hello_walk_is_the_python_walk_on_mutated_hellos(seed: bytes, edits: list[tuple[int, int]]) -> None:
     body = bytearray(seed)
     for at, value in edits:
@@ -295,19 +338,29 @@ def chrome_hellos(draw: st.DrawFn) -> bytes:
     values, and mostly its extensions shuffled, as Chrome sends per connection."""
     return synth.client_hello(
         draw(st.sampled_from(["a.example", "b.example", "x" * 60 + ".example", None])),
-        alpn=draw(st.sampled_from([("h2", "http/1.1"), ("http/1.1",), ("h2",), ("h3",), (), ("\x00", "h3"),
-                                   ("http/1.0",)])),
+        alpn=draw(
+            st.sampled_from(
+                [("h2", "http/1.1"), ("http/1.1",), ("h2",), ("h3",), (), ("\x00", "h3"), ("http/1.0",)]
+            )
+        ),
         versions=draw(st.sampled_from([(0x0304, 0x0303), (0x0303,), (0x0304,)])),
-        post_quantum=draw(st.booleans()), ech=draw(st.integers(0, 3)) == 0,
+        post_quantum=draw(st.booleans()),
+        ech=draw(st.integers(0, 3)) == 0,
         profile=draw(st.sampled_from(["chrome", "chrome", "chrome", "schannel"])),
-        shuffle=draw(st.integers(0, 3)) > 0, rng=random.Random(draw(st.integers(0, 2**32 - 1))))
+        shuffle=draw(st.integers(0, 3)) > 0,
+        rng=random.Random(draw(st.integers(0, 2**32 - 1))),
+    )
 
 
 @SLOW
-@given(record=chrome_hellos(), edits=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)),
-                                             max_size=3), cut=st.integers(0, 2000))
-def test_hello_fingerprint_is_pythons_on_chrome_hellos(record: bytes, edits: list[tuple[int, int]],
-                                                       cut: int) -> None:
+@given(
+    record=chrome_hellos(),
+    edits=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=3),
+    cut=st.integers(0, 2000),
+)
+def test_hello_fingerprint_is_pythons_on_chrome_hellos(
+    record: bytes, edits: list[tuple[int, int]], cut: int
+) -> None:
     body = tls.client_hello_body(record)
     assert body is not None
     _assert_same_walk(body)
@@ -331,8 +384,14 @@ def test_hello_fingerprint_of_grease_and_shuffled_variants_shares_one_key() -> N
         ja3s.add(ja3)
         assert ja3 == tls.parse_client_hello(body).ja3
     assert len(keys) == 1 and len(ja3s) > 20
-    variants = [{"alpn": ("http/1.1",)}, {"versions": (0x0303,)}, {"sni": None}, {"ech": True},
-                {"post_quantum": True}, {"profile": "schannel"}]
+    variants = [
+        {"alpn": ("http/1.1",)},
+        {"versions": (0x0303,)},
+        {"sni": None},
+        {"ech": True},
+        {"post_quantum": True},
+        {"profile": "schannel"},
+    ]
     others = [synth.client_hello(v.pop("sni", "k.example"), **v) for v in variants]
     other_keys = {ev.hello_fingerprint(tls.client_hello_body(h), fastpath.SHAPE_MAX_BYTES)[0] for h in others}
     assert len(other_keys) == len(others) and not other_keys & keys
@@ -341,11 +400,24 @@ def test_hello_fingerprint_of_grease_and_shuffled_variants_shares_one_key() -> N
 
 
 SHAPE_EXTENSION_CASES = {  # each shape extension well formed, and in forms Python's shape hands over
-    16: [b"\x00\x03\x02h2", b"\x00\x00", b"\x00\x03\x02h2xx", b"\x00\x03\x03h2", b"\x00", b"",
-         b"\x00\x04\x02h2"],
+    16: [
+        b"\x00\x03\x02h2",
+        b"\x00\x00",
+        b"\x00\x03\x02h2xx",
+        b"\x00\x03\x03h2",
+        b"\x00",
+        b"",
+        b"\x00\x04\x02h2",
+    ],
     43: [b"\x04\x03\x04\x03\x03", b"\x00", b"\x03\x03\x04\x03", b"\x02\x03\x04\x03", b"", b"\x05\x03\x04"],
-    10: [b"\x00\x02\x00\x1d", b"\x00\x00", b"\x00\x03\x00\x1d\x00", b"\x00\x02\x00\x1dzz", b"\x00",
-         b"\x00\x04\x00"],
+    10: [
+        b"\x00\x02\x00\x1d",
+        b"\x00\x00",
+        b"\x00\x03\x00\x1d\x00",
+        b"\x00\x02\x00\x1dzz",
+        b"\x00",
+        b"\x00\x04\x00",
+    ],
     13: [b"\x00\x02\x04\x03", b"\x00\x01\x04\x03", b"\x00\x02\x04\x03\x00", b"", b"\x00\x06\x04\x03"],
     11: [b"\x01\x00", b"\x00", b"\x02\x00\x01", b"\x01\x00\x01", b"", b"\x03\x00"],
 }
@@ -431,18 +503,42 @@ def _assert_same_request(data: bytes) -> None:
         assert walked == _python_request(data)
 
 
-HEADER_NAMES = [b"Host", b"host", b"HOST ", b" User-Agent", b"user-agent", b"X-Other", b"Hostname", b"",
-                b"\x0bHost\x0c", b"User-Agent\r"]
+HEADER_NAMES = [
+    b"Host",
+    b"host",
+    b"HOST ",
+    b" User-Agent",
+    b"user-agent",
+    b"X-Other",
+    b"Hostname",
+    b"",
+    b"\x0bHost\x0c",
+    b"User-Agent\r",
+]
 
 
 @st.composite
 def requests(draw: st.DrawFn) -> bytes:
     method = draw(st.sampled_from([*http.METHODS, b"GETX", b"get", b"POSTING", b"M-SEARCH"]))
     line = method + draw(st.sampled_from([b" ", b"  ", b"\t", b""]))
-    line += draw(st.sampled_from([b"/", b"/a b", b"*", b"", b" /x ", b"http://h/\x00\xff"])
-                 | st.binary(max_size=12))
-    line += draw(st.sampled_from([b" HTTP/1.1", b" HTTP/1.0", b" HTTP/2", b" HTTP/1.x", b" HTTP/", b"",
-                                  b"  HTTP/1.1 ", b" http/1.1", b" HTTP/1.1\r"]))
+    line += draw(
+        st.sampled_from([b"/", b"/a b", b"*", b"", b" /x ", b"http://h/\x00\xff"]) | st.binary(max_size=12)
+    )
+    line += draw(
+        st.sampled_from(
+            [
+                b" HTTP/1.1",
+                b" HTTP/1.0",
+                b" HTTP/2",
+                b" HTTP/1.x",
+                b" HTTP/",
+                b"",
+                b"  HTTP/1.1 ",
+                b" http/1.1",
+                b" HTTP/1.1\r",
+            ]
+        )
+    )
     eol = draw(st.sampled_from([b"\r\n", b"\n", b"\r\r\n"]))
     out = line + eol
     for _ in range(draw(st.integers(0, 5))):
@@ -450,8 +546,10 @@ def requests(draw: st.DrawFn) -> bytes:
         if kind == 0:
             out += draw(st.sampled_from([b" folded", b"\tfolded", b"no colon"])) + eol
         else:
-            value = draw(st.sampled_from([b" h.example ", b"ua/1.0", b"", b" \x01\x7f\\ ", b"\x0bv\x0c\t"])
-                         | st.binary(max_size=10))
+            value = draw(
+                st.sampled_from([b" h.example ", b"ua/1.0", b"", b" \x01\x7f\\ ", b"\x0bv\x0c\t"])
+                | st.binary(max_size=10)
+            )
             out += draw(st.sampled_from(HEADER_NAMES)) + b":" + value + eol
     return out + draw(st.sampled_from([eol, b"", b"\n"]))
 
@@ -467,8 +565,11 @@ def test_http_walk_on_long_requests_and_every_cut() -> None:
     seed = synth.http_request("POST", "h.example", "/p?q=1", user_agent="UA \x01")
     for cut in range(len(seed) + 1):
         _assert_same_request(seed[:cut])
-    for data in (b"GET /" + b"a" * 20000, b"GET / HTTP/1.1\r\nHost: " + b"h" * 20000 + b"\r\n\r\n",
-                 b"GET / HTTP/1.1\r\nX: " + b"x" * 16380 + b"\r\nHost: late\r\n\r\n"):
+    for data in (
+        b"GET /" + b"a" * 20000,
+        b"GET / HTTP/1.1\r\nHost: " + b"h" * 20000 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\nX: " + b"x" * 16380 + b"\r\nHost: late\r\n\r\n",
+    ):
         _assert_same_request(data)
 
 
@@ -476,12 +577,23 @@ def test_http_walk_on_long_requests_and_every_cut() -> None:
 # Candidate pass
 @st.composite
 def payload_rows(draw: st.DrawFn) -> tuple:
-    starts = [b"\x16\x03\x01\x00\x40\x01\x00\x00\x3c", b"\x16\x03\x05\xff\xff\x01\x00\x00\x10", b"GET ",
-              b"POST", b"CONN", b"\x14\x03\x03\x00\x01\x01\x16", b"\x80\x2e\x01\x03\x01\x00\x03\x00\x00",
-              b"\x82\xfe\x01\x00\x00\x00\x00\x00\x16", b"\x82\x85\x00\x00\x00\x00\x16\x03",
-              b"\xc3\x00\x00\x00\x01", b"GET / HTTP/1.1\r\n\r\n", b"PUT x\n\n",
-              b"\x16\x03\x05\x00\x40\x01\x00\x00\x3c", b"\x16\x03\x04\x48\x00\x01\x00\x47\xfc",
-              b"\x16\x03\x01\x00\x05\x01\x00\x00\x01"]  # a hello of 1 byte: whole from 10 bytes on
+    starts = [
+        b"\x16\x03\x01\x00\x40\x01\x00\x00\x3c",
+        b"\x16\x03\x05\xff\xff\x01\x00\x00\x10",
+        b"GET ",
+        b"POST",
+        b"CONN",
+        b"\x14\x03\x03\x00\x01\x01\x16",
+        b"\x80\x2e\x01\x03\x01\x00\x03\x00\x00",
+        b"\x82\xfe\x01\x00\x00\x00\x00\x00\x16",
+        b"\x82\x85\x00\x00\x00\x00\x16\x03",
+        b"\xc3\x00\x00\x00\x01",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"PUT x\n\n",
+        b"\x16\x03\x05\x00\x40\x01\x00\x00\x3c",
+        b"\x16\x03\x04\x48\x00\x01\x00\x47\xfc",
+        b"\x16\x03\x01\x00\x05\x01\x00\x00\x01",
+    ]  # a hello of 1 byte: whole from 10 bytes on
     n = draw(st.integers(1, 30))
     data = bytearray(draw(st.binary(max_size=8)))
     cols: dict[str, list] = {k: [] for k in ("off", "caplen", "proto", "sport", "dport", "fragment")}
@@ -494,8 +606,10 @@ def payload_rows(draw: st.DrawFn) -> tuple:
         cols["sport"].append(draw(st.sampled_from([53, 5353, 443, 40000, 5355])))
         cols["dport"].append(draw(st.sampled_from([53, 80, 443, 4433])))
         cols["fragment"].append(draw(st.integers(0, 7)) == 0)
-    addresses = [np.array(draw(st.lists(st.integers(0, 2**64 - 1), min_size=n, max_size=n)), np.uint64)
-                 for _ in range(4)]
+    addresses = [
+        np.array(draw(st.lists(st.integers(0, 2**64 - 1), min_size=n, max_size=n)), np.uint64)
+        for _ in range(4)
+    ]
     return np.frombuffer(bytes(data), np.uint8), {k: np.array(v) for k, v in cols.items()}, addresses
 
 
@@ -508,10 +622,30 @@ def test_classify_is_the_numpy_selection(rows: tuple) -> None:
     proto = c["proto"].astype(np.uint8)
     sport, dport = c["sport"].astype(np.int64), c["dport"].astype(np.int64)
     fragment = c["fragment"].astype(bool)
-    out = [np.empty(n, np.int64), np.empty(n, np.uint16), np.empty(n, np.int64), np.empty(n, np.uint64),
-           np.empty(n, np.int64)]
-    m = ev.classify(data, off, caplen, proto, sport, dport, fragment, src_hi, src_lo, dst_hi, dst_lo,
-                    tls.MAX_RECORD_LEN, extract.HTTP_MAX_WAIT, extract._METHOD_WORDS, *out)
+    out = [
+        np.empty(n, np.int64),
+        np.empty(n, np.uint16),
+        np.empty(n, np.int64),
+        np.empty(n, np.uint64),
+        np.empty(n, np.int64),
+    ]
+    m = ev.classify(
+        data,
+        off,
+        caplen,
+        proto,
+        sport,
+        dport,
+        fragment,
+        src_hi,
+        src_lo,
+        dst_hi,
+        dst_lo,
+        tls.MAX_RECORD_LEN,
+        extract.HTTP_MAX_WAIT,
+        extract._METHOD_WORDS,
+        *out,
+    )
     got_rows, flags, hs_len, dirkey, http_end = (a[:m] for a in out)
 
     r = np.flatnonzero((caplen > 0) & ~fragment)
@@ -524,15 +658,25 @@ def test_classify_is_the_numpy_selection(rows: tuple) -> None:
     ws[cand.ws_hello] = True
     buf = data.data
     http_rows = (cand.http_start & ~cand.tls_start).tolist()
-    ends = [extract._http_header_end(buf[o:o + k].tobytes()) if is_http else None
-            for o, k, is_http in zip(off[r].tolist(), caplen[r].tolist(), http_rows, strict=True)]
+    ends = [
+        extract._http_header_end(buf[o : o + k].tobytes()) if is_http else None
+        for o, k, is_http in zip(off[r].tolist(), caplen[r].tolist(), http_rows, strict=True)
+    ]
     whole_http = np.array([e is not None for e in ends], bool)
     expected = {
-        ev.F_TCP: cand.tcp, ev.F_UDP_DNS: cand.udp & cand.dnsport, ev.F_QUIC: cand.quic_initial,
-        ev.F_TLS_START: cand.tls_start, ev.F_CCS_HELLO: cand.ccs_hello, ev.F_SSLV2: cand.sslv2_start,
-        ev.F_WEBSOCKET: ws, ev.F_HTTP_START: cand.http_start, ev.F_DNS_TCP: cand.dns_tcp,
-        ev.F_IN_RECORD: cand.in_record, ev.F_WHOLE_TLS: cand.in_record & (cand.hs_len + 9 <= caplen[r]),
-        ev.F_WHOLE_HTTP: whole_http}
+        ev.F_TCP: cand.tcp,
+        ev.F_UDP_DNS: cand.udp & cand.dnsport,
+        ev.F_QUIC: cand.quic_initial,
+        ev.F_TLS_START: cand.tls_start,
+        ev.F_CCS_HELLO: cand.ccs_hello,
+        ev.F_SSLV2: cand.sslv2_start,
+        ev.F_WEBSOCKET: ws,
+        ev.F_HTTP_START: cand.http_start,
+        ev.F_DNS_TCP: cand.dns_tcp,
+        ev.F_IN_RECORD: cand.in_record,
+        ev.F_WHOLE_TLS: cand.in_record & (cand.hs_len + 9 <= caplen[r]),
+        ev.F_WHOLE_HTTP: whole_http,
+    }
     for bit, mask in expected.items():
         assert ((flags & bit) != 0).tolist() == mask.tolist(), bit
     assert hs_len.tolist() == cand.hs_len.tolist()
@@ -542,8 +686,10 @@ def test_classify_is_the_numpy_selection(rows: tuple) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(values=st.lists(st.integers(0, 40) | st.integers(0, 2**64 - 1), max_size=60),
-       keys=st.lists(st.integers(0, 40) | st.integers(0, 2**64 - 1), max_size=30))
+@given(
+    values=st.lists(st.integers(0, 40) | st.integers(0, 2**64 - 1), max_size=60),
+    keys=st.lists(st.integers(0, 40) | st.integers(0, 2**64 - 1), max_size=30),
+)
 def test_member_is_isin(values: list[int], keys: list[int]) -> None:
     v, k = np.array(values, np.uint64), np.array(keys, np.uint64)
     out = np.empty(len(v), np.uint8)
@@ -551,10 +697,16 @@ def test_member_is_isin(values: list[int], keys: list[int]) -> None:
     assert out.astype(bool).tolist() == np.isin(v, k).tolist()
 
 
+def _python_extractor(**kwargs: int) -> EventExtractor:
+    """The fast path with its walks in Python: what an extractor made with the compiled core off runs."""
+    with reference_path():
+        return EventExtractor(**kwargs)
+
+
 @settings(max_examples=100, deadline=None)
 @given(pairs=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), max_size=40), limit=st.integers(1, 6))
 def test_first_sights_are_pythons(pairs: list[tuple[int, int]], limit: int) -> None:
-    python, native = EventExtractor(max_streams=limit, native=False), EventExtractor(max_streams=limit)
+    python, native = _python_extractor(max_streams=limit), EventExtractor(max_streams=limit)
     keys = np.array([k * 0x9E3779B97F4A7C15 % 2**64 for k, _ in pairs], np.uint64)
     seqs = np.array([s for _, s in pairs], np.int64)
     idx = np.arange(len(pairs), dtype=np.int64)
@@ -569,12 +721,18 @@ def test_first_sights_are_pythons(pairs: list[tuple[int, int]], limit: int) -> N
 # Whole extractions: byte for byte the Python fast path's tables
 def _tables(ex: EventExtractor) -> tuple:
     out = ex.out
-    return (out.dns.rows.tobytes(), out.dns.answers.tobytes(), out.tls.rows.tobytes(),
-            out.http.rows.tobytes(), list(out.pool.ids.items()), list(out.errors.items()))
+    return (
+        out.dns.rows.tobytes(),
+        out.dns.answers.tobytes(),
+        out.tls.rows.tobytes(),
+        out.http.rows.tobytes(),
+        list(out.pool.ids.items()),
+        list(out.errors.items()),
+    )
 
 
 def _assert_same_extraction(batches: list[PacketBatch]) -> EventExtractor:
-    python, native = EventExtractor(native=False), EventExtractor()
+    python, native = _python_extractor(), EventExtractor()
     assert native.native is not None
     for b in batches:
         h = decode_headers(b)
@@ -589,8 +747,9 @@ SERVER, SERVER6 = "198.51.100.7", "2001:db8::53"
 MAC = b"\x02\x00\x00\x00\x00\x01"
 
 
-def _frame(client: int, proto: int, sport: int, dport: int, payload: bytes, seq: int = 1,
-           reply: bool = False) -> bytes:
+def _frame(
+    client: int, proto: int, sport: int, dport: int, payload: bytes, seq: int = 1, reply: bool = False
+) -> bytes:
     src = CLIENTS[client]
     dst = SERVER6 if ":" in src else SERVER
     if reply:
@@ -638,8 +797,13 @@ def conversations(draw: st.DrawFn) -> list[bytes]:
         data = synth.client_hello(draw(NAMES), post_quantum=draw(st.booleans()), ech=draw(st.booleans()))
         dport = 443
     else:
-        data = synth.http_request("GET", draw(NAMES), "/x", user_agent="ua",
-                                  headers=[("X-Fold", "a")] if draw(st.booleans()) else ())
+        data = synth.http_request(
+            "GET",
+            draw(NAMES),
+            "/x",
+            user_agent="ua",
+            headers=[("X-Fold", "a")] if draw(st.booleans()) else (),
+        )
         if draw(st.booleans()):
             data = data.replace(b"X-Fold: a\r\n", b"X-Fold: a\r\n continued\r\n")
         dport = 80
@@ -656,8 +820,11 @@ def conversations(draw: st.DrawFn) -> list[bytes]:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(exchanges=st.lists(conversations(), min_size=1, max_size=8), cut=st.integers(0, 40),
-       shuffle=st.randoms(use_true_random=False))
+@given(
+    exchanges=st.lists(conversations(), min_size=1, max_size=8),
+    cut=st.integers(0, 40),
+    shuffle=st.randoms(use_true_random=False),
+)
 def test_native_extraction_is_the_python_fast_path(exchanges: list[list[bytes]], cut: int, shuffle) -> None:
     frames = [f for ex in exchanges for f in ex]
     if shuffle.random() < 0.3:
@@ -684,14 +851,16 @@ def test_native_extraction_of_the_fallback_cases() -> None:
 
     https_rr = synth.dns_response("h.example", 65, [synth.DnsRecord("h.example", "HTTPS", b"\x00\x01\x00")])
     folded = b"GET / HTTP/1.1\r\nHost: a\r\n b\r\nUser-Agent: u\r\n c\r\n\r\n"
-    pkts = [(1.0, _frame(0, 6, 40000, 443, record(ssl3))),
-            (1.1, _frame(0, 6, 40001, 443, record(body[:60]))),  # tls.truncated from the reference parser
-            (1.2, _frame(1, 6, 40002, 443, hello)),
-            (1.3, _frame(1, 17, 40003, 53, https_rr, reply=True)),
-            (1.4, _frame(2, 6, 40004, 80, folded)),
-            (1.5, _frame(2, 6, 40005, 80, b"GET \r\n\r\n")),
-            (1.6, _frame(0, 17, 40006, 53, b"\x00\x01\x00")),
-            (1.7, _frame(0, 6, 40007, 443, record(odd_groups)))]
+    pkts = [
+        (1.0, _frame(0, 6, 40000, 443, record(ssl3))),
+        (1.1, _frame(0, 6, 40001, 443, record(body[:60]))),  # tls.truncated from the reference parser
+        (1.2, _frame(1, 6, 40002, 443, hello)),
+        (1.3, _frame(1, 17, 40003, 53, https_rr, reply=True)),
+        (1.4, _frame(2, 6, 40004, 80, folded)),
+        (1.5, _frame(2, 6, 40005, 80, b"GET \r\n\r\n")),
+        (1.6, _frame(0, 17, 40006, 53, b"\x00\x01\x00")),
+        (1.7, _frame(0, 6, 40007, 443, record(odd_groups))),
+    ]
     native = _assert_same_extraction([batch_of(pkts)])
     assert [e.host for e in native.out.http] == ["a b"]
     assert native.out.errors["http.bad_request_line"] == 1 and native.out.errors["dns.short_header"] == 1
@@ -701,12 +870,16 @@ def test_native_extraction_of_the_fallback_cases() -> None:
 def test_native_extraction_with_tiny_memos_and_a_new_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fastpath, "MEMO_ENTRIES", 2)
     monkeypatch.setattr(fastpath, "SHAPE_ENTRIES", 2)
-    pkts = [(1.0 + i, _frame(i % 3, 17, 40000 + i, 53, synth.dns_query(f"n{i % 4}.example", txid=i)))
-            for i in range(12)]
-    pkts += [(20.0 + i, _frame(i % 3, 6, 41000 + i, 443, synth.client_hello(f"s{i % 3}.example", rng=None)))
-             for i in range(9)]
+    pkts = [
+        (1.0 + i, _frame(i % 3, 17, 40000 + i, 53, synth.dns_query(f"n{i % 4}.example", txid=i)))
+        for i in range(12)
+    ]
+    pkts += [
+        (20.0 + i, _frame(i % 3, 6, 41000 + i, 443, synth.client_hello(f"s{i % 3}.example", rng=None)))
+        for i in range(9)
+    ]
     batch = batch_of(pkts)
-    python, native = EventExtractor(native=False), EventExtractor()
+    python, native = _python_extractor(), EventExtractor()
     for ex in (python, native):
         ex.process(batch, decode_headers(batch))
         first = _tables(ex)
@@ -719,13 +892,22 @@ def test_native_extraction_with_tiny_memos_and_a_new_pool(monkeypatch: pytest.Mo
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hellos=st.lists(st.tuples(chrome_hellos(),
-                                 st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=2),
-                                 st.lists(st.integers(1, 2000), max_size=2, unique=True)),
-                       min_size=1, max_size=14),
-       tiny=st.booleans(), cut=st.integers(0, 60))
-def test_native_extraction_of_chrome_hellos_is_the_python_fast_path(hellos: list, tiny: bool,
-                                                                    cut: int) -> None:
+@given(
+    hellos=st.lists(
+        st.tuples(
+            chrome_hellos(),
+            st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=2),
+            st.lists(st.integers(1, 2000), max_size=2, unique=True),
+        ),
+        min_size=1,
+        max_size=14,
+    ),
+    tiny=st.booleans(),
+    cut=st.integers(0, 60),
+)
+def test_native_extraction_of_chrome_hellos_is_the_python_fast_path(
+    hellos: list, tiny: bool, cut: int
+) -> None:
     """Chrome-like hellos (fresh GREASE, shuffled extensions) of a few client builds, sometimes mutated,
     in one to three segments: the compiled memo (GREASE-free, sorted key; JA3 built per hello) gives the
     Python fast path's tables, also when its memos are tiny and start over all the time."""
@@ -753,9 +935,19 @@ def test_native_extraction_of_chrome_hellos_is_the_python_fast_path(hellos: list
 def test_native_extraction_of_many_chrome_hellos_hits_the_memo() -> None:
     """Shuffled Chrome hellos of one build: one shape memo entry, a JA3 per extension order, the tables
     of the Python path."""
-    pkts = [(1.0 + i, _frame(i % 3, 6, 40000 + i, 443,
-                             synth.client_hello(f"s{i % 5}.example", shuffle=True, rng=random.Random(i))))
-            for i in range(300)]
+    pkts = [
+        (
+            1.0 + i,
+            _frame(
+                i % 3,
+                6,
+                40000 + i,
+                443,
+                synth.client_hello(f"s{i % 5}.example", shuffle=True, rng=random.Random(i)),
+            ),
+        )
+        for i in range(300)
+    ]
     native = _assert_same_extraction([batch_of(pkts)])
     assert len(native._shape_memo) == 1 and len(native.out.tls) == 300
     assert len({e.ja3 for e in native.out.tls}) > 250 and len({e.ja4 for e in native.out.tls}) == 1
@@ -763,11 +955,15 @@ def test_native_extraction_of_many_chrome_hellos_hits_the_memo() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(raw=st.lists(st.binary(min_size=1, max_size=120), min_size=1, max_size=12),
-       ports=st.lists(st.sampled_from([53, 80, 443, 5353, 1234]), min_size=2, max_size=2))
+@given(
+    raw=st.lists(st.binary(min_size=1, max_size=120), min_size=1, max_size=12),
+    ports=st.lists(st.sampled_from([53, 80, 443, 5353, 1234]), min_size=2, max_size=2),
+)
 def test_native_extraction_of_random_payloads(raw: list[bytes], ports: list[int]) -> None:
-    pkts = [(1.0 + i, _frame(i % 3, 6 if i % 2 else 17, 40000 + i % 2, ports[i % 2], p, seq=7))
-            for i, p in enumerate(raw)]
+    pkts = [
+        (1.0 + i, _frame(i % 3, 6 if i % 2 else 17, 40000 + i % 2, ports[i % 2], p, seq=7))
+        for i, p in enumerate(raw)
+    ]
     _assert_same_extraction([batch_of(pkts)])
 
 

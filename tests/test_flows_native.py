@@ -25,6 +25,7 @@ from netdetect.flows import (
     sort_connections,
 )
 from netdetect.model import CONN_DTYPE
+from netdetect.native import built, reference_path
 from netdetect.pipeline import extract_files
 from netdetect.testing import synth
 
@@ -32,10 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "pcaps"
 BENCH_200M = ROOT / "benchmarks" / "out" / "bench-200M.pcap"
 
+_FLOWS = built("netdetect._flows")
 needs_native = pytest.mark.skipif(
-    flows._native is None, reason="netdetect._flows is not built (or NETDETECT_NATIVE=0)"
+    _FLOWS is None, reason="netdetect._flows is not built (or NETDETECT_NATIVE=0)"
 )
 ENGINES = ["reference", pytest.param("native", marks=needs_native)]
+TRACKERS: dict[str, type[FlowTracker]] = {"reference": ReferenceFlowTracker, "native": NativeFlowTracker}
 
 _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
@@ -148,20 +151,20 @@ def twin_over(heads: list[Headers], max_open: int = 2_000_000, expire_every: int
 
 @needs_native
 def test_native_layouts_match_the_dtypes():
-    assert flows._layout(CONN_DTYPE) == flows._native.CONN_LAYOUT
-    assert flows._layout(STATE_DTYPE) == flows._native.STATE_LAYOUT
+    assert flows._layout(CONN_DTYPE) == _FLOWS.CONN_LAYOUT
+    assert flows._layout(STATE_DTYPE) == _FLOWS.STATE_LAYOUT
+    assert flows.layout_problem(_FLOWS) is None
 
 
 def test_engine_choice():
-    assert isinstance(FlowTracker(engine="reference"), ReferenceFlowTracker)
+    with reference_path():
+        assert isinstance(FlowTracker(), ReferenceFlowTracker)
     default = FlowTracker(max_open=5)
-    assert isinstance(default, NativeFlowTracker if flows._native is not None else ReferenceFlowTracker)
+    assert isinstance(default, NativeFlowTracker if _FLOWS is not None else ReferenceFlowTracker)
     assert isinstance(default, FlowTracker) and default.max_open == 5
-    with pytest.raises(ValueError):
-        FlowTracker(engine="turbo")
-    if flows._native is None:
+    if _FLOWS is None:
         with pytest.raises(RuntimeError):
-            FlowTracker(engine="native")
+            NativeFlowTracker()
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -169,7 +172,7 @@ def test_engine_choice():
     "name", [n for n in dir(test_flows) if n.startswith("test_") and callable(getattr(test_flows, n))]
 )
 def test_flow_tests_pass_on_each_engine(engine, name, monkeypatch):
-    monkeypatch.setattr(test_flows, "FlowTracker", lambda *a, **k: FlowTracker(*a, engine=engine, **k))
+    monkeypatch.setattr(test_flows, "FlowTracker", TRACKERS[engine])
     getattr(test_flows, name)()
 
 
@@ -200,7 +203,7 @@ def tcp_packets(*spec: tuple[float, int, bool]) -> Headers:
 
 
 def run(engine: str, batches: list[Headers]) -> np.ndarray:
-    ft = FlowTracker(engine=engine)
+    ft = TRACKERS[engine]()
     for h in batches:
         ft.add(h)
     ft.flush()
@@ -461,7 +464,7 @@ def test_native_restores_any_state_rows(raw):
 
 @needs_native
 def test_native_rejects_malformed_columns():
-    tracker = flows._native.Tracker(seed=1)
+    tracker = _FLOWS.Tracker(seed=1)
     f8, u8, i8 = np.zeros(4), np.zeros(4, np.uint64), np.zeros(4, np.int64)
     good = [f8, u8, u8, u8, u8, np.zeros(4, np.uint8), i8, i8, i8, i8]
     assert tracker.add(*good) == 0 and tracker.open == 1

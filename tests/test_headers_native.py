@@ -23,11 +23,10 @@ from netdetect.capture import open_capture
 from netdetect.capture.batch import PacketBatch
 from netdetect.decode import headers
 from netdetect.decode.headers import Headers, decode_headers, decode_headers_reference
-from netdetect.native import load
+from netdetect.native import built
 
-pytestmark = pytest.mark.skipif(
-    load("netdetect.decode._headers") is None, reason="compiled core not built (or NETDETECT_NATIVE=0)"
-)
+_HEADERS = built("netdetect.decode._headers")
+pytestmark = pytest.mark.skipif(_HEADERS is None, reason="compiled core not built (or NETDETECT_NATIVE=0)")
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pcaps"
 FIELDS = [f.name for f in dataclasses.fields(Headers) if f.name != "counts"]
@@ -35,7 +34,7 @@ LINKTYPES = (0, 1, 9, 12, 14, 50, 101, 108, 113, 228, 229, 276)
 
 
 def test_the_built_module_matches_the_python_layout() -> None:
-    assert headers._native is not None, "built from another _headers.c: rebuild (setup.py build_ext)"
+    assert _HEADERS is not None, "built from another _headers.c: rebuild (setup.py build_ext)"
     assert [name for name, _ in headers._COLUMNS] == FIELDS
 
 
@@ -323,23 +322,21 @@ def test_bad_arguments_raise_instead_of_writing_out_of_bounds() -> None:
     cols = [np.empty(3, dt) for _, dt in headers._COLUMNS]
     slots = np.zeros(len(headers._COUNT_SLOTS), np.int64)
     args = (b.data, b.offset, b.caplen, b.linktype, b.ts)
-    assert headers._native.decode(*args, tuple(cols), slots) == 3
+    assert _HEADERS.decode(*args, tuple(cols), slots) == 3
     with pytest.raises(ValueError):
-        headers._native.decode(*args, tuple(cols[:-1]), slots)
+        _HEADERS.decode(*args, tuple(cols[:-1]), slots)
     with pytest.raises(ValueError):
-        headers._native.decode(*args, (*cols[:-1], np.empty(2, bool)), slots)
+        _HEADERS.decode(*args, (*cols[:-1], np.empty(2, bool)), slots)
     with pytest.raises(ValueError):
-        headers._native.decode(*args, tuple(cols), slots[:-1])
+        _HEADERS.decode(*args, tuple(cols), slots[:-1])
     with pytest.raises(ValueError):
-        headers._native.decode(b.data, b.offset, b.caplen[:2], b.linktype, b.ts, tuple(cols), slots)
+        _HEADERS.decode(b.data, b.offset, b.caplen[:2], b.linktype, b.ts, tuple(cols), slots)
     with pytest.raises(ValueError):
-        headers._native.decode(
-            b.data, b.offset, b.caplen, b.linktype.astype(np.int64), b.ts, tuple(cols), slots
-        )
+        _HEADERS.decode(b.data, b.offset, b.caplen, b.linktype.astype(np.int64), b.ts, tuple(cols), slots)
     with pytest.raises(ValueError):
-        headers._native.decode(np.empty(0, np.uint8), *args[1:], tuple(cols), slots)
+        _HEADERS.decode(np.empty(0, np.uint8), *args[1:], tuple(cols), slots)
     with pytest.raises(ValueError):  # outputs must be contiguous
-        headers._native.decode(*args, (*cols[:-1], np.empty(3, bool)[::-1]), slots)
+        _HEADERS.decode(*args, (*cols[:-1], np.empty(3, bool)[::-1]), slots)
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="needs the shared corpus")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from netdetect.capture import open_capture, pcap, pcapng
 from netdetect.capture.reader import gather_u32
-from netdetect.native import load
+from netdetect.native import load, reference_path
 
 _records = load("netdetect.capture._records")
 pytestmark = pytest.mark.skipif(_records is None, reason="compiled core not built (or NETDETECT_NATIVE=0)")
@@ -56,18 +56,20 @@ def test_pcap_walk_matches_the_python_loop(data: bytes, cut: int, order: str, he
 
 @settings(max_examples=300, deadline=None)
 @given(
-    blocks=st.lists(
-        st.tuples(st.sampled_from((6, 6, 6, 3, 1)), st.integers(0, 80)), max_size=12
-    ),
+    blocks=st.lists(st.tuples(st.sampled_from((6, 6, 6, 3, 1)), st.integers(0, 80)), max_size=12),
     noise=st.binary(max_size=40),
     start=st.integers(0, 16),
     cut=st.integers(0, 1200),
     order=st.sampled_from("<>"),
 )
 def test_epb_walk_matches_the_python_loop(blocks, noise: bytes, start: int, cut: int, order: str) -> None:
-    data = bytes(start) + b"".join(
-        struct.pack(order + "II", kind, length) + bytes(max(0, length - 8)) for kind, length in blocks
-    ) + noise
+    data = (
+        bytes(start)
+        + b"".join(
+            struct.pack(order + "II", kind, length) + bytes(max(0, length - 8)) for kind, length in blocks
+        )
+        + noise
+    )
     end = min(cut, len(data))
     expected: list[int] = []
     stop = pcapng.walk_epbs(memoryview(data)[:end], start, struct.Struct(order + "II"), expected.append)
@@ -92,13 +94,12 @@ def _columns(path: Path) -> list[np.ndarray]:
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="needs the shared corpus")
-def test_corpus_reads_alike_with_and_without_the_compiled_walks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_corpus_reads_alike_with_and_without_the_compiled_walks() -> None:
     paths = sorted(CORPUS.iterdir())
     native = [_columns(p) for p in paths]
-    monkeypatch.setattr(pcap, "_records", None)
-    monkeypatch.setattr(pcapng, "_records", None)
     for path, fast in zip(paths, native, strict=True):
-        slow = _columns(path)
+        with reference_path():
+            slow = _columns(path)
         assert len(fast) == len(slow), path.name
         for a, b in zip(fast, slow, strict=True):
             assert np.array_equal(a, b), path.name

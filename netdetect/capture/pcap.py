@@ -27,8 +27,6 @@ from netdetect.capture.reader import (
 from netdetect.errors import CaptureError
 from netdetect.native import load
 
-_records = load("netdetect.capture._records")
-
 FILE_HEADER_BYTES = 24
 
 
@@ -107,13 +105,14 @@ class PcapFile(CaptureFile):
         self._fields = np.dtype(order + "u4")
         self.stats.bytes_read += FILE_HEADER_BYTES
         self._lengths_warned = False
+        self._records = load("netdetect.capture._records")  # the compiled record walks, if on
 
     def _parse(self, chunk: np.ndarray, end: int, at_eof: bool) -> ChunkResult:
         header_bytes = self.variant.record_header
         words = None
-        if _records is not None:
+        if self._records is not None:
             big = self.variant.byteorder == ">"
-            found_bytes, words_bytes = _records.walk_pcap(chunk.data, end, header_bytes, big)
+            found_bytes, words_bytes = self._records.walk_pcap(chunk.data, end, header_bytes, big)
             found = np.frombuffer(found_bytes, np.int64)
             words = np.frombuffer(words_bytes, np.uint32).reshape(-1, 4)
         else:

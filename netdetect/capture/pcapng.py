@@ -28,8 +28,6 @@ from netdetect.capture.reader import (
 from netdetect.errors import CaptureError
 from netdetect.native import load
 
-_records = load("netdetect.capture._records")
-
 SHB = 0x0A0D0D0A
 IDB = 1
 PB = 2  # obsolete Packet Block
@@ -230,6 +228,7 @@ class PcapngFile(CaptureFile):
         self._interfaces = InterfaceTable()
         self._resync = False
         self._last_ts = 0
+        self._records = load("netdetect.capture._records")  # the compiled record walks, if on
         self._warned: set[str] = set()
 
     # -- state -------------------------------------------------------------------------------------
@@ -267,8 +266,8 @@ class PcapngFile(CaptureFile):
                 pos += section_at
                 self._resync = False
             words = None
-            if _records is not None:
-                found_bytes, words_bytes, stop = _records.walk_epbs(view, end, pos, self._order == ">")
+            if self._records is not None:
+                found_bytes, words_bytes, stop = self._records.walk_epbs(view, end, pos, self._order == ">")
                 found = np.frombuffer(found_bytes, np.int64)
                 words = np.frombuffer(words_bytes, np.uint32).reshape(-1, 8)
             else:

@@ -28,11 +28,16 @@
 #include "../_native.h"
 
 /* ------------------------------------------------------------------------------------------------ */
-/* Row layouts: numpy's packed structured dtypes (tables.py); extract.py checks them before use. */
-#define DNS_ROW 58
-#define ANSWER_ROW 44
-#define TLS_ROW 70
-#define HTTP_ROW 60
+/* Row layouts: the offsets of the tables' columns (packed numpy dtypes) come from _tables.h, generated from
+ * netdetect/tables/schema.py; the module reports them back as LAYOUTS, checked when it is loaded. */
+#include "_tables.h"
+/* put_ends writes the columns every event row starts with at the DNS table's offsets. */
+_Static_assert(TLS_TS == DNS_TS && TLS_CLIENT == DNS_CLIENT && TLS_SERVER == DNS_SERVER &&
+                   TLS_CLIENT_PORT == DNS_CLIENT_PORT && TLS_SERVER_PORT == DNS_SERVER_PORT,
+               "TLS rows start with the DNS rows' columns");
+_Static_assert(HTTP_TS == DNS_TS && HTTP_CLIENT == DNS_CLIENT && HTTP_SERVER == DNS_SERVER &&
+                   HTTP_CLIENT_PORT == DNS_CLIENT_PORT && HTTP_SERVER_PORT == DNS_SERVER_PORT,
+               "HTTP rows start with the DNS rows' columns");
 
 /* classify's flag bits (mirrored in extract.py) */
 enum {
@@ -54,7 +59,7 @@ enum {
 #define MAX_POINTER_JUMPS 64
 #define MAX_NAME_LEN 255
 #define DNS_HEADER_LEN 12
-#define MAX_RDATA_TEXT 256
+#define MAX_RDATA_HEX 256 /* dns.MAX_RDATA_HEX: rdata bytes shown in the generic form; TXT is kept whole */
 #define OPCODE_UPDATE 5
 
 /* walk outcomes */
@@ -395,7 +400,7 @@ static int check_row(const cols_t *c, int64_t r)
 /* The four table columns every row starts with; `reverse` swaps the ends (a DNS response). */
 static void put_ends(uint8_t *row, const cols_t *c, int64_t r, int reverse)
 {
-    memcpy(row, &c->ts[r], 8);
+    memcpy(row + DNS_TS, &c->ts[r], 8);
     uint64_t a_hi = c->src_hi[r], a_lo = c->src_lo[r], b_hi = c->dst_hi[r], b_lo = c->dst_lo[r];
     uint16_t a_port = (uint16_t)c->sport[r], b_port = (uint16_t)c->dport[r];
     if (reverse) {
@@ -409,12 +414,12 @@ static void put_ends(uint8_t *row, const cols_t *c, int64_t r, int reverse)
         a_port = b_port;
         b_port = tp;
     }
-    put_be64(row + 8, a_hi);
-    put_be64(row + 16, a_lo);
-    put_be64(row + 24, b_hi);
-    put_be64(row + 32, b_lo);
-    memcpy(row + 40, &a_port, 2);
-    memcpy(row + 42, &b_port, 2);
+    put_be64(row + DNS_CLIENT, a_hi);
+    put_be64(row + DNS_CLIENT + 8, a_lo);
+    put_be64(row + DNS_SERVER, b_hi);
+    put_be64(row + DNS_SERVER + 8, b_lo);
+    memcpy(row + DNS_CLIENT_PORT, &a_port, 2);
+    memcpy(row + DNS_SERVER_PORT, &b_port, 2);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -961,11 +966,11 @@ static int rdata_text(dns_t *d, const uint8_t *msg, Py_ssize_t n, unsigned rtype
     }
     case 16:
     case 99: {
-        Py_ssize_t cut = len < MAX_RDATA_TEXT ? len : MAX_RDATA_TEXT, p = 0;
+        Py_ssize_t p = 0;
         int first = 1;
-        while (p < cut) {
+        while (p < len) {
             Py_ssize_t l = rd[p];
-            if (p + 1 + l > cut) {
+            if (p + 1 + l > len) {
                 arena->len = mark;
                 return E_BAD_RDATA;
             }
@@ -996,7 +1001,7 @@ static int rdata_text(dns_t *d, const uint8_t *msg, Py_ssize_t n, unsigned rtype
     case 65:
         return WALK_UNUSUAL;
     default: {
-        Py_ssize_t cut = len < MAX_RDATA_TEXT ? len : MAX_RDATA_TEXT;
+        Py_ssize_t cut = len < MAX_RDATA_HEX ? len : MAX_RDATA_HEX;
         if (put_text(arena, "\\# ", 3) < 0 || put_uint(arena, (unsigned long long)len) < 0 ||
             put_text(arena, " ", 1) < 0 || buf_reserve(arena, 2 * cut) < 0)
             return WALK_NOMEM;
@@ -1929,25 +1934,25 @@ static PyObject *dns_rows(PyObject *self, PyObject *args)
         }
         uint8_t *row = out.p + out.len;
         put_ends(row, &c, r, head.is_response);
-        row[44] = 0; /* tcp */
+        row[DNS_TCP] = 0;
         uint16_t txid = (uint16_t)u16_at(p);
-        memcpy(row + 45, &txid, 2);
-        memcpy(row + 47, &head.query, 4);
-        memcpy(row + 51, &head.qtype, 4);
-        row[55] = head.is_response;
+        memcpy(row + DNS_TXID, &txid, 2);
+        memcpy(row + DNS_QUERY, &head.query, 4);
+        memcpy(row + DNS_QTYPE, &head.qtype, 4);
+        row[DNS_IS_RESPONSE] = head.is_response;
         int16_t rcode = head.is_response ? head.rcode : -1;
-        memcpy(row + 56, &rcode, 2);
+        memcpy(row + DNS_RCODE, &rcode, 2);
         out.len += DNS_ROW;
         for (uint32_t a = 0; a < head.answers; a++) {
             dns_tail_t t;
             memcpy(&t, e + sizeof head + a * sizeof t, sizeof t);
             uint8_t *ar = answers.p + answers.len;
-            memcpy(ar, &event, 8);
-            memcpy(ar + 8, &t.name, 4);
-            memcpy(ar + 12, &t.rtype, 4);
-            memcpy(ar + 16, &t.value, 4);
-            memcpy(ar + 20, &t.ttl, 8);
-            memcpy(ar + 28, t.addr, 16);
+            memcpy(ar + ANSWER_EVENT, &event, 8);
+            memcpy(ar + ANSWER_NAME, &t.name, 4);
+            memcpy(ar + ANSWER_RTYPE, &t.rtype, 4);
+            memcpy(ar + ANSWER_VALUE, &t.value, 4);
+            memcpy(ar + ANSWER_TTL, &t.ttl, 8);
+            memcpy(ar + ANSWER_ADDR, t.addr, 16);
             answers.len += ANSWER_ROW;
         }
         event++;
@@ -1998,14 +2003,14 @@ static int intern_shape(PyObject *ids, PyObject *shape, PyObject *sni, int32_t *
 static void put_tls_row(uint8_t *row, const cols_t *c, int64_t r, int32_t sni, const shape_entry_t *e)
 {
     put_ends(row, c, r, 0);
-    row[44] = 0; /* quic */
-    memcpy(row + 45, &sni, 4);
-    memcpy(row + 49, &e->ids[0], 4);
-    memcpy(row + 53, &e->ids[1], 4);
-    row[57] = e->ech;
-    memcpy(row + 58, &e->ids[2], 4);
-    memcpy(row + 62, &e->ids[3], 4);
-    memcpy(row + 66, &e->ids[4], 4);
+    row[TLS_QUIC] = 0;
+    memcpy(row + TLS_SNI, &sni, 4);
+    memcpy(row + TLS_ALPN, &e->ids[0], 4);
+    memcpy(row + TLS_VERSIONS, &e->ids[1], 4);
+    row[TLS_ECH] = e->ech;
+    memcpy(row + TLS_JA3, &e->ids[2], 4);
+    memcpy(row + TLS_JA3_HASH, &e->ids[3], 4);
+    memcpy(row + TLS_JA4, &e->ids[4], 4);
 }
 
 /* The JA3 and JA3 hash ids of the hello in h->ja3 (hello_parts), from the JA3 memo (JA3 string -> the two
@@ -2191,7 +2196,10 @@ static int http_job(PyObject *const *cx, PyObject *prefixes, Py_ssize_t max_head
         return -1;
     uint8_t *row = out->p + out->len;
     put_ends(row, c, r, 0);
-    memcpy(row + 44, v, 16);
+    memcpy(row + HTTP_METHOD, &v[0], 4);
+    memcpy(row + HTTP_HOST, &v[1], 4);
+    memcpy(row + HTTP_URI, &v[2], 4);
+    memcpy(row + HTTP_USER_AGENT, &v[3], 4);
     out->len += HTTP_ROW;
     return 1;
 }
@@ -2362,27 +2370,20 @@ static struct PyModuleDef module = {
 typedef struct {
     const char *name;
     long offset;
+    const char *kind; /* numpy kind and size, as Schema.layout() has it */
 } field_t;
 
-static const field_t DNS_FIELDS[] = {{"ts", 0},     {"client", 8},   {"server", 24}, {"client_port", 40},
-                                     {"server_port", 42}, {"tcp", 44}, {"txid", 45},  {"query", 47},
-                                     {"qtype", 51}, {"is_response", 55}, {"rcode", 56}, {NULL, DNS_ROW}};
-static const field_t ANSWER_FIELDS[] = {{"event", 0}, {"name", 8},  {"rtype", 12},   {"value", 16},
-                                        {"ttl", 20},  {"addr", 28}, {NULL, ANSWER_ROW}};
-static const field_t TLS_FIELDS[] = {{"ts", 0},      {"client", 8},  {"server", 24},   {"client_port", 40},
-                                     {"server_port", 42}, {"quic", 44}, {"sni", 45},   {"alpn", 49},
-                                     {"versions", 53}, {"ech", 57},  {"ja3", 58},      {"ja3_hash", 62},
-                                     {"ja4", 66},    {NULL, TLS_ROW}};
-static const field_t HTTP_FIELDS[] = {{"ts", 0},      {"client", 8}, {"server", 24}, {"client_port", 40},
-                                      {"server_port", 42}, {"method", 44}, {"host", 48}, {"uri", 52},
-                                      {"user_agent", 56}, {NULL, HTTP_ROW}};
+static const field_t DNS_FIELDS[] = DNS_LAYOUT;
+static const field_t ANSWER_FIELDS[] = ANSWER_LAYOUT;
+static const field_t TLS_FIELDS[] = TLS_LAYOUT;
+static const field_t HTTP_FIELDS[] = HTTP_LAYOUT;
 
-/* {"field": offset, ..., "": itemsize} */
+/* {"field": (offset, kind), ..., "": (row size, "")} */
 static PyObject *layout(const field_t *f)
 {
     PyObject *d = PyDict_New();
     for (; d; f++) {
-        PyObject *v = PyLong_FromLong(f->offset);
+        PyObject *v = Py_BuildValue("(ls)", f->offset, f->kind);
         if (!v || PyDict_SetItemString(d, f->name ? f->name : "", v) < 0) {
             Py_XDECREF(v);
             Py_DECREF(d);

@@ -22,7 +22,9 @@ HEADER_LEN = 12
 _HEADER = struct.Struct("!4H")  # id, flags, qdcount, ancount (nscount/arcount unused)
 MAX_NAME_LEN = 255  # RFC 1035 2.3.4, wire form
 MAX_POINTER_JUMPS = 64  # far above any honest message; stops pointer loops early
-MAX_RDATA_TEXT = 256  # bytes of rdata rendered for types shown as generic hex or TXT
+# Bytes of rdata shown as hex for the types rendered in RFC 3597's generic form (`\# length hex`: the true
+# length stays in the text). TXT and SPF are kept whole: a tunnel's answers are measured by them.
+MAX_RDATA_HEX = 256
 OPCODE_NOTIFY = 4  # RFC 1996: question = zone (SOA), answer section may hold the new SOA: kept as answers
 OPCODE_UPDATE = 5  # RFC 2136: zone, prerequisite, update and additional sections
 
@@ -239,12 +241,12 @@ def _rdata_text(msg: bytes, rtype: int, start: int, end: int) -> str:
             raise DecodeError("dns.bad_rdata", "SOA length")
         nums = " ".join(str(int.from_bytes(msg[i : i + 4], "big")) for i in range(pos, pos + 20, 4))
         return f"{mname} {rname} {nums}"
-    if rtype in (16, 99):  # TXT SPF
-        return " ".join(safe_text(s, MAX_RDATA_TEXT) for s in _char_strings(rdata[:MAX_RDATA_TEXT]))
+    if rtype in (16, 99):  # TXT SPF, whole (at most the message's 64 KiB)
+        return " ".join(safe_text(s) for s in _char_strings(rdata))
     if rtype in (64, 65):
         return _svcb_text(msg, start, end)
     # RFC 3597 generic form, cut: the value is for display and matching, not for re-encoding.
-    return f"\\# {len(rdata)} {rdata[:MAX_RDATA_TEXT].hex()}"
+    return f"\\# {len(rdata)} {rdata[:MAX_RDATA_HEX].hex()}"
 
 
 def parse_dns(payload: bytes) -> DnsMessage:

@@ -9,7 +9,7 @@ headers are complete; bounded buffers keep floods from growing memory.
 
 With the compiled core built, the candidate pass and the DNS, ClientHello and request walks of the bulk
 path run in `_events.c`, which adds the rows to the tables itself; the tables are byte for byte those
-of the Python path (`EventExtractor(native=False)`, or `NETDETECT_NATIVE=0`).
+of the Python path (an extractor made inside `netdetect.native.reference_path()`, or `NETDETECT_NATIVE=0`).
 """
 
 from __future__ import annotations
@@ -55,22 +55,6 @@ EARLY_MAX_BYTES = 16 << 20  # segments of a capture with TSO/GRO may be 64 KiB e
 EARLY_MAX_AGE = 1.0
 
 
-def _native_events() -> ModuleType | None:
-    """The compiled walks (`_events.c`), when built and writing rows laid out as the tables' dtypes."""
-    module = load("netdetect.decode._events")
-    if module is None:
-        return None
-    tables = {"dns": DNS_DTYPE, "answer": ANSWER_DTYPE, "tls": TLS_DTYPE, "http": HTTP_DTYPE}
-    for name, dtype in tables.items():
-        offsets = {k: v[1] for k, v in (dtype.fields or {}).items()}
-        if module.LAYOUTS[name] != {**offsets, "": dtype.itemsize}:
-            return None
-    return module
-
-
-_events = _native_events()
-
-
 @dataclass
 class _Stream:
     kind: str  # "tls" | "http" | "dns"
@@ -109,11 +93,12 @@ class EventExtractor:
 
     `reference=True` takes the plain path everywhere (every TCP start kept as a stream, reference
     parsers, no memo): the same events, slower; tests and benchmarks compare the two. The fast path
-    runs its per-packet and per-event work in the compiled walks when they are built (`native=False`
-    keeps it in Python: the same tables, byte for byte).
+    runs its per-packet and per-event work in the compiled walks when they are built and the compiled
+    core is on when the extractor is made (`netdetect.native.reference_path()` keeps it in Python: the
+    same tables, byte for byte).
     """
 
-    def __init__(self, max_streams: int = MAX_STREAMS, reference: bool = False, native: bool = True) -> None:
+    def __init__(self, max_streams: int = MAX_STREAMS, reference: bool = False) -> None:
         self.out = EventTables()
         self.streams: OrderedDict[int, _Stream] = OrderedDict()
         self.quic: OrderedDict[tuple, quic_mod.QuicCryptoAssembler] = OrderedDict()
@@ -126,7 +111,7 @@ class EventExtractor:
         self.fragments = FragmentReassembler()
         self.max_streams = max_streams
         self.reference = reference
-        self.native = _events if native and not reference else None
+        self.native = None if reference else load("netdetect.decode._events")
         self.parse_dns = fastpath.dns_parsed if reference else fastpath.DnsMemo(self.native is not None).parse
         self.extract_hello = tls_mod.extract_client_hello if reference else fastpath.extract_client_hello
         # The compiled walks' memos hold pool ids: they belong to one pool.
@@ -550,6 +535,7 @@ class EventExtractor:
         src, dst, sp, dp = ends
         txid = (payload[0] << 8) | payload[1]
         if parsed.is_response:  # the client is the host that asked
+            rcode = -1 if parsed.rcode is None else parsed.rcode
             self.out.dns.add(
                 ts,
                 dst,
@@ -561,8 +547,8 @@ class EventExtractor:
                 parsed.query,
                 parsed.qtype,
                 True,
-                parsed.rcode,
-                parsed.answers,
+                rcode,
+                answers=parsed.answers,
             )
         else:
             self.out.dns.add(
@@ -576,8 +562,8 @@ class EventExtractor:
                 parsed.query,
                 parsed.qtype,
                 False,
-                None,
-                parsed.answers,
+                -1,
+                answers=parsed.answers,
             )
 
     def _quic(self, ts: float, ends: Ends, payload: bytes) -> None:

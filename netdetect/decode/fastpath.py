@@ -41,10 +41,10 @@ from netdetect.decode.tls import (
     ClientHello,
 )
 from netdetect.model import DnsAnswer
-from netdetect.native import load
+from netdetect.native import built, load
 from netdetect.tables import addr16
 
-_events = load("netdetect.decode._events")
+_EVENTS = "netdetect.decode._events"
 
 _TYPE_LEN = struct.Struct("!HH").unpack_from
 # Extensions whose bytes decide the parsed lists and the fingerprints; the rest only count by type.
@@ -217,8 +217,9 @@ def hello_shape(body: bytes) -> tuple[HelloShape, str | None]:
     if type(body) is not bytes:
         body = bytes(body)
     try:
-        if _events is not None:  # the compiled walk: the same key and SNI, or None where _walk raises
-            walked = _events.hello_walk(body)
+        walks = load(_EVENTS)
+        if walks is not None:  # the compiled walk: the same key and SNI, or None where _walk raises
+            walked = walks.hello_walk(body)
             if walked is None:
                 raise _Unusual
             key, sni = walked
@@ -331,7 +332,7 @@ class DnsMemo:
         self._seen: dict[bytes, DnsParsed | str] = {}
         self.hits = 0
         self.misses = 0
-        self._parse = dns_parsed_native if native and _events is not None else dns_parsed
+        self._parse = dns_parsed_native if native and built(_EVENTS) is not None else dns_parsed
 
     def parse(self, payload: bytes) -> DnsParsed | str:
         if len(payload) > MEMO_MAX_PAYLOAD:
@@ -369,7 +370,8 @@ def dns_fields(payload: bytes) -> tuple | str:
 
 def dns_parsed_native(payload: bytes) -> DnsParsed | str:
     """`dns_parsed` by the compiled walk where it decides the message (the same result, ~10x faster)."""
-    walked = _events.dns_walk(payload, dns_mod.QTYPES) if _events is not None else None
+    walks = built(_EVENTS)
+    walked = walks.dns_walk(payload, dns_mod.QTYPES) if walks is not None else None
     if walked is None:
         return dns_parsed(payload)
     if isinstance(walked, str):

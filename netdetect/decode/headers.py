@@ -156,16 +156,14 @@ _COUNT_SLOTS = (
 )
 
 
-def _load_native() -> ModuleType | None:
-    module = load("netdetect.decode._headers")
-    if module is None:
-        return None
-    # A module built from another version of _headers.c would fill the wrong columns or slots.
+def layout_problem(module: ModuleType) -> str | None:
+    """What a built `_headers` module disagrees on with the columns and count slots here (it would fill
+    the wrong ones), or None."""
     built = (module.N_OUTPUTS, module.N_COUNTS, module.MAX_TUNNEL_DEPTH)
-    return module if built == (len(_COLUMNS), len(_COUNT_SLOTS), MAX_TUNNEL_DEPTH) else None
-
-
-_native = _load_native()
+    expected = (len(_COLUMNS), len(_COUNT_SLOTS), MAX_TUNNEL_DEPTH)
+    if built != expected:
+        return f"(columns, count slots, tunnel depth) {built}, expected {expected}"
+    return None
 
 
 def _empty_columns(n: int) -> tuple[np.ndarray, ...]:
@@ -190,18 +188,19 @@ _BY_ITEMSIZE = sorted(range(len(_COLUMNS)), key=lambda i: -np.dtype(_COLUMNS[i][
 def decode_headers(batch: PacketBatch) -> Headers:
     """Headers of every packet in `batch` that decodes to TCP, UDP or another IP protocol.
 
-    Compiled when `netdetect.decode._headers` is built (and NETDETECT_NATIVE is not 0), otherwise
+    Compiled when `netdetect.decode._headers` is built (and `netdetect.native` is switched on), otherwise
     `decode_headers_reference`; the results are identical (the compiled path's columns share one
     allocation unless most rows were dropped)."""
     n = len(batch)
-    if _native is None or (n and not len(batch.data)):
+    compiled = load("netdetect.decode._headers")
+    if compiled is None or (n and not len(batch.data)):
         # An empty buffer has no byte to clip a read to: the reference's behaviour (IndexError) stands.
         return decode_headers_reference(batch)
     columns = _empty_columns(n)
     slots = np.zeros(len(_COUNT_SLOTS), np.int64)
     kept = 0
     if n:
-        kept = _native.decode(
+        kept = compiled.decode(
             np.ascontiguousarray(batch.data, np.uint8),
             np.asarray(batch.offset, np.int64),  # strided columns are read in place
             np.asarray(batch.caplen, np.int64),

@@ -6,12 +6,11 @@ from tshark's dissectors as a cross-check. Every engine keeps the native connect
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from netdetect.errors import UsageError
 from netdetect.pipeline import extract_files, extract_parallel
+from netdetect.registry import Registry
 from netdetect.tables.extraction import Extraction
 
 
@@ -53,19 +52,15 @@ class NativeEngine:
 
 # Name -> "module:class"; an engine module is imported only when its engine is picked (the tshark
 # engine's imports cost a tenth of a second on every native scan otherwise).
-ENGINES: dict[str, str] = {
-    NativeEngine.name: f"{__name__}:NativeEngine",
-    "tshark": "netdetect.engines.tshark:TsharkEngine",
-}
+ENGINE_REGISTRY: Registry[Engine] = Registry(
+    "engine",
+    {NativeEngine.name: f"{__name__}:NativeEngine", "tshark": "netdetect.engines.tshark:TsharkEngine"},
+)
+ENGINES = ENGINE_REGISTRY.modules
 
 
 def engine_class(name: str) -> type[Engine]:
-    target = ENGINES.get(name)
-    if target is None:
-        raise UsageError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
-    module, _, attr = target.partition(":")
-    cls: type[Engine] = getattr(importlib.import_module(module), attr)
-    return cls
+    return ENGINE_REGISTRY.get(name)
 
 
 def get_engine(name: str) -> Engine:

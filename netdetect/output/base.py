@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, TextIO, TypeVar
+from typing import Any, ClassVar, TextIO
 
-from netdetect.errors import UsageError
 from netdetect.gcpause import collections_paused
 from netdetect.model import Report
+from netdetect.registry import Registry
 
-FORMATS: dict[str, type[Formatter]] = {}  # the formatters imported so far (all of them: `all_formats`)
-# The module of each format. A run imports only the one it writes.
-FORMAT_MODULES: dict[str, str] = {
-    "csv": "csvfmt",
-    "ecs": "ecs",
-    "eve": "eve",
-    "jsonl": "jsonl",
-    "table": "table",
-}
-
-_F = TypeVar("_F", bound="type[Formatter]")
-
-
-def register(cls: _F) -> _F:
-    """Class decorator: make a formatter available under its `name`."""
-    FORMATS[cls.name] = cls
-    return cls
+# The module of each format: a run imports only the one it writes.
+FORMAT_REGISTRY: Registry[Formatter] = Registry(
+    "output format",
+    {name: f"netdetect.output.{module}" for name, module in
+     {"csv": "csvfmt", "ecs": "ecs", "eve": "eve", "jsonl": "jsonl", "table": "table"}.items()},
+    unknown="unknown {what} {name!r} (known: {sorted})",
+)  # fmt: skip
+FORMATS = FORMAT_REGISTRY.classes  # the formatters imported so far (all of them: `all_formats`)
+FORMAT_MODULES = FORMAT_REGISTRY.modules
+register = FORMAT_REGISTRY.register  # class decorator: a formatter available under its `name`
 
 
 class Formatter(ABC):
@@ -86,15 +78,9 @@ class JsonLinesFormatter(Formatter):
 
 
 def formatter_for(fmt: str) -> type[Formatter]:
-    if fmt not in FORMATS and fmt in FORMAT_MODULES:
-        importlib.import_module(f"netdetect.output.{FORMAT_MODULES[fmt]}")
-    try:
-        return FORMATS[fmt]
-    except KeyError:
-        known = ", ".join(sorted(FORMAT_MODULES))
-        raise UsageError(f"unknown output format {fmt!r} (known: {known})") from None
+    return FORMAT_REGISTRY.get(fmt)
 
 
 def all_formats() -> dict[str, type[Formatter]]:
     """Every formatter by name."""
-    return {fmt: formatter_for(fmt) for fmt in FORMAT_MODULES}
+    return FORMAT_REGISTRY.all()

@@ -4,7 +4,8 @@ One numpy row per DNS message, DNS answer, TLS/QUIC ClientHello and HTTP request
 16-byte values (v4-mapped) like the connection table's; every text value (names, fingerprints,
 URIs, ALPN lists) is an int32 id into one `ValuePool` shared by the tables of an extraction, so
 memory grows with distinct values, not with events, and analysis joins and matches on integer and
-byte columns. The columns map one to one onto Arrow/Parquet.
+byte columns. The columns map one to one onto Arrow/Parquet; each table's are declared once, in
+`schema.py`, and everything here (dtypes, row building, reading rows as events) follows from that.
 
 The tables still read like lists of `DnsEvent` / `TlsEvent` / `HttpEvent` (len, index, iterate):
 rows are turned back into those dataclasses on demand, for `netdetect events`, `show` and tests.
@@ -12,60 +13,22 @@ rows are turned back into those dataclasses on demand, for `netdetect events`, `
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import numpy as np
 
-from netdetect.addr import from_text, to_text
 from netdetect.model import DnsAnswer, DnsEvent, HttpEvent, TlsEvent
+from netdetect.tables.schema import ANSWER, DNS, HTTP, TLS, Schema, addr16  # noqa: F401 - addr16 re-exported
 
 NONE = -1  # pool id of a missing value
 
-_ENDS = [
-    ("ts", "f8"),
-    ("client", "S16"),
-    ("server", "S16"),
-    ("client_port", "u2"),
-    ("server_port", "u2"),
-]
-DNS_DTYPE = np.dtype(
-    _ENDS
-    + [
-        ("tcp", "?"),
-        ("txid", "u2"),
-        ("query", "i4"),
-        ("qtype", "i4"),
-        ("is_response", "?"),
-        ("rcode", "i2"),  # -1: none (a query)
-    ]
-)
-ANSWER_DTYPE = np.dtype(
-    [
-        ("event", "i8"),  # row of the DNS table
-        ("name", "i4"),
-        ("rtype", "i4"),
-        ("value", "i4"),
-        ("ttl", "i8"),
-        ("addr", "S16"),  # A/AAAA value as 16 bytes; empty otherwise
-    ]
-)
-TLS_DTYPE = np.dtype(
-    _ENDS
-    + [
-        ("quic", "?"),
-        ("sni", "i4"),
-        ("alpn", "i4"),  # pool id of a tuple of protocol names
-        ("versions", "i4"),  # pool id of a tuple of version numbers
-        ("ech", "?"),
-        ("ja3", "i4"),
-        ("ja3_hash", "i4"),
-        ("ja4", "i4"),
-    ]
-)
-HTTP_DTYPE = np.dtype(_ENDS + [("method", "i4"), ("host", "i4"), ("uri", "i4"), ("user_agent", "i4")])
+# The tables' dtypes, as declared in schema.py.
+DNS_DTYPE = DNS.dtype
+ANSWER_DTYPE = ANSWER.dtype
+TLS_DTYPE = TLS.dtype
+HTTP_DTYPE = HTTP.dtype
 
 
 class ValuePool:
@@ -109,23 +72,26 @@ class ValuePool:
         return np.array([NONE] + [self.id(v) for v in other.values], np.int32)
 
 
-@lru_cache(maxsize=1 << 16)
-def addr16(text: str) -> bytes:
-    """Event address text -> 16-byte table value (empty bytes when it is not an address)."""
-    try:
-        return from_text(text)
-    except ValueError:
-        return b""
-
-
 E = TypeVar("E")
 
 
 class EventTable(Generic[E]):
-    """Rows of one event type over a shared pool; reads as a sequence of event dataclasses."""
+    """Rows of one event type over a shared pool; reads as a sequence of event dataclasses.
 
-    dtype: np.dtype
-    text_columns: tuple[str, ...] = ()
+    A subclass names its `schema`; the dtype, the pool columns and the row builder come from it."""
+
+    schema: ClassVar[Schema]
+    dtype: ClassVar[np.dtype]
+    text_columns: ClassVar[tuple[str, ...]]
+    # add(self, <the schema's columns in order>): one row, addresses as 16 bytes, text values as they are
+    add: Callable[..., None]
+    _children: ClassVar[str | None] = None  # keyword of `add` for rows of a child table
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.dtype = cls.schema.dtype
+        cls.text_columns = cls.schema.text_columns
+        cls.add = cls.schema.add_method(cls._children)
 
     def __init__(self, rows: np.ndarray | None = None, pool: ValuePool | None = None) -> None:
         # Rows added one by one wait as tuples until `flush` (the extractor flushes after each batch);
@@ -195,21 +161,16 @@ class EventTable(Generic[E]):
         return self._build(rows, lo) if len(rows) else []
 
     def _build(self, rows: np.ndarray, first: int) -> list[E]:
-        raise NotImplementedError
-
-    def _ends_columns(self, rows: np.ndarray) -> tuple[list, list, list, list, list]:
-        return (
-            rows["ts"].tolist(),
-            list(map(to_text, rows["client"].tolist())),
-            list(map(to_text, rows["server"].tolist())),
-            rows["client_port"].tolist(),
-            rows["server_port"].tolist(),
-        )
-
-    def _values(self, column: np.ndarray) -> list[Any]:
-        return self.pool.lookup(column)
+        event: Callable[..., E] = self.schema.event  # type: ignore[assignment]
+        columns = self.schema.event_columns(rows, self.pool.lookup)
+        return [event(*values) for values in zip(*columns, strict=True)]
 
     # -- building ---------------------------------------------------------------------------------
+    def append(self, events: Sequence[E]) -> None:
+        """Rows of event dataclasses."""
+        for e in events:
+            self.add(*self.schema.from_event(e))
+
     def _extend_rows(self, rows: np.ndarray) -> None:
         self.flush()
         self._parts.append(rows)
@@ -242,9 +203,12 @@ class EventTable(Generic[E]):
 
 
 class DnsTable(EventTable[DnsEvent]):
-    dtype = DNS_DTYPE
-    text_columns = ("query", "qtype")
-    answer_text_columns = ("name", "rtype", "value")
+    """DNS messages, and their answers in a second table whose `event` column is the message's row."""
+
+    schema = DNS
+    _children = "answers"  # add(..., answers=(DnsAnswer, ...))
+    answer_text_columns = ANSWER.text_columns
+    _answer_row = staticmethod(ANSWER.adder(skip=1))  # the columns after `event`
 
     def __init__(
         self, rows: np.ndarray | None = None, answers: np.ndarray | None = None, pool: ValuePool | None = None
@@ -274,43 +238,9 @@ class DnsTable(EventTable[DnsEvent]):
         self.flush()
         self._answer_parts = [value]
 
-    def add(
-        self,
-        ts: float,
-        client: bytes,
-        server: bytes,
-        client_port: int,
-        server_port: int,
-        tcp: bool,
-        txid: int,
-        query: str | None,
-        qtype: str | None,
-        is_response: bool,
-        rcode: int | None,
-        answers: Sequence[DnsAnswer] = (),
-    ) -> None:
-        """One message; addresses as 16 bytes."""
-        ids = self.pool.ids
-        sd = ids.setdefault
-        event = self._count
-        self._pending.append(
-            (
-                ts,
-                client,
-                server,
-                client_port,
-                server_port,
-                tcp,
-                txid,
-                sd(query, len(ids) - 1),
-                sd(qtype, len(ids) - 1),
-                is_response,
-                -1 if rcode is None else rcode,
-            )
-        )
-        self._count += 1
-        if answers:
-            self._pending_answers += [(event, *tail) for tail in self._answer_tails(answers)]
+    def _add_children(self, event: int, answers: Sequence[DnsAnswer]) -> None:
+        """The answers of the message `add` just queued as row `event`."""
+        self._pending_answers += [(event, *tail) for tail in self._answer_tails(answers)]
 
     def add_rows(self, rows: np.ndarray, answers: np.ndarray | None = None) -> None:
         """Messages built elsewhere (the compiled decoders) over this table's pool, after those added so
@@ -328,17 +258,8 @@ class DnsTable(EventTable[DnsEvent]):
             if known is not None and known[0] is answers:
                 return known[1]
         ids = self.pool.ids
-        sd = ids.setdefault
-        tails = [
-            (
-                sd(a.name, len(ids) - 1),
-                sd(a.rtype, len(ids) - 1),
-                sd(a.value, len(ids) - 1),
-                a.ttl,
-                addr16(a.value) if a.rtype in ("A", "AAAA") else b"",
-            )
-            for a in answers
-        ]
+        row = self._answer_row
+        tails = [row(ids, *ANSWER.from_event(a, skip=1)) for a in answers]
         if shared:
             if len(self._answer_rows) >= 1 << 14:
                 self._answer_rows.clear()  # bounded like the decoders' memo
@@ -346,22 +267,8 @@ class DnsTable(EventTable[DnsEvent]):
         return tails
 
     def append(self, events: Sequence[DnsEvent]) -> None:
-        add = self.add
         for e in events:
-            add(
-                e.ts,
-                addr16(e.client),
-                addr16(e.server),
-                e.client_port,
-                e.server_port,
-                e.transport == "tcp",
-                e.txid,
-                e.query,
-                e.qtype,
-                e.is_response,
-                e.rcode,
-                e.answers,
-            )
+            self.add(*DNS.from_event(e), answers=e.answers)
 
     def extend(self, other: EventTable[DnsEvent]) -> None:
         assert isinstance(other, DnsTable)
@@ -385,206 +292,29 @@ class DnsTable(EventTable[DnsEvent]):
         self.answers = answers[np.argsort(answers["event"], kind="stable")]
 
     def _build(self, rows: np.ndarray, first: int) -> list[DnsEvent]:
-        ts, client, server, cport, sport = self._ends_columns(rows)
         answers = self.answers
         lo, hi = np.searchsorted(answers["event"], [first, first + len(rows)])
         answers = answers[lo:hi]
         by_event: dict[int, list[DnsAnswer]] = {}
-        for event, name, rtype, value, ttl in zip(
+        for event, values in zip(
             answers["event"].tolist(),
-            self._values(answers["name"]),
-            self._values(answers["rtype"]),
-            self._values(answers["value"]),
-            answers["ttl"].tolist(),
+            zip(*ANSWER.event_columns(answers, self.pool.lookup), strict=True),
             strict=True,
         ):
-            by_event.setdefault(event, []).append(DnsAnswer(name, rtype, value, ttl))
-        columns = zip(
-            ts,
-            client,
-            server,
-            cport,
-            sport,
-            rows["tcp"].tolist(),
-            rows["txid"].tolist(),
-            self._values(rows["query"]),
-            self._values(rows["qtype"]),
-            rows["is_response"].tolist(),
-            rows["rcode"].tolist(),
-            strict=True,
-        )
+            by_event.setdefault(event, []).append(DnsAnswer(*values))
+        columns = DNS.event_columns(rows, self.pool.lookup)
         return [
-            DnsEvent(
-                t,
-                c,
-                sv,
-                cp,
-                sp,
-                "tcp" if tcp else "udp",
-                txid,
-                q,
-                qt,
-                resp,
-                None if rc < 0 else rc,
-                by_event.get(first + i, []),
-            )
-            for i, (t, c, sv, cp, sp, tcp, txid, q, qt, resp, rc) in enumerate(columns)
+            DnsEvent(*values, by_event.get(first + i, []))  # type: ignore[call-arg]
+            for i, values in enumerate(zip(*columns, strict=True))
         ]
 
 
 class TlsTable(EventTable[TlsEvent]):
-    dtype = TLS_DTYPE
-    text_columns = ("sni", "alpn", "versions", "ja3", "ja3_hash", "ja4")
-
-    def add(
-        self,
-        ts: float,
-        client: bytes,
-        server: bytes,
-        client_port: int,
-        server_port: int,
-        quic: bool,
-        sni: str | None,
-        alpn: tuple[str, ...],
-        versions: tuple[int, ...],
-        ech: bool,
-        ja3: str | None,
-        ja3_hash: str | None,
-        ja4: str | None,
-    ) -> None:
-        """One ClientHello; addresses as 16 bytes."""
-        ids = self.pool.ids
-        sd = ids.setdefault
-        self._pending.append(
-            (
-                ts,
-                client,
-                server,
-                client_port,
-                server_port,
-                quic,
-                sd(sni, len(ids) - 1),
-                sd(alpn, len(ids) - 1),
-                sd(versions, len(ids) - 1),
-                ech,
-                sd(ja3, len(ids) - 1),
-                sd(ja3_hash, len(ids) - 1),
-                sd(ja4, len(ids) - 1),
-            )
-        )
-        self._count += 1
-
-    def append(self, events: Sequence[TlsEvent]) -> None:
-        add = self.add
-        for e in events:
-            add(
-                e.ts,
-                addr16(e.client),
-                addr16(e.server),
-                e.client_port,
-                e.server_port,
-                e.transport == "quic",
-                e.sni,
-                tuple(e.alpn),
-                tuple(e.versions),
-                e.ech,
-                e.ja3,
-                e.ja3_hash,
-                e.ja4,
-            )
-
-    def _build(self, rows: np.ndarray, first: int) -> list[TlsEvent]:
-        columns = zip(
-            *self._ends_columns(rows),
-            rows["quic"].tolist(),
-            self._values(rows["sni"]),
-            self._values(rows["alpn"]),
-            self._values(rows["versions"]),
-            rows["ech"].tolist(),
-            self._values(rows["ja3"]),
-            self._values(rows["ja3_hash"]),
-            self._values(rows["ja4"]),
-            strict=True,
-        )
-        return [
-            TlsEvent(
-                t,
-                c,
-                sv,
-                cp,
-                sp,
-                "quic" if quic else "tcp",
-                sni,
-                list(alpn or ()),
-                list(versions or ()),
-                ech,
-                ja3,
-                ja3_hash,
-                ja4,
-            )
-            for t, c, sv, cp, sp, quic, sni, alpn, versions, ech, ja3, ja3_hash, ja4 in columns
-        ]
+    schema = TLS
 
 
 class HttpTable(EventTable[HttpEvent]):
-    dtype = HTTP_DTYPE
-    text_columns = ("method", "host", "uri", "user_agent")
-
-    def add(
-        self,
-        ts: float,
-        client: bytes,
-        server: bytes,
-        client_port: int,
-        server_port: int,
-        method: str | None,
-        host: str | None,
-        uri: str | None,
-        user_agent: str | None,
-    ) -> None:
-        """One request; addresses as 16 bytes."""
-        ids = self.pool.ids
-        sd = ids.setdefault
-        self._pending.append(
-            (
-                ts,
-                client,
-                server,
-                client_port,
-                server_port,
-                sd(method, len(ids) - 1),
-                sd(host, len(ids) - 1),
-                sd(uri, len(ids) - 1),
-                sd(user_agent, len(ids) - 1),
-            )
-        )
-        self._count += 1
-
-    def append(self, events: Sequence[HttpEvent]) -> None:
-        add = self.add
-        for e in events:
-            add(
-                e.ts,
-                addr16(e.client),
-                addr16(e.server),
-                e.client_port,
-                e.server_port,
-                e.method,
-                e.host,
-                e.uri,
-                e.user_agent,
-            )
-
-    def _build(self, rows: np.ndarray, first: int) -> list[HttpEvent]:
-        columns = zip(
-            *self._ends_columns(rows),
-            self._values(rows["method"]),
-            self._values(rows["host"]),
-            self._values(rows["uri"]),
-            self._values(rows["user_agent"]),
-            strict=True,
-        )
-        return [HttpEvent(*values) for values in columns]
+    schema = HTTP
 
 
 @dataclass

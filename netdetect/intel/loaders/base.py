@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -12,6 +11,7 @@ from typing import Any, ClassVar
 
 from netdetect.errors import IntelError
 from netdetect.intel.indicator import BadValue, Indicator, make_indicator, type_counts
+from netdetect.registry import Registry
 
 HEAD_BYTES = 8192
 
@@ -142,36 +142,31 @@ class Loader(ABC):
             raise IntelError(f"not valid JSON: {exc.msg}", path=str(path), line=exc.lineno) from exc
 
 
-LOADERS: dict[str, type[Loader]] = {}  # the loaders imported so far (all of them: `all_loaders`)
 # The module of each format, in sniffing order (a tie goes to the first). A module is imported when its
 # format is first needed, so a scan with the bundled pack does not import the STIX, MISP, CSV and Zeek
 # parsers.
-LOADER_MODULES: dict[str, str] = {
-    "csv": "csvfile",
-    "misp": "misp",
-    "pack": "pack",
-    "jsonl": "pack",
-    "stix": "stix",
-    "text": "text",
-    "zeek": "zeek",
-}
-
-
-def register(cls: type[Loader]) -> type[Loader]:
-    LOADERS[cls.name] = cls
-    return cls
+LOADER_REGISTRY: Registry[Loader] = Registry(
+    "intel format",
+    {name: f"netdetect.intel.loaders.{module}" for name, module in
+     {"csv": "csvfile", "misp": "misp", "pack": "pack", "jsonl": "pack", "stix": "stix", "text": "text",
+      "zeek": "zeek"}.items()},
+    unknown="unknown {what} {name!r} (known: {sorted})",
+)  # fmt: skip
+LOADERS = LOADER_REGISTRY.classes  # the loaders imported so far (all of them: `all_loaders`)
+LOADER_MODULES = LOADER_REGISTRY.modules
+register = LOADER_REGISTRY.register
 
 
 def loader_class(fmt: str) -> type[Loader]:
     """The loader of a format name (KeyError when there is none)."""
-    if fmt not in LOADERS:
-        importlib.import_module(f"netdetect.intel.loaders.{LOADER_MODULES[fmt]}")
-    return LOADERS[fmt]
+    if fmt not in LOADER_REGISTRY:
+        raise KeyError(fmt)
+    return LOADER_REGISTRY.get(fmt)
 
 
 def all_loaders() -> dict[str, type[Loader]]:
     """Every loader by format name, in sniffing order."""
-    return {fmt: loader_class(fmt) for fmt in LOADER_MODULES}
+    return LOADER_REGISTRY.all()
 
 
 def default_pack_name(path: Path) -> str:
@@ -225,7 +220,5 @@ def load_path(
     try:
         cls = loader_class(fmt)
     except KeyError:
-        raise IntelError(
-            f"unknown intel format {fmt!r} (known: {', '.join(sorted(LOADER_MODULES))})", path=str(path)
-        ) from None
+        raise IntelError(str(LOADER_REGISTRY.unknown(fmt)), path=str(path)) from None
     return cls(path, strict=strict, pack=pack, include_non_ids=include_non_ids).load()

@@ -1,5 +1,6 @@
-"""The compiled flow engine (netdetect/_flows.c) against the numpy reference: identical rows, stats and
-saved state on captures, on generated packet sequences and across save/restore between engines."""
+"""The compiled flow engine (netdetect/_flows.c) against the numpy reference: identical rows, activity
+marks, stats and saved state on captures, on generated packet sequences and across save/restore
+between engines."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from netdetect.capture import open_capture
 from netdetect.decode.headers import Headers, decode_headers
 from netdetect.errors import CaptureError
 from netdetect.flows import (
+    MAX_MARKS_PER_CONN,
+    OPEN_MARK_DTYPE,
     STATE_DTYPE,
     FlowTracker,
     NativeFlowTracker,
@@ -26,6 +29,7 @@ from netdetect.flows import (
 )
 from netdetect.model import CONN_DTYPE
 from netdetect.pipeline import extract_files
+from netdetect.tables.marks import MARK_DTYPE
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "pcaps"
@@ -49,6 +53,7 @@ class Twin:
         self.ref: FlowTracker = ReferenceFlowTracker(max_open)
         self.nat: FlowTracker = NativeFlowTracker(max_open)
         self.conns: list[np.ndarray] = []
+        self.marks: list[np.ndarray] = []
 
     def add(self, h: Headers) -> None:
         self.ref.add(h)
@@ -65,6 +70,10 @@ class Twin:
         assert a.dtype == b.dtype == CONN_DTYPE
         assert a.tobytes() == b.tobytes()
         self.conns.append(a)
+        ma, mb = self.ref.take_marks(), self.nat.take_marks()
+        assert ma.dtype == mb.dtype == MARK_DTYPE
+        assert ma.tobytes() == mb.tobytes()
+        self.marks.append(ma)
         return a
 
     def swap_through_saved_state(self) -> None:
@@ -72,6 +81,7 @@ class Twin:
         self.take()
         sa, sb = self.ref.save_state(), self.nat.save_state()
         assert sa["state"].tobytes() == sb["state"].tobytes() and (sa["stats"] == sb["stats"]).all()
+        assert sa["marks"].tobytes() == sb["marks"].tobytes()
         ref, nat = ReferenceFlowTracker(self.ref.max_open), NativeFlowTracker(self.nat.max_open)
         ref.load_state(sb)
         nat.load_state(sa)
@@ -91,6 +101,9 @@ class Twin:
         a, b = self.ref.state, self.nat.state
         assert a.dtype == b.dtype == STATE_DTYPE
         assert a.tobytes() == b.tobytes()
+        ma, mb = self.ref.open_marks, self.nat.open_marks
+        assert ma.dtype == mb.dtype == OPEN_MARK_DTYPE
+        assert ma.tobytes() == mb.tobytes()
 
 
 # The columns flow tracking reads, in the dtypes decode_headers gives them.
@@ -105,6 +118,7 @@ COLUMNS = {
     "dport": np.int64,
     "tcp_flags": np.int64,
     "ip_len": np.int64,
+    "payload_len": np.int64,
 }
 FLAG_COLUMNS = ("fragment", "more_frags", "tunnelled")
 
@@ -114,7 +128,7 @@ def headers(columns: dict[str, np.ndarray]) -> Headers:
     n = len(columns["ts"])
     zeros, no = np.zeros(n, np.int64), np.zeros(n, bool)
     cols = {f.name: no if f.name in FLAG_COLUMNS else zeros for f in fields(Headers) if f.name != "counts"}
-    cols.update({name: np.asarray(columns[name], dtype) for name, dtype in COLUMNS.items()})
+    cols.update({name: np.asarray(columns.get(name, zeros), dtype) for name, dtype in COLUMNS.items()})
     return Headers(**cols)
 
 
@@ -149,6 +163,8 @@ def twin_over(heads: list[Headers], max_open: int = 2_000_000, expire_every: int
 def test_native_layouts_match_the_dtypes():
     assert flows._layout(CONN_DTYPE) == flows._native.CONN_LAYOUT
     assert flows._layout(STATE_DTYPE) == flows._native.STATE_LAYOUT
+    assert flows._layout(MARK_DTYPE) == flows._native.MARK_LAYOUT
+    assert flows._layout(OPEN_MARK_DTYPE) == flows._native.OPEN_MARK_LAYOUT
 
 
 def test_engine_choice():
@@ -385,6 +401,8 @@ def _columns(tuples, packets, t0=1_700_000_000.0):
         cols["dport"].append(pb if proto != 1 else 0)
         cols["tcp_flags"].append(fl if proto == 6 else 0)
         cols["ip_len"].append(size)
+        # Payloads of 0, 1 and 2 bytes (ACKs, keep-alive probes, the smallest mark) and larger ones.
+        cols["payload_len"].append(size - 40 if size % 2 else size % 3)
     return {k: np.array(v) for k, v in cols.items()}
 
 
@@ -403,6 +421,7 @@ def _play(columns, cuts, ops, max_open):
             twin.expire(last + op[1])
     conns = twin.finish()
     assert int(conns["packets_out"].sum() + conns["packets_in"].sum()) == n
+    assert np.isin(np.concatenate(twin.marks)["uid"], conns["uid"]).all()
 
 
 @needs_native
@@ -426,6 +445,7 @@ def test_engines_identical_on_generated_sequences(scenario):
             st.integers(-(2**63), 2**63 - 1),
             st.integers(-(2**40), 2**40),
             st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(-(2**63), 2**63 - 1),
         ),
         max_size=40,
     ),
@@ -434,6 +454,7 @@ def test_engines_identical_on_generated_sequences(scenario):
 def test_engines_identical_on_hostile_columns(rows, cuts):
     """Any values a decoder bug or a crafted packet could produce: no crash, and still the same rows."""
     names = ("src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "sport", "dport", "tcp_flags", "ip_len", "ts")
+    names += ("payload_len",)
     columns = {name: np.array([r[i] for r in rows], COLUMNS[name]) for i, name in enumerate(names)}
     cuts = sorted(min(c, len(rows)) for c in cuts)
     _play(columns, cuts, [("none",), ("swap",), ("expire", 0.0), ("take",), ("none",)][: len(cuts) + 1], 3)
@@ -462,7 +483,7 @@ def test_native_restores_any_state_rows(raw):
 def test_native_rejects_malformed_columns():
     tracker = flows._native.Tracker(seed=1)
     f8, u8, i8 = np.zeros(4), np.zeros(4, np.uint64), np.zeros(4, np.int64)
-    good = [f8, u8, u8, u8, u8, np.zeros(4, np.uint8), i8, i8, i8, i8]
+    good = [f8, u8, u8, u8, u8, np.zeros(4, np.uint8), i8, i8, i8, i8, i8]
     assert tracker.add(*good) == 0 and tracker.open == 1
     short = list(good)
     short[6] = np.zeros(3, np.int64)
@@ -508,3 +529,77 @@ def test_native_table_grows_sheds_and_shrinks():
         assert ft.open_flows == 0
         ft.add(h)
     assert ref.take().tobytes() == nat.take().tobytes() and ref.stats == nat.stats
+
+
+# --- activity marks ----------------------------------------------------------------------------
+
+
+def pings(times: list[float], from_client: bool = True, payload: int = 40) -> Headers:
+    """Packets with payload of the test 5-tuple at these times, from one side."""
+    h = tcp_packets(*[(t, _PSH | _ACK, from_client) for t in times])
+    return replace(h, payload_len=np.full(len(times), payload, np.int64))
+
+
+def joined(*parts: Headers) -> Headers:
+    order = np.argsort(np.concatenate([p.ts for p in parts]), kind="stable")
+    return Headers(
+        **{
+            f.name: np.concatenate([getattr(p, f.name) for p in parts])[order]
+            for f in fields(Headers)
+            if f.name != "counts"
+        }
+    )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_marks_start_after_an_idle_gap_and_ignore_acks_and_keepalive_probes(engine):
+    client = pings([0.0, 0.5, 2.0, 4.0, 4.9, 6.0, 7.0])  # gaps 0.5 and 0.9 and exactly 1.0 are no marks
+    acks = replace(pings([2.5, 10.0]), payload_len=np.zeros(2, np.int64))
+    probes = replace(pings([3.2, 11.0]), payload_len=np.ones(2, np.int64))  # keep-alive probes: 1 byte
+    late = pings([11.5])  # 4.5 s after the last payload (the probe at 11.0 is not one): a mark
+    server = pings([0.1, 3.0, 9.0], from_client=False)  # three marks: too few to hand over
+    ft = FlowTracker(engine=engine)
+    ft.add(joined(client, acks, probes, late, server))
+    ft.flush()
+    (conn,) = ft.take()
+    marks = ft.take_marks()
+    assert (marks["uid"] == conn["uid"]).all() and not marks["from_server"].any()
+    assert marks["ts"].tolist() == [0.0, 2.0, 4.0, 6.0, 11.5]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_marks_of_the_server_side_are_told_apart(engine):
+    ft = FlowTracker(engine=engine)
+    ft.add(joined(pings([0.0]), pings([5.0, 10.0, 15.0, 20.0], from_client=False)))
+    ft.flush()
+    ft.take()
+    marks = ft.take_marks()
+    assert marks["ts"].tolist() == [5.0, 10.0, 15.0, 20.0] and marks["from_server"].all()
+
+
+@needs_native
+def test_marks_continue_across_batches_and_saved_state_of_either_engine():
+    times = [float(t) for t in range(0, 600, 5)]
+    twin = Twin()
+    for i, chunk in enumerate(np.array_split(np.array(times), 7)):
+        twin.add(pings(chunk.tolist()))
+        if i == 3:
+            twin.swap_through_saved_state()
+    twin.finish()
+    marks = np.concatenate(twin.marks)
+    assert marks["ts"].tolist() == times and len(np.unique(marks["uid"])) == 1
+
+
+@needs_native
+def test_marks_past_the_bound_are_shed_oldest_first_and_counted():
+    n = MAX_MARKS_PER_CONN + 500
+    times = np.arange(n) * 2.0
+    twin = Twin()
+    for i, chunk in enumerate(np.array_split(times, 5)):
+        twin.add(pings(chunk.tolist()))
+        if i == 2:
+            twin.swap_through_saved_state()
+    twin.finish()
+    marks = np.concatenate(twin.marks)
+    assert len(marks) == MAX_MARKS_PER_CONN and marks["ts"][0] == times[500]
+    assert twin.ref.stats.marks_shed == twin.nat.stats.marks_shed == 500

@@ -110,6 +110,8 @@ DETECTORS: Registry[Detector] = Registry(
     "detector",
     {
         "beacon": "netdetect.detectors.beacon",
+        "heartbeat": "netdetect.detectors.heartbeat",
+        "long_connection": "netdetect.detectors.long_connection",
     },
 )
 register = DETECTORS.register

@@ -123,9 +123,12 @@ class HeartbeatDetector(Detector):
         period, jitter = timing.period_s[pick], timing.jitter[pick]
         side_names = [SIDES[s] for s in side[pick]]
         beats = timing.events[pick]
+        regular = score[pick] >= ctx.options.threshold
         why = [
-            _why(d, s, p, j, b, o)
-            for d, s, p, j, b, o in zip(duration, side_names, period, jitter, beats, open_at_end, strict=True)
+            _why(d, s, p, j, b, o, r)
+            for d, s, p, j, b, o, r in zip(
+                duration, side_names, period, jitter, beats, open_at_end, regular, strict=True
+            )
         ]
         return Detections(
             self.name,
@@ -153,8 +156,11 @@ def _ranks(counts: np.ndarray) -> np.ndarray:
     return np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
-def _why(duration: float, side: str, period: float, jitter: float, beats: int, open_at_end: bool) -> str:
-    pings = f"{side} pings every {period:.1f}s" if np.isfinite(period) else f"{side} sends {beats} times"
-    jit = f" jitter {jitter:.2f}" if np.isfinite(jitter) else ""
+def _why(
+    duration: float, side: str, period: float, jitter: float, beats: int, open_at_end: bool, regular: bool
+) -> str:
     held = "held" if not open_at_end else "open at capture end after"
-    return f"1 connection {held} {human_duration(duration)}, {pings}{jit}"
+    if not regular or not np.isfinite(period):
+        return f"1 connection {held} {human_duration(duration)}, {side} resumed {beats} times, not regularly"
+    jit = f" jitter {jitter:.2f}" if np.isfinite(jitter) else ""
+    return f"1 connection {held} {human_duration(duration)}, {side} pings every {period:.1f}s{jit}"

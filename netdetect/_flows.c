@@ -84,12 +84,18 @@ typedef struct {
     uint16_t a_port, b_port;
     uint8_t used, proto, client_is_a, finrst;
     uint8_t anchor_finrst; /* a FIN/RST since the anchor, in the stamped batch */
+    /* Marks: most connections have one or two (a request, a response), held in `held.inline` with
+     * their sides as bits of inline_sides; a third moves them to a ring (has_ring). */
+    uint8_t has_ring, n_inline, inline_sides;
     double ts, end_ts;
     /* Counters wrap as uint64 (numpy's int64 sums wrap too) instead of overflowing signed. */
     uint64_t bytes_ab, bytes_ba, pk_ab, pk_ba;
     uint64_t a_hi, a_lo, b_hi, b_lo;
     double last_payload[2]; /* per side (0: a, 1: b) its last payload time, -inf before any */
-    marks_t *marks;         /* NULL until the first mark */
+    union {
+        double inline_ts[2];
+        marks_t *ring;
+    } held;
 } flow_t;
 
 typedef struct {
@@ -110,6 +116,9 @@ typedef struct {
     uint8_t *mark_rows;
     size_t marks_used, marks_cap;
     uint64_t marks_shed; /* since the last take_marks_shed() */
+    void *small_free;    /* free list of small rings (see small_ring_alloc) */
+    void **blocks;       /* the blocks they are carved from, freed with the tracker */
+    size_t n_blocks, blocks_cap;
 } Tracker;
 
 static inline size_t home_slot(const Tracker *t, uint64_t key) { return mix64(key ^ t->seed) & (t->capacity - 1); }
@@ -322,24 +331,87 @@ static int marks_reserve(Tracker *t, size_t extra)
     return 0;
 }
 
-/* Appends a mark to the connection's ring; returns how many marks were shed (an overwritten oldest
- * mark, or this one when no memory could be had). */
-static unsigned push_mark(flow_t *f, double ts, uint8_t from_b)
+/* Most connections have one or two marks: their first, smallest rings come from a free list of
+ * equal chunks carved from blocks, as a malloc and a free per connection cost more than the marks. */
+#define SMALL_RING_BYTES (sizeof(marks_t) + MARKS_FIRST_CAPACITY * (sizeof(double) + 1))
+#define SMALL_CHUNK ((SMALL_RING_BYTES + 7) & ~(size_t)7)
+#define SMALL_PER_BLOCK 1024
+
+static marks_t *small_ring_alloc(Tracker *t)
 {
-    marks_t *m = f->marks;
-    if (!m || (m->len == m->cap && m->cap < MAX_MARKS_PER_CONN)) {
-        uint32_t old_cap = m ? m->cap : 0, cap = m ? 2 * m->cap : MARKS_FIRST_CAPACITY;
-        if (cap > MAX_MARKS_PER_CONN)
-            cap = MAX_MARKS_PER_CONN;
-        marks_t *grown = realloc(m, sizeof(marks_t) + (size_t)cap * (sizeof(double) + 1));
+    if (!t->small_free) {
+        if (t->n_blocks == t->blocks_cap) {
+            size_t cap = t->blocks_cap ? 2 * t->blocks_cap : 16;
+            void **blocks = realloc(t->blocks, cap * sizeof(void *));
+            if (!blocks)
+                return NULL;
+            t->blocks = blocks;
+            t->blocks_cap = cap;
+        }
+        char *block = malloc(SMALL_CHUNK * SMALL_PER_BLOCK);
+        if (!block)
+            return NULL;
+        t->blocks[t->n_blocks++] = block;
+        for (size_t i = 0; i < SMALL_PER_BLOCK; i++) {
+            void **chunk = (void **)(block + i * SMALL_CHUNK);
+            *chunk = t->small_free;
+            t->small_free = chunk;
+        }
+    }
+    void **chunk = t->small_free;
+    t->small_free = *chunk;
+    return (marks_t *)chunk;
+}
+
+static void ring_free(Tracker *t, marks_t *m)
+{
+    if (!m)
+        return;
+    if (m->cap == MARKS_FIRST_CAPACITY) {
+        *(void **)m = t->small_free;
+        t->small_free = m;
+    } else {
+        free(m);
+    }
+}
+
+/* Appends a mark to the connection's marks; returns how many marks were shed (an overwritten oldest
+ * mark, or this one when no memory could be had). */
+static unsigned push_mark(Tracker *t, flow_t *f, double ts, uint8_t from_b)
+{
+    if (!f->has_ring) {
+        if (f->n_inline < 2) {
+            f->held.inline_ts[f->n_inline] = ts;
+            f->inline_sides |= (uint8_t)((from_b != 0) << f->n_inline);
+            f->n_inline++;
+            return 0;
+        }
+        marks_t *m = small_ring_alloc(t);
+        if (!m)
+            return 1;
+        m->cap = MARKS_FIRST_CAPACITY;
+        m->len = 2;
+        m->head = 0;
+        memcpy(m->ts, f->held.inline_ts, sizeof f->held.inline_ts);
+        mark_sides(m)[0] = f->inline_sides & 1;
+        mark_sides(m)[1] = (f->inline_sides >> 1) & 1;
+        f->held.ring = m;
+        f->has_ring = 1;
+        f->n_inline = f->inline_sides = 0;
+    }
+    marks_t *m = f->held.ring;
+    if (m->len == m->cap && m->cap < MAX_MARKS_PER_CONN) { /* not wrapped yet: head is 0 */
+        uint32_t cap = 2 * m->cap < MAX_MARKS_PER_CONN ? 2 * m->cap : MAX_MARKS_PER_CONN;
+        marks_t *grown = malloc(sizeof(marks_t) + (size_t)cap * (sizeof(double) + 1));
         if (!grown)
             return 1;
-        if (!m)
-            grown->len = grown->head = 0;
         grown->cap = cap;
-        /* The side bytes follow the times: move them past the larger time array (not yet wrapped). */
-        memmove(mark_sides(grown), (uint8_t *)(grown->ts + old_cap), old_cap);
-        f->marks = m = grown;
+        grown->len = m->len;
+        grown->head = 0;
+        memcpy(grown->ts, m->ts, m->len * sizeof(double));
+        memcpy(mark_sides(grown), mark_sides(m), m->len);
+        ring_free(t, m);
+        f->held.ring = m = grown;
     }
     if (m->len < m->cap) {
         m->ts[m->len] = ts;
@@ -352,29 +424,42 @@ static unsigned push_mark(flow_t *f, double ts, uint8_t from_b)
     return 1;
 }
 
-static inline void mark_at(const marks_t *m, uint32_t i, double *ts, uint8_t *from_b)
+static inline uint32_t marks_len(const flow_t *f) { return f->has_ring ? f->held.ring->len : f->n_inline; }
+
+/* The connection's i-th mark, oldest first. */
+static inline void mark_at(const flow_t *f, uint32_t i, double *ts, uint8_t *from_b)
 {
+    if (!f->has_ring) {
+        *ts = f->held.inline_ts[i];
+        *from_b = (f->inline_sides >> i) & 1;
+        return;
+    }
+    const marks_t *m = f->held.ring;
     uint32_t j = (m->head + i) % m->cap;
     *ts = m->ts[j];
     *from_b = ((const uint8_t *)(m->ts + m->cap))[j];
 }
 
-static void free_marks(flow_t *f)
+static void free_marks(Tracker *t, flow_t *f)
 {
-    free(f->marks);
-    f->marks = NULL;
+    if (f->has_ring)
+        ring_free(t, f->held.ring);
+    f->has_ring = f->n_inline = f->inline_sides = 0;
 }
 
 /* The connection's marks as MARK_DTYPE rows, oldest first, of the sides with enough of them; the
  * ring is freed. */
 static void emit_marks(Tracker *t, flow_t *f, uint64_t uid)
 {
-    marks_t *m = f->marks;
-    if (!m)
+    uint32_t len = marks_len(f);
+    if (len < MIN_SIDE_MARKS) { /* the common case: no side can have enough */
+        free_marks(t, f);
         return;
+    }
+    const marks_t *m = f->held.ring;
     uint32_t per_side[2] = {0, 0};
-    for (uint32_t i = 0; i < m->len; i++)
-        per_side[mark_sides(m)[i] != 0]++;
+    for (uint32_t i = 0; i < len; i++)
+        per_side[mark_sides((marks_t *)m)[i] != 0]++;
     int keep[2] = {per_side[0] >= MIN_SIDE_MARKS, per_side[1] >= MIN_SIDE_MARKS};
     size_t n = (keep[0] ? per_side[0] : 0) + (keep[1] ? per_side[1] : 0);
     if (n && marks_reserve(t, n) < 0) {
@@ -382,10 +467,10 @@ static void emit_marks(Tracker *t, flow_t *f, uint64_t uid)
         t->marks_shed += n; /* no memory for them: counted, never silent */
         n = 0;
     }
-    for (uint32_t i = 0; n && i < m->len; i++) {
+    for (uint32_t i = 0; n && i < len; i++) {
         double ts;
         uint8_t from_b;
-        mark_at(m, i, &ts, &from_b);
+        mark_at(f, i, &ts, &from_b);
         if (!keep[from_b != 0])
             continue;
         uint8_t *r = t->mark_rows + t->marks_used++ * MARK_SIZE;
@@ -393,7 +478,7 @@ static void emit_marks(Tracker *t, flow_t *f, uint64_t uid)
         put_f64(r + MARK_TS, ts);
         r[MARK_FROM_SERVER] = (from_b != 0) == (f->client_is_a != 0);
     }
-    free_marks(f);
+    free_marks(t, f);
 }
 
 /* The connection id of CONN_DTYPE's uid: hash_columns(key, start time bits), as flows.py. */
@@ -459,7 +544,7 @@ static inline void start_connection(flow_t *f, const packet_t *p)
     f->finrst = 0;
     f->bytes_ab = f->bytes_ba = f->pk_ab = f->pk_ba = 0;
     f->last_payload[0] = f->last_payload[1] = -INFINITY;
-    f->marks = NULL; /* a closed connection's ring was freed when it was emitted */
+    f->has_ring = f->n_inline = f->inline_sides = 0; /* a closed connection's ring was freed at emit */
 }
 
 static inline void count_packet(flow_t *f, const packet_t *p)
@@ -481,7 +566,7 @@ static inline void mark_activity(Tracker *t, flow_t *f, const packet_t *p)
     if (p->payload < MARK_MIN_PAYLOAD)
         return;
     if (p->ts - f->last_payload[p->from_b] > MARK_GAP_S)
-        t->marks_shed += push_mark(f, p->ts, p->from_b);
+        t->marks_shed += push_mark(t, f, p->ts, p->from_b);
     f->last_payload[p->from_b] = p->ts;
 }
 
@@ -588,7 +673,8 @@ static PyObject *Tracker_add(Tracker *t, PyObject *args)
         if (i + PREFETCH_AHEAD < n) {
             const flow_t *ahead = &t->table[slot_hash[i + PREFETCH_AHEAD] & mask];
             __builtin_prefetch(ahead, 1);
-            __builtin_prefetch((const char *)ahead + 64, 1); /* an entry spans two lines */
+            __builtin_prefetch((const char *)ahead + 64, 1); /* an entry spans two or three lines */
+            __builtin_prefetch((const char *)ahead + sizeof(flow_t) - 1, 1);
         }
         packet_t p;
         uint64_t key = keys[i];
@@ -763,7 +849,7 @@ static void table_clear(Tracker *t)
 {
     for (size_t i = 0; i < t->capacity; i++)
         if (t->table[i].used)
-            free_marks(&t->table[i]);
+            free_marks(t, &t->table[i]);
     table_free(t->table, t->capacity);
     t->table = NULL;
     t->capacity = t->count = 0;
@@ -893,8 +979,8 @@ static PyObject *Tracker_export_marks(Tracker *t, PyObject *Py_UNUSED(ignored))
 {
     size_t n = 0;
     for (size_t i = 0; i < t->capacity; i++)
-        if (t->table[i].used && t->table[i].marks)
-            n += t->table[i].marks->len;
+        if (t->table[i].used)
+            n += marks_len(&t->table[i]);
     if (n > (size_t)PY_SSIZE_T_MAX / OM_SIZE)
         return PyErr_NoMemory();
     PyObject *out = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(n * OM_SIZE));
@@ -903,12 +989,12 @@ static PyObject *Tracker_export_marks(Tracker *t, PyObject *Py_UNUSED(ignored))
     uint8_t *r = (uint8_t *)PyByteArray_AS_STRING(out);
     for (size_t i = 0; i < t->capacity; i++) {
         const flow_t *f = &t->table[i];
-        if (!f->used || !f->marks)
+        if (!f->used)
             continue;
-        for (uint32_t k = 0; k < f->marks->len; k++, r += OM_SIZE) {
+        for (uint32_t k = 0, len = marks_len(f); k < len; k++, r += OM_SIZE) {
             double ts;
             uint8_t from_b;
-            mark_at(f->marks, k, &ts, &from_b);
+            mark_at(f, k, &ts, &from_b);
             put_u64(r + OM_KEY, f->key);
             put_f64(r + OM_TS, ts);
             r[OM_FROM_B] = from_b != 0;
@@ -933,7 +1019,7 @@ static PyObject *Tracker_import_marks(Tracker *t, PyObject *args)
     for (Py_ssize_t i = 0; i < view.len / OM_SIZE; i++, r += OM_SIZE) {
         flow_t *f = &t->table[table_find(t, get_u64(r + OM_KEY))];
         if (f->used)
-            (void)push_mark(f, get_f64(r + OM_TS), r[OM_FROM_B] != 0); /* a saved ring fits a ring */
+            (void)push_mark(t, f, get_f64(r + OM_TS), r[OM_FROM_B] != 0); /* a saved ring fits a ring */
     }
     PyBuffer_Release(&view);
     Py_RETURN_NONE;
@@ -983,6 +1069,9 @@ static PyObject *Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static void Tracker_dealloc(Tracker *t)
 {
     table_clear(t);
+    for (size_t i = 0; i < t->n_blocks; i++)
+        free(t->blocks[i]);
+    free(t->blocks);
     Py_XDECREF(t->rows_array);
     Py_XDECREF(t->marks_array);
     free(t->scratch);

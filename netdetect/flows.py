@@ -40,7 +40,7 @@ from netdetect.decode.headers import Headers, addr_bytes
 from netdetect.model import CONN_DTYPE
 from netdetect.native import column, load
 from netdetect.tables.connections import sort_connections
-from netdetect.tables.marks import MARK_DTYPE, sort_marks
+from netdetect.tables.marks import MARK_DTYPE, MAX_MARKS_PER_CONN, sort_marks
 
 TCP_IDLE_S = 300.0  # Zeek tcp_inactivity_timeout
 UDP_IDLE_S = 60.0  # Zeek udp_inactivity_timeout
@@ -48,7 +48,6 @@ OTHER_IDLE_S = 60.0
 
 MARK_GAP_S = 1.0  # a side silent longer than this that sends again makes a mark
 MARK_MIN_PAYLOAD = 2  # payload bytes: pure ACKs (0) and TCP keep-alive probes (0 or 1) are not activity
-MAX_MARKS_PER_CONN = 4096  # the latest kept per connection (~1 h of a 1 s heartbeat); older ones shed
 MIN_SIDE_MARKS = 4  # a closed connection hands over a side's marks only from this many
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10

@@ -30,7 +30,7 @@ from netdetect.output.text import human_duration
 from netdetect.scoring import periodicity
 from netdetect.scoring import segments as seg
 from netdetect.scoring.score import EVIDENCE_MIDPOINT, EVIDENCE_SCALE, PAIR_HOPELESS
-from netdetect.tables.marks import sort_marks
+from netdetect.tables.marks import MAX_MARKS_PER_CONN, sort_marks
 
 MIN_BEATS = 8
 # Share of the connection's markable time (first to last mark it could keep) the longest regular
@@ -40,8 +40,6 @@ COVER_NONE = 0.3
 # The flow tracker's TCP idle timeout: a connection whose last packet is closer than this to the end
 # of its capture was still open when the capture ended (a FIN in those minutes is not told apart).
 OPEN_SLACK_S = 300.0
-# A connection's ring holds this many marks (flows.MAX_MARKS_PER_CONN); a full one lost its oldest.
-RING_MARKS = 4096
 SIDES = ("client", "server")
 
 
@@ -102,7 +100,7 @@ class HeartbeatDetector(Detector):
         starts, sizes = seg.bounds(series, n)
         c = conns[conn_row]
         first_kept = np.minimum.reduceat(picked["ts"], np.r_[0, np.cumsum(counts)[:-1]])
-        ring_full = counts >= RING_MARKS
+        ring_full = counts >= MAX_MARKS_PER_CONN
         conn_first = np.where(ring_full, first_kept, -np.inf)
         index_of = np.searchsorted(with_marks, conn_row)
         markable = c["end_ts"] - np.maximum(c["ts"], conn_first[index_of])

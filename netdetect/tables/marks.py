@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Marks kept per connection, the latest (~1 h of a 1 s heartbeat); older ones are shed and counted.
+# Both flow engines hold this bound (netdetect/_flows.c has it as MAX_MARKS_PER_CONN too).
+MAX_MARKS_PER_CONN = 4096
+
 MARK_DTYPE = np.dtype(
     [
         ("uid", "u8"),  # the connection's CONN_DTYPE uid

@@ -462,18 +462,24 @@ def test_engines_identical_on_hostile_columns(rows, cuts):
 
 @needs_native
 @settings(max_examples=100, deadline=None)
-@given(st.binary(max_size=STATE_DTYPE.itemsize * 6))
-def test_native_restores_any_state_rows(raw):
-    """Saved state from a file is data too: any rows load, trace and flush without harm."""
+@given(st.binary(max_size=STATE_DTYPE.itemsize * 6), st.binary(max_size=OPEN_MARK_DTYPE.itemsize * 20))
+def test_native_restores_any_state_rows(raw, raw_marks):
+    """Saved state from a file is data too: any rows and marks load, trace and flush without harm."""
     whole = len(raw) // STATE_DTYPE.itemsize * STATE_DTYPE.itemsize
     state = np.frombuffer(raw[:whole], STATE_DTYPE)
+    whole = len(raw_marks) // OPEN_MARK_DTYPE.itemsize * OPEN_MARK_DTYPE.itemsize
+    marks = np.frombuffer(raw_marks[:whole], OPEN_MARK_DTYPE).copy()
+    marks["key"][: len(state)] = state["key"][: len(marks)]  # some of them name open connections
     ft = NativeFlowTracker()
-    ft.load_state({"state": state, "stats": np.zeros(3, np.int64)})
+    ft.load_state({"state": state, "stats": np.zeros(3, np.int64), "marks": marks})
     assert ft.open_flows == len(np.unique(state["key"]))
+    assert len(ft.open_marks) == np.isin(marks["key"], state["key"]).sum()
+    ft.add(pings([1.0, 3.0]))
     ft.add(tcp_packets((1.0, _SYN, True)))
     ft.expire(math.inf)
     ft.flush()
     assert ft.open_flows == 0 and len(ft.take()) == ft.stats.connections
+    ft.take_marks()
 
 
 # --- the C module's own checks -----------------------------------------------------------------

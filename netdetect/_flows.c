@@ -44,6 +44,7 @@
 #define MAX_MARKS_PER_CONN 4096u
 #define MIN_SIDE_MARKS 4u
 #define MARKS_FIRST_CAPACITY 4u
+#define DEFAULT_MAX_HELD_MARKS 4000000u /* flows.MAX_HELD_MARKS: ~40 MB of rings at most */
 
 enum { TH_FIN = 0x01, TH_SYN = 0x02, TH_RST = 0x04, TH_ACK = 0x10 };
 
@@ -116,6 +117,7 @@ typedef struct {
     uint8_t *mark_rows;
     size_t marks_used, marks_cap;
     uint64_t marks_shed; /* since the last take_marks_shed() */
+    size_t held_marks, max_held_marks; /* marks of open connections, and their budget (trim_marks) */
     void *small_free;    /* free list of small rings (see small_ring_alloc) */
     void **blocks;       /* the blocks they are carved from, freed with the tracker */
     size_t n_blocks, blocks_cap;
@@ -384,6 +386,7 @@ static unsigned push_mark(Tracker *t, flow_t *f, double ts, uint8_t from_b)
             f->held.inline_ts[f->n_inline] = ts;
             f->inline_sides |= (uint8_t)((from_b != 0) << f->n_inline);
             f->n_inline++;
+            t->held_marks++;
             return 0;
         }
         marks_t *m = small_ring_alloc(t);
@@ -416,6 +419,7 @@ static unsigned push_mark(Tracker *t, flow_t *f, double ts, uint8_t from_b)
     if (m->len < m->cap) {
         m->ts[m->len] = ts;
         mark_sides(m)[m->len++] = from_b;
+        t->held_marks++;
         return 0;
     }
     m->ts[m->head] = ts;
@@ -442,6 +446,7 @@ static inline void mark_at(const flow_t *f, uint32_t i, double *ts, uint8_t *fro
 
 static void free_marks(Tracker *t, flow_t *f)
 {
+    t->held_marks -= marks_len(f);
     if (f->has_ring)
         ring_free(t, f->held.ring);
     f->has_ring = f->n_inline = f->inline_sides = 0;
@@ -512,6 +517,54 @@ static void emit(Tracker *t, flow_t *f)
     put_u64(r + CONN_PACKETS_OUT, ca ? f->pk_ab : f->pk_ba);
     put_u64(r + CONN_PACKETS_IN, ca ? f->pk_ba : f->pk_ab);
     t->rows_used++;
+}
+
+/* Memory stays bounded however many connections ping: when the open connections hold more than
+ * max_held_marks marks, every connection keeps at most its latest L, the largest L that fits the
+ * budget (the longest rings give way first); the rest are shed and counted. Run after a batch, as
+ * the reference does, so both engines trim the same rings. */
+static int trim_marks(Tracker *t)
+{
+    if (t->held_marks <= t->max_held_marks)
+        return 0;
+    uint32_t lo = 0, hi = MAX_MARKS_PER_CONN; /* the largest L with sum(min(len, L)) <= budget */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo + 1) / 2;
+        size_t sum = 0;
+        for (size_t i = 0; i < t->capacity && sum <= t->max_held_marks; i++)
+            if (t->table[i].used) {
+                uint32_t len = marks_len(&t->table[i]);
+                sum += len < mid ? len : mid;
+            }
+        if (sum <= t->max_held_marks)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    double *ts = malloc((size_t)MAX_MARKS_PER_CONN * sizeof(double));
+    uint8_t *sides = malloc(MAX_MARKS_PER_CONN);
+    if (!ts || !sides) {
+        free(ts);
+        free(sides);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < t->capacity; i++) {
+        flow_t *f = &t->table[i];
+        uint32_t len = f->used ? marks_len(f) : 0;
+        if (len <= lo)
+            continue;
+        for (uint32_t k = 0; k < lo; k++)
+            mark_at(f, len - lo + k, &ts[k], &sides[k]);
+        free_marks(t, f);
+        t->marks_shed += len - lo;
+        for (uint32_t k = 0; k < lo; k++)
+            if (push_mark(t, f, ts[k], sides[k]))
+                t->marks_shed++; /* no memory for it */
+    }
+    free(ts);
+    free(sides);
+    return 0;
 }
 
 /* --- per packet ----------------------------------------------------------------------------- */
@@ -721,6 +774,8 @@ static PyObject *Tracker_add(Tracker *t, PyObject *args)
         mark_activity(t, f, &p);
     }
     columns_release(&c);
+    if (trim_marks(t) < 0)
+        return NULL;
     return PyLong_FromSize_t(t->rows_used - before);
 }
 
@@ -853,6 +908,7 @@ static void table_clear(Tracker *t)
     table_free(t->table, t->capacity);
     t->table = NULL;
     t->capacity = t->count = 0;
+    t->held_marks = 0;
 }
 
 /* flush() -> rows closed: every open connection. */
@@ -1022,6 +1078,8 @@ static PyObject *Tracker_import_marks(Tracker *t, PyObject *args)
             (void)push_mark(t, f, get_f64(r + OM_TS), r[OM_FROM_B] != 0); /* a saved ring fits a ring */
     }
     PyBuffer_Release(&view);
+    if (trim_marks(t) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1051,14 +1109,15 @@ static PyObject *Tracker_take_marks_shed(Tracker *t, PyObject *Py_UNUSED(ignored
 
 static PyObject *Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    unsigned long long seed = 0;
-    static char *kwlist[] = {"seed", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|K", kwlist, &seed))
+    unsigned long long seed = 0, max_held_marks = DEFAULT_MAX_HELD_MARKS;
+    static char *kwlist[] = {"seed", "max_held_marks", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|KK", kwlist, &seed, &max_held_marks))
         return NULL;
     Tracker *t = (Tracker *)type->tp_alloc(type, 0);
     if (!t)
         return NULL;
     t->seed = seed;
+    t->max_held_marks = (size_t)max_held_marks;
     if (table_reserve(t, 0) < 0) {
         Py_DECREF(t);
         return NULL;
@@ -1109,7 +1168,8 @@ static PyType_Slot Tracker_slots[] = {
     {Py_tp_dealloc, Tracker_dealloc},
     {Py_tp_methods, Tracker_methods},
     {Py_tp_getset, Tracker_getset},
-    {Py_tp_doc, "Tracker(seed=0): open connections in a hash table, closed ones as CONN_DTYPE rows."},
+    {Py_tp_doc, "Tracker(seed=0, max_held_marks=4000000): open connections in a hash table, closed ones as "
+                "CONN_DTYPE rows."},
     {0, NULL},
 };
 

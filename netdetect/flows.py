@@ -22,7 +22,8 @@ MARK_MIN_PAYLOAD payload bytes more than MARK_GAP_S after the side's previous su
 side's first payload is a mark. Pure ACKs and TCP keep-alive probes (0 or 1 byte) are neither marks
 nor activity, so an idle pooled connection probed by its stack stays quiet, while a keep-alive an
 application writes itself (a chat client's ping) counts. A connection keeps its latest
-MAX_MARKS_PER_CONN marks (older ones are shed, counted in `stats.marks_shed`); when it closes, a
+MAX_MARKS_PER_CONN marks (older ones are shed, counted in `stats.marks_shed`), and all open
+connections together at most `max_held_marks` (see MAX_HELD_MARKS); when a connection closes, a
 side's marks leave only if that side has MIN_SIDE_MARKS or more (fewer cannot be timed, and most
 connections have one or two), which keeps the table small. The open connections' per-side last
 payload time is in STATE_DTYPE and their marks in the saved state's "marks" rows (OPEN_MARK_DTYPE).
@@ -49,6 +50,9 @@ OTHER_IDLE_S = 60.0
 MARK_GAP_S = 1.0  # a side silent longer than this that sends again makes a mark
 MARK_MIN_PAYLOAD = 2  # payload bytes: pure ACKs (0) and TCP keep-alive probes (0 or 1) are not activity
 MIN_SIDE_MARKS = 4  # a closed connection hands over a side's marks only from this many
+# Marks all open connections may hold (~40 MB of rings at most): past it, after a batch, every
+# connection keeps only its latest L marks, the largest L that fits (the longest rings give way first).
+MAX_HELD_MARKS = 4_000_000
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -114,7 +118,9 @@ class FlowTracker:
     max_open: int
     stats: TrackerStats
 
-    def __new__(cls, max_open: int = 2_000_000, engine: str | None = None) -> FlowTracker:
+    def __new__(
+        cls, max_open: int = 2_000_000, engine: str | None = None, max_held_marks: int = MAX_HELD_MARKS
+    ) -> FlowTracker:
         if cls is FlowTracker:
             if engine not in (None, "native", "reference"):
                 raise ValueError(f"unknown flow engine {engine!r}")
@@ -172,13 +178,13 @@ class FlowTracker:
         }
 
     def load_state(self, saved: dict[str, np.ndarray]) -> None:
+        counts = [int(x) for x in saved["stats"]] + [0]  # states saved before marks have three counts
+        self.stats = TrackerStats(*counts[:4])
         marks = saved.get("marks")
         self._restore(
             saved["state"].astype(STATE_DTYPE),
             np.zeros(0, OPEN_MARK_DTYPE) if marks is None else np.asarray(marks).astype(OPEN_MARK_DTYPE),
         )
-        counts = [int(x) for x in saved["stats"]] + [0]  # states saved before marks have three counts
-        self.stats = TrackerStats(*counts[:4])
 
     def _take_rows(self) -> np.ndarray:
         raise NotImplementedError
@@ -193,10 +199,13 @@ class FlowTracker:
 class ReferenceFlowTracker(FlowTracker):
     """The numpy engine: each batch sorted by key, split into runs, merged with a key-sorted state."""
 
-    def __init__(self, max_open: int = 2_000_000, engine: str | None = None) -> None:
+    def __init__(
+        self, max_open: int = 2_000_000, engine: str | None = None, max_held_marks: int = MAX_HELD_MARKS
+    ) -> None:
         self._state = np.zeros(0, STATE_DTYPE)
         self._marks = np.zeros(0, OPEN_MARK_DTYPE)  # of open connections, by key, each oldest first
         self.max_open = max_open
+        self.max_held_marks = max_held_marks
         self.stats = TrackerStats()
         self._done: list[np.ndarray] = []
         self._done_marks: list[np.ndarray] = []
@@ -284,6 +293,7 @@ class ReferenceFlowTracker(FlowTracker):
         payload = h.payload_len[order] >= MARK_MIN_PAYLOAD
         new_marks = self._mark(segs, continues, continued, seg_id, ts, from_b, payload)
         self._merge(segs, continues, continued, met, last_of_run, new_marks)
+        self._trim_marks()
         self._limit()
 
     def expire(self, now: float) -> None:
@@ -324,6 +334,7 @@ class ReferenceFlowTracker(FlowTracker):
         marks = marks[known]
         # as the C ring: a key's latest MAX_MARKS_PER_CONN (not counted: a saved ring holds no more)
         self._marks = marks[_rank_from_end(marks["key"]) < MAX_MARKS_PER_CONN]
+        self._trim_marks()
 
     # --- internals ----------------------------------------------------------------------
     def _continuations(
@@ -436,6 +447,22 @@ class ReferenceFlowTracker(FlowTracker):
         self.state = np.insert(keep_state, np.searchsorted(keep_state["key"], new_open["key"]), new_open)
         self._marks = np.insert(self._marks, np.searchsorted(self._marks["key"], opened["key"]), opened)
 
+    def _trim_marks(self) -> None:
+        """Past max_held_marks, every open connection keeps its latest L marks (as _flows.c's trim_marks)."""
+        om = self._marks
+        if len(om) <= self.max_held_marks:
+            return
+        last = np.ones(len(om), bool)
+        last[:-1] = om["key"][1:] != om["key"][:-1]
+        lengths = np.diff(np.r_[-1, np.flatnonzero(last)])
+        lo, hi = 0, MAX_MARKS_PER_CONN  # the largest L with sum(min(len, L)) <= budget
+        while lo < hi:
+            mid = lo + (hi - lo + 1) // 2
+            lo, hi = (mid, hi) if np.minimum(lengths, mid).sum() <= self.max_held_marks else (lo, mid - 1)
+        keep = _rank_from_end(om["key"]) < lo
+        self.stats.marks_shed += int((~keep).sum())
+        self._marks = om[keep]
+
     def _pop_open_marks(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Removes the open marks of these keys: (index into `keys` per mark, the marks)."""
         om = self._marks
@@ -517,13 +544,17 @@ class NativeFlowTracker(FlowTracker):
     """The C engine (netdetect/_flows.c): each packet in batch order against a hash table of open
     connections; closed ones accumulate in C as packed CONN_DTYPE rows until `take()`."""
 
-    def __init__(self, max_open: int = 2_000_000, engine: str | None = None) -> None:
+    def __init__(
+        self, max_open: int = 2_000_000, engine: str | None = None, max_held_marks: int = MAX_HELD_MARKS
+    ) -> None:
         if _native is None:
             raise RuntimeError("the compiled flow engine (netdetect._flows) is not available")
         self.max_open = max_open
+        self.max_held_marks = max_held_marks
         self.stats = TrackerStats()
         # A random seed places keys in the table, so crafted 5-tuples cannot aim at one probe run.
-        self._tracker = _native.Tracker(seed=int.from_bytes(os.urandom(8), "little"))
+        seed = int.from_bytes(os.urandom(8), "little")
+        self._tracker = _native.Tracker(seed=seed, max_held_marks=max_held_marks)
         self._chunks = 0
 
     def add(self, h: Headers) -> None:
@@ -585,6 +616,7 @@ class NativeFlowTracker(FlowTracker):
     def _restore(self, state: np.ndarray, marks: np.ndarray) -> None:
         self._tracker.import_state(np.ascontiguousarray(state))
         self._tracker.import_marks(np.ascontiguousarray(marks))
+        self.stats.marks_shed += self._tracker.take_marks_shed()  # past the budget of held marks
 
     def _closed(self, rows: int) -> None:
         self.stats.marks_shed += self._tracker.take_marks_shed()

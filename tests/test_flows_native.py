@@ -19,6 +19,7 @@ from netdetect.capture import open_capture
 from netdetect.decode.headers import Headers, decode_headers
 from netdetect.errors import CaptureError
 from netdetect.flows import (
+    MAX_HELD_MARKS,
     MAX_MARKS_PER_CONN,
     OPEN_MARK_DTYPE,
     STATE_DTYPE,
@@ -49,9 +50,9 @@ _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 class Twin:
     """One tracker per engine fed the same calls; every observable result is compared as it comes."""
 
-    def __init__(self, max_open: int = 2_000_000) -> None:
-        self.ref: FlowTracker = ReferenceFlowTracker(max_open)
-        self.nat: FlowTracker = NativeFlowTracker(max_open)
+    def __init__(self, max_open: int = 2_000_000, max_held_marks: int = MAX_HELD_MARKS) -> None:
+        self.ref: FlowTracker = ReferenceFlowTracker(max_open, max_held_marks=max_held_marks)
+        self.nat: FlowTracker = NativeFlowTracker(max_open, max_held_marks=max_held_marks)
         self.conns: list[np.ndarray] = []
         self.marks: list[np.ndarray] = []
 
@@ -82,7 +83,9 @@ class Twin:
         sa, sb = self.ref.save_state(), self.nat.save_state()
         assert sa["state"].tobytes() == sb["state"].tobytes() and (sa["stats"] == sb["stats"]).all()
         assert sa["marks"].tobytes() == sb["marks"].tobytes()
-        ref, nat = ReferenceFlowTracker(self.ref.max_open), NativeFlowTracker(self.nat.max_open)
+        budget = self.ref.max_held_marks
+        ref = ReferenceFlowTracker(self.ref.max_open, max_held_marks=budget)
+        nat = NativeFlowTracker(self.nat.max_open, max_held_marks=budget)
         ref.load_state(sb)
         nat.load_state(sa)
         self.ref, self.nat = ref, nat
@@ -380,7 +383,8 @@ def scenarios(draw):
     cuts = sorted(draw(st.lists(st.integers(0, len(packets)), max_size=8)))
     ops = draw(st.lists(between, min_size=len(cuts) + 1, max_size=len(cuts) + 1))
     max_open = draw(st.sampled_from([0, 1, 2, 3, 1000]))
-    return tuples, packets, cuts, ops, max_open
+    budget = draw(st.sampled_from([0, 1, 3, 7, MAX_HELD_MARKS]))  # marks all open connections may hold
+    return tuples, packets, cuts, ops, max_open, budget
 
 
 def _columns(tuples, packets, t0=1_700_000_000.0):
@@ -406,10 +410,10 @@ def _columns(tuples, packets, t0=1_700_000_000.0):
     return {k: np.array(v) for k, v in cols.items()}
 
 
-def _play(columns, cuts, ops, max_open):
+def _play(columns, cuts, ops, max_open, budget=MAX_HELD_MARKS):
     n = len(columns["ts"])
     bounds = [0, *cuts, n]
-    twin = Twin(max_open)
+    twin = Twin(max_open, budget)
     for (lo, hi), op in zip(zip(bounds, bounds[1:], strict=False), ops, strict=True):
         twin.add(headers({k: v[lo:hi] for k, v in columns.items()}))
         if op[0] == "take":
@@ -428,8 +432,8 @@ def _play(columns, cuts, ops, max_open):
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_engines_identical_on_generated_sequences(scenario):
-    tuples, packets, cuts, ops, max_open = scenario
-    _play(_columns(tuples, packets), cuts, ops, max_open)
+    tuples, packets, cuts, ops, max_open, budget = scenario
+    _play(_columns(tuples, packets), cuts, ops, max_open, budget)
 
 
 @needs_native
@@ -457,7 +461,7 @@ def test_engines_identical_on_hostile_columns(rows, cuts):
     names += ("payload_len",)
     columns = {name: np.array([r[i] for r in rows], COLUMNS[name]) for i, name in enumerate(names)}
     cuts = sorted(min(c, len(rows)) for c in cuts)
-    _play(columns, cuts, [("none",), ("swap",), ("expire", 0.0), ("take",), ("none",)][: len(cuts) + 1], 3)
+    _play(columns, cuts, [("none",), ("swap",), ("expire", 0.0), ("take",), ("none",)][: len(cuts) + 1], 3, 5)
 
 
 @needs_native
@@ -609,3 +613,16 @@ def test_marks_past_the_bound_are_shed_oldest_first_and_counted():
     marks = np.concatenate(twin.marks)
     assert len(marks) == MAX_MARKS_PER_CONN and marks["ts"][0] == times[500]
     assert twin.ref.stats.marks_shed == twin.nat.stats.marks_shed == 500
+
+
+@needs_native
+def test_marks_past_the_budget_of_all_open_connections_are_trimmed_longest_first():
+    twin = Twin(max_held_marks=10)
+    other = replace(pings([0.0, 2.0, 4.0]), sport=np.full(3, 6000), dport=np.full(3, 443))
+    other = replace(other, src_lo=np.full(3, A_LO + 1))  # another client: another connection
+    twin.add(joined(pings([float(t) for t in range(0, 40, 2)]), other))
+    # 20 + 3 marks over a budget of 10: the largest L with min(20, L) + min(3, L) <= 10 is 7
+    assert twin.ref.stats.marks_shed == twin.nat.stats.marks_shed == 20 - 7
+    assert len(twin.ref.open_marks) == 10
+    twin.swap_through_saved_state()
+    twin.finish()

@@ -153,3 +153,20 @@ def test_the_reference_path_gives_the_same_marks(tmp_path):
     assert len(marks) > 100
     assert uid == marks["uid"].tolist() and ts == marks["ts"].tolist()
     assert from_server == marks["from_server"].tolist()
+
+
+CORPUS = ROOT.parent / "shared" / "corpus" / "pcaps"
+MERLIN = CORPUS / "zeek__quic__merlinc2_Zeek_example.pcapng"
+
+
+@pytest.mark.skipif(not MERLIN.is_file(), reason="the shared corpus is not here")
+def test_merlin_c2_over_quic_is_a_heartbeat_in_one_connection():
+    """Merlin's agent talks HTTP/3 over one QUIC connection for the whole capture: connection starts
+    show one event, the marks show its 15 s check-ins."""
+    ex, ctx, hb, _ = detect(MERLIN)
+    assert hb.groups is not None
+    regular = [i for i in range(len(hb)) if hb.score[i] >= 0.5]
+    assert len(regular) == 1
+    (i,) = regular
+    assert ctx.groups.server(int(hb.groups[i])) == "24.199.110.233"
+    assert abs(hb.evidence["period_s"][i] - 15.0) < 0.5 and hb.evidence["open_at_end"][i]

@@ -40,12 +40,8 @@ from netdetect.arrays import hash_columns
 from netdetect.decode.headers import Headers, addr_bytes
 from netdetect.model import CONN_DTYPE
 from netdetect.native import column, load
-from netdetect.tables.connections import sort_connections
+from netdetect.tables.connections import idle_timeout, sort_connections
 from netdetect.tables.marks import MARK_DTYPE, MAX_MARKS_PER_CONN, sort_marks
-
-TCP_IDLE_S = 300.0  # Zeek tcp_inactivity_timeout
-UDP_IDLE_S = 60.0  # Zeek udp_inactivity_timeout
-OTHER_IDLE_S = 60.0
 
 MARK_GAP_S = 1.0  # a side silent longer than this that sends again makes a mark
 MARK_MIN_PAYLOAD = 2  # payload bytes: pure ACKs (0) and TCP keep-alive probes (0 or 1) are not activity
@@ -98,7 +94,7 @@ def canonical(h: Headers) -> tuple[np.ndarray, ...]:
 
 
 def _idle(proto: np.ndarray) -> np.ndarray:
-    return np.where(proto == 6, TCP_IDLE_S, np.where(proto == 17, UDP_IDLE_S, OTHER_IDLE_S))
+    return idle_timeout(proto)
 
 
 @dataclass

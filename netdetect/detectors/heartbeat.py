@@ -30,6 +30,7 @@ from netdetect.output.text import human_duration
 from netdetect.scoring import periodicity
 from netdetect.scoring import segments as seg
 from netdetect.scoring.score import EVIDENCE_MIDPOINT, EVIDENCE_SCALE, PAIR_HOPELESS
+from netdetect.tables.connections import idle_timeout
 from netdetect.tables.marks import MAX_MARKS_PER_CONN, sort_marks
 
 MIN_BEATS = 8
@@ -37,15 +38,14 @@ MIN_BEATS = 8
 # run must cover for full weight; half of it gives none.
 COVER_FULL = 0.6
 COVER_NONE = 0.3
-# The flow tracker's TCP idle timeout: a connection whose last packet is closer than this to the end
-# of its capture was still open when the capture ended (a FIN in those minutes is not told apart).
-OPEN_SLACK_S = 300.0
 SIDES = ("client", "server")
 
 
-def still_open(ctx: AnalysisContext, end_ts: np.ndarray) -> np.ndarray:
-    """Per connection end time: whether it lies within OPEN_SLACK_S of the end of its capture span."""
-    end_ts = np.asarray(end_ts, np.float64)
+def still_open(ctx: AnalysisContext, conns: np.ndarray) -> np.ndarray:
+    """Per connection: whether its last packet is within its idle timeout of the end of its capture
+    span, i.e. the flow tracker still held it open when the capture ended (a FIN in that last
+    stretch is not told apart)."""
+    end_ts = conns["end_ts"]
     if len(ctx.coverage):
         at = np.clip(np.searchsorted(ctx.coverage[:, 0], end_ts, "right") - 1, 0, len(ctx.coverage) - 1)
         span_end = ctx.coverage[at, 1]
@@ -53,7 +53,7 @@ def still_open(ctx: AnalysisContext, end_ts: np.ndarray) -> np.ndarray:
         span_end = np.full(len(end_ts), ctx.window[1])
     else:
         return np.zeros(len(end_ts), bool)
-    return span_end - end_ts <= OPEN_SLACK_S
+    return span_end - end_ts <= idle_timeout(conns["proto"])
 
 
 @register
@@ -117,7 +117,7 @@ class HeartbeatDetector(Detector):
         pick = best[first]
         c = conns[conn_row[pick]]
         duration = c["end_ts"] - c["ts"]
-        open_at_end = still_open(ctx, c["end_ts"])
+        open_at_end = still_open(ctx, c)
         period, jitter = timing.period_s[pick], timing.jitter[pick]
         side_names = [SIDES[s] for s in side[pick]]
         beats = timing.events[pick]

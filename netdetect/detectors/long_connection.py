@@ -49,7 +49,7 @@ class LongConnectionDetector(Detector):
         c = conns[long_rows]
         bytes_out = np.bincount(inverse, weights=np.maximum(c["bytes_out"], 0), minlength=n).astype(np.int64)
         bytes_in = np.bincount(inverse, weights=np.maximum(c["bytes_in"], 0), minlength=n).astype(np.int64)
-        open_at_end = np.bincount(inverse, weights=still_open(ctx, c["end_ts"]), minlength=n) > 0
+        open_at_end = np.bincount(inverse, weights=still_open(ctx, c), minlength=n) > 0
 
         hb_score, hb_period, hb_jitter, hb_side = _heartbeat_of(ctx, groups)
         periodic = hb_score >= ctx.options.threshold

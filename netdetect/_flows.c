@@ -85,7 +85,7 @@ typedef struct {
     uint16_t a_port, b_port;
     uint8_t used, proto, client_is_a, finrst;
     uint8_t anchor_finrst; /* a FIN/RST since the anchor, in the stamped batch */
-    /* Marks: most connections have one or two (a request, a response), held in `held.inline` with
+    /* Marks: most connections have one or two (a request, a response), held in `held.inline_ts` with
      * their sides as bits of inline_sides; a third moves them to a ring (has_ring). */
     uint8_t has_ring, n_inline, inline_sides;
     double ts, end_ts;
@@ -95,7 +95,10 @@ typedef struct {
     double last_payload[2]; /* per side (0: a, 1: b) its last payload time, -inf before any */
     union {
         double inline_ts[2];
-        marks_t *ring;
+        struct {
+            marks_t *ring;
+            uint32_t per_side[2]; /* marks in the ring by side: closing reads no ring to skip it */
+        } r;
     } held;
 } flow_t;
 
@@ -365,11 +368,12 @@ static marks_t *small_ring_alloc(Tracker *t)
     return (marks_t *)chunk;
 }
 
-static void ring_free(Tracker *t, marks_t *m)
+/* A ring of len marks has the first capacity exactly when len fits it (rings only grow when full). */
+static void ring_free(Tracker *t, marks_t *m, uint32_t len)
 {
     if (!m)
         return;
-    if (m->cap == MARKS_FIRST_CAPACITY) {
+    if (len <= MARKS_FIRST_CAPACITY) {
         *(void **)m = t->small_free;
         t->small_free = m;
     } else {
@@ -398,11 +402,14 @@ static unsigned push_mark(Tracker *t, flow_t *f, double ts, uint8_t from_b)
         memcpy(m->ts, f->held.inline_ts, sizeof f->held.inline_ts);
         mark_sides(m)[0] = f->inline_sides & 1;
         mark_sides(m)[1] = (f->inline_sides >> 1) & 1;
-        f->held.ring = m;
+        uint32_t on_b = (f->inline_sides & 1) + ((f->inline_sides >> 1) & 1);
+        f->held.r.ring = m;
+        f->held.r.per_side[0] = 2 - on_b;
+        f->held.r.per_side[1] = on_b;
         f->has_ring = 1;
         f->n_inline = f->inline_sides = 0;
     }
-    marks_t *m = f->held.ring;
+    marks_t *m = f->held.r.ring;
     if (m->len == m->cap && m->cap < MAX_MARKS_PER_CONN) { /* not wrapped yet: head is 0 */
         uint32_t cap = 2 * m->cap < MAX_MARKS_PER_CONN ? 2 * m->cap : MAX_MARKS_PER_CONN;
         marks_t *grown = malloc(sizeof(marks_t) + (size_t)cap * (sizeof(double) + 1));
@@ -413,22 +420,27 @@ static unsigned push_mark(Tracker *t, flow_t *f, double ts, uint8_t from_b)
         grown->head = 0;
         memcpy(grown->ts, m->ts, m->len * sizeof(double));
         memcpy(mark_sides(grown), mark_sides(m), m->len);
-        ring_free(t, m);
-        f->held.ring = m = grown;
+        ring_free(t, m, m->len);
+        f->held.r.ring = m = grown;
     }
+    f->held.r.per_side[from_b != 0]++;
     if (m->len < m->cap) {
         m->ts[m->len] = ts;
         mark_sides(m)[m->len++] = from_b;
         t->held_marks++;
         return 0;
     }
+    f->held.r.per_side[mark_sides(m)[m->head] != 0]--;
     m->ts[m->head] = ts;
     mark_sides(m)[m->head] = from_b;
     m->head = (m->head + 1) % m->cap;
     return 1;
 }
 
-static inline uint32_t marks_len(const flow_t *f) { return f->has_ring ? f->held.ring->len : f->n_inline; }
+static inline uint32_t marks_len(const flow_t *f)
+{
+    return f->has_ring ? f->held.r.per_side[0] + f->held.r.per_side[1] : f->n_inline;
+}
 
 /* The connection's i-th mark, oldest first. */
 static inline void mark_at(const flow_t *f, uint32_t i, double *ts, uint8_t *from_b)
@@ -438,7 +450,7 @@ static inline void mark_at(const flow_t *f, uint32_t i, double *ts, uint8_t *fro
         *from_b = (f->inline_sides >> i) & 1;
         return;
     }
-    const marks_t *m = f->held.ring;
+    const marks_t *m = f->held.r.ring;
     uint32_t j = (m->head + i) % m->cap;
     *ts = m->ts[j];
     *from_b = ((const uint8_t *)(m->ts + m->cap))[j];
@@ -446,9 +458,10 @@ static inline void mark_at(const flow_t *f, uint32_t i, double *ts, uint8_t *fro
 
 static void free_marks(Tracker *t, flow_t *f)
 {
-    t->held_marks -= marks_len(f);
+    uint32_t len = marks_len(f);
+    t->held_marks -= len;
     if (f->has_ring)
-        ring_free(t, f->held.ring);
+        ring_free(t, f->held.r.ring, len);
     f->has_ring = f->n_inline = f->inline_sides = 0;
 }
 
@@ -461,10 +474,7 @@ static void emit_marks(Tracker *t, flow_t *f, uint64_t uid)
         free_marks(t, f);
         return;
     }
-    const marks_t *m = f->held.ring;
-    uint32_t per_side[2] = {0, 0};
-    for (uint32_t i = 0; i < len; i++)
-        per_side[mark_sides((marks_t *)m)[i] != 0]++;
+    const uint32_t *per_side = f->held.r.per_side; /* len > 2: the marks are in a ring */
     int keep[2] = {per_side[0] >= MIN_SIDE_MARKS, per_side[1] >= MIN_SIDE_MARKS};
     size_t n = (keep[0] ? per_side[0] : 0) + (keep[1] ? per_side[1] : 0);
     if (n && marks_reserve(t, n) < 0) {

@@ -460,15 +460,25 @@ class ReferenceFlowTracker(FlowTracker):
         self._marks = om[keep]
 
     def _pop_open_marks(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Removes the open marks of these keys: (index into `keys` per mark, the marks)."""
+        """Removes the open marks of these (distinct) keys: (index into `keys` per mark, the marks)."""
         om = self._marks
         if not len(om) or not len(keys):
             return np.zeros(0, np.int64), np.zeros(0, OPEN_MARK_DTYPE)
-        order = np.argsort(keys, kind="stable")
-        pos = np.minimum(np.searchsorted(keys[order], om["key"]), len(keys) - 1)
-        hit = keys[order][pos] == om["key"]
+        # The few keys looked up in the many marks (sorted by key): each key's run of marks.
+        lo = np.searchsorted(om["key"], keys, "left")
+        hi = np.searchsorted(om["key"], keys, "right")
+        counts = hi - lo
+        if not counts.any():
+            return np.zeros(0, np.int64), np.zeros(0, OPEN_MARK_DTYPE)
+        order = np.argsort(lo, kind="stable")  # runs in table order, so the marks keep theirs
+        counts = counts[order]
+        at = np.repeat(lo[order], counts) + (
+            np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        hit = np.zeros(len(om), bool)
+        hit[at] = True
         self._marks = om[~hit]
-        return order[pos[hit]], om[hit]
+        return np.repeat(order, counts), om[at]
 
     def _limit(self) -> None:
         """Bound memory under floods: shed the longest-idle open flows past max_open (counted)."""

@@ -221,3 +221,17 @@ def test_long_means_covered_time_and_the_threshold_is_a_setting():
     assert len(lc) == 0
     _, lc, _ = run(t, spans, min_duration_s=1800)
     assert len(lc) == 1 and lc.evidence["longest_s"][0] == 2400
+
+
+def test_segmented_video_at_a_steady_pace_is_a_stream_not_pings():
+    # A player fetching a 2 MB segment every 6 s: regular, but far too heavy per beat for check-ins.
+    fetches = pings(6.0, 3600)
+    t = Tables()
+    t.conn("10.0.0.6", "198.51.100.20", 0, 3600, client_marks=fetches, bytes_in=2_000_000 * len(fetches))
+    hb, _, _ = run(t)
+    assert len(hb) == 1 and hb.score[0] < 0.5 and hb.evidence["bytes_per_mark"][0] > 1e6
+    # The same pace with small exchanges is a heartbeat.
+    t = Tables()
+    t.conn("10.0.0.6", "198.51.100.20", 0, 3600, client_marks=fetches, bytes_in=300 * len(fetches))
+    hb, _, _ = run(t)
+    assert hb.score[0] >= 0.5

@@ -12,8 +12,10 @@ connection, so a five-minute capture of a 5 s ping is enough. Instead of an hour
 series needs `min_beats` marks (setting, default 8) whose longest run covers most of the time the
 connection's marks could cover. Look-alikes stay quiet because of the mark rules and the tests: a
 stream or a bulk transfer never idles, so it has one mark per side; typing, browsing and media
-bursts are irregular and fail the pair test. A chat client's fixed keep-alive is periodic and is
-reported: it is what an analyst should be able to list.
+bursts are irregular and fail the pair test. Segmented video (HLS, DASH) fetches at a steady pace but
+moves megabytes per beat: a series whose connection carries more than `max_beat_bytes` (setting,
+default 256 KiB) per mark on average is scaled down by that ratio, as check-ins are small. A chat
+client's fixed keep-alive is periodic and is reported: it is what an analyst should be able to list.
 
 One row per connection group (ctx.groups): its best scoring connection side.
 """
@@ -38,6 +40,7 @@ MIN_BEATS = 8
 # run must cover for full weight; half of it gives none.
 COVER_FULL = 0.6
 COVER_NONE = 0.3
+MAX_BEAT_BYTES = 256 * 1024  # mean bytes per mark above which a regular series is a stream, not pings
 SIDES = ("client", "server")
 
 
@@ -66,6 +69,7 @@ class HeartbeatDetector(Detector):
 
     def run(self, ctx: AnalysisContext) -> Detections:
         min_beats = max(int(ctx.options.setting(self.name, "min_beats", MIN_BEATS)), 3)
+        max_beat_bytes = float(ctx.options.setting(self.name, "max_beat_bytes", MAX_BEAT_BYTES))
         marks = sort_marks(ctx.ex.marks)
         conns = ctx.conns
         if not len(marks) or not len(conns):
@@ -107,7 +111,11 @@ class HeartbeatDetector(Detector):
         with np.errstate(invalid="ignore", divide="ignore"):
             cover = np.where(markable > 0, timing.longest_run_s / markable, 0.0)
         cover_weight = np.clip((cover - COVER_NONE) / (COVER_FULL - COVER_NONE), 0.0, 1.0)
-        score = np.where(enough, timing_score * cover_weight, 0.0)
+        moved = np.maximum(c["bytes_out"], 0).astype(np.float64) + np.maximum(c["bytes_in"], 0)
+        per_beat = moved / counts[index_of]
+        with np.errstate(divide="ignore"):
+            light = np.clip(max_beat_bytes / per_beat, 0.0, 1.0)
+        score = np.where(enough, timing_score * cover_weight * light, 0.0)
 
         # Per group: the best series.
         group = ctx.groups.index[conn_row]
@@ -143,6 +151,7 @@ class HeartbeatDetector(Detector):
                 "open_at_end": open_at_end,
                 "bytes_out": c["bytes_out"],
                 "bytes_in": c["bytes_in"],
+                "bytes_per_mark": per_beat[pick],
             },
             why=why,
         )

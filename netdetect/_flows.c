@@ -21,6 +21,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,23 +35,48 @@
 #define UDP_IDLE_S 60.0
 #define OTHER_IDLE_S 60.0
 
+/* Activity marks (see flows.py): a side's payload packet after that side was idle longer than
+ * MARK_GAP_S; payloads shorter than MARK_MIN_PAYLOAD (pure ACKs, TCP keep-alive probes) do not count.
+ * A connection keeps its latest MAX_MARKS_PER_CONN marks (older ones are shed and counted) and
+ * hands over a side's marks when it closes only if that side has at least MIN_SIDE_MARKS. */
+#define MARK_GAP_S 1.0
+#define MARK_MIN_PAYLOAD 2
+#define MAX_MARKS_PER_CONN 4096u
+#define MIN_SIDE_MARKS 4u
+#define MARKS_FIRST_CAPACITY 4u
+#define DEFAULT_MAX_HELD_MARKS 4000000u /* flows.MAX_HELD_MARKS: ~40 MB of rings at most */
+
 enum { TH_FIN = 0x01, TH_SYN = 0x02, TH_RST = 0x04, TH_ACK = 0x10 };
 
 /* CONN_DTYPE (netdetect/model.py), packed. */
 enum {
     CONN_TS = 0, CONN_END_TS = 8, CONN_CLIENT = 16, CONN_SERVER = 32, CONN_CLIENT_PORT = 48,
     CONN_SERVER_PORT = 50, CONN_PROTO = 52, CONN_BYTES_OUT = 53, CONN_BYTES_IN = 61,
-    CONN_PACKETS_OUT = 69, CONN_PACKETS_IN = 77, CONN_SIZE = 85
+    CONN_PACKETS_OUT = 69, CONN_PACKETS_IN = 77, CONN_UID = 85, CONN_SIZE = 93
 };
+
+/* MARK_DTYPE (netdetect/tables/marks.py) and OPEN_MARK_DTYPE (netdetect/flows.py), packed. */
+enum { MARK_UID = 0, MARK_TS = 8, MARK_FROM_SERVER = 16, MARK_SIZE = 17 };
+enum { OM_KEY = 0, OM_TS = 8, OM_FROM_B = 16, OM_SIZE = 17 };
 
 /* STATE_DTYPE (netdetect/flows.py), packed. */
 enum {
     ST_KEY = 0, ST_TS = 8, ST_END_TS = 16, ST_A_HI = 24, ST_A_LO = 32, ST_A_PORT = 40, ST_B_HI = 42,
     ST_B_LO = 50, ST_B_PORT = 58, ST_PROTO = 60, ST_CLIENT_IS_A = 61, ST_FINRST = 62,
-    ST_BYTES_AB = 63, ST_BYTES_BA = 71, ST_PK_AB = 79, ST_PK_BA = 87, ST_SIZE = 95
+    ST_BYTES_AB = 63, ST_BYTES_BA = 71, ST_PK_AB = 79, ST_PK_BA = 87, ST_LAST_PAYLOAD_AB = 95,
+    ST_LAST_PAYLOAD_BA = 103, ST_SIZE = 111
 };
 
 #define MIN_CAPACITY 1024u
+
+/* One connection's latest marks: a ring of times, then one side byte (1: sent by b) per time.
+ * It grows by doubling until MAX_MARKS_PER_CONN, then overwrites its oldest mark. */
+typedef struct {
+    uint32_t cap, len, head; /* head: the oldest mark once the ring is full */
+    double ts[];
+} marks_t;
+
+static inline uint8_t *mark_sides(marks_t *m) { return (uint8_t *)(m->ts + m->cap); }
 
 typedef struct {
     /* What a lookup and the per-packet tests read comes first, next to the key. */
@@ -59,10 +85,21 @@ typedef struct {
     uint16_t a_port, b_port;
     uint8_t used, proto, client_is_a, finrst;
     uint8_t anchor_finrst; /* a FIN/RST since the anchor, in the stamped batch */
+    /* Marks: most connections have one or two (a request, a response), held in `held.inline_ts` with
+     * their sides as bits of inline_sides; a third moves them to a ring (has_ring). */
+    uint8_t has_ring, n_inline, inline_sides;
     double ts, end_ts;
     /* Counters wrap as uint64 (numpy's int64 sums wrap too) instead of overflowing signed. */
     uint64_t bytes_ab, bytes_ba, pk_ab, pk_ba;
     uint64_t a_hi, a_lo, b_hi, b_lo;
+    double last_payload[2]; /* per side (0: a, 1: b) its last payload time, -inf before any */
+    union {
+        double inline_ts[2];
+        struct {
+            marks_t *ring;
+            uint32_t per_side[2]; /* marks in the ring by side: closing reads no ring to skip it */
+        } r;
+    } held;
 } flow_t;
 
 typedef struct {
@@ -78,6 +115,15 @@ typedef struct {
     size_t rows_used, rows_cap;
     uint64_t *scratch; /* per batch: every packet's key, then its slot hash */
     size_t scratch_cap;
+    /* Marks of closed connections, MARK_SIZE bytes each, handed over by take_marks() as rows are. */
+    PyObject *marks_array;
+    uint8_t *mark_rows;
+    size_t marks_used, marks_cap;
+    uint64_t marks_shed; /* since the last take_marks_shed() */
+    size_t held_marks, max_held_marks; /* marks of open connections, and their budget (trim_marks) */
+    void *small_free;    /* free list of small rings (see small_ring_alloc) */
+    void **blocks;       /* the blocks they are carved from, freed with the tracker */
+    size_t n_blocks, blocks_cap;
 } Tracker;
 
 static inline size_t home_slot(const Tracker *t, uint64_t key) { return mix64(key ^ t->seed) & (t->capacity - 1); }
@@ -269,11 +315,204 @@ static int rows_reserve(Tracker *t, size_t extra)
     return 0;
 }
 
-/* One CONN_DTYPE row, oriented by who opened the connection. Room was reserved by the caller. */
-static void emit(Tracker *t, const flow_t *f)
+/* --- activity marks ------------------------------------------------------------------------- */
+
+static int marks_reserve(Tracker *t, size_t extra)
+{
+    if (t->marks_used + extra <= t->marks_cap)
+        return 0;
+    size_t cap = t->marks_cap ? t->marks_cap : 4096;
+    while (cap < t->marks_used + extra) {
+        if (cap > PY_SSIZE_T_MAX / 2 / MARK_SIZE)
+            return -1;
+        cap *= 2;
+    }
+    if (!t->marks_array && !(t->marks_array = PyByteArray_FromStringAndSize(NULL, 0)))
+        return -1;
+    if (PyByteArray_Resize(t->marks_array, (Py_ssize_t)(cap * MARK_SIZE)) < 0)
+        return -1;
+    t->mark_rows = (uint8_t *)PyByteArray_AS_STRING(t->marks_array);
+    t->marks_cap = cap;
+    return 0;
+}
+
+/* Most connections have one or two marks: their first, smallest rings come from a free list of
+ * equal chunks carved from blocks, as a malloc and a free per connection cost more than the marks. */
+#define SMALL_RING_BYTES (sizeof(marks_t) + MARKS_FIRST_CAPACITY * (sizeof(double) + 1))
+#define SMALL_CHUNK ((SMALL_RING_BYTES + 7) & ~(size_t)7)
+#define SMALL_PER_BLOCK 1024
+
+static marks_t *small_ring_alloc(Tracker *t)
+{
+    if (!t->small_free) {
+        if (t->n_blocks == t->blocks_cap) {
+            size_t cap = t->blocks_cap ? 2 * t->blocks_cap : 16;
+            void **blocks = realloc(t->blocks, cap * sizeof(void *));
+            if (!blocks)
+                return NULL;
+            t->blocks = blocks;
+            t->blocks_cap = cap;
+        }
+        char *block = malloc(SMALL_CHUNK * SMALL_PER_BLOCK);
+        if (!block)
+            return NULL;
+        t->blocks[t->n_blocks++] = block;
+        for (size_t i = 0; i < SMALL_PER_BLOCK; i++) {
+            void **chunk = (void **)(block + i * SMALL_CHUNK);
+            *chunk = t->small_free;
+            t->small_free = chunk;
+        }
+    }
+    void **chunk = t->small_free;
+    t->small_free = *chunk;
+    return (marks_t *)chunk;
+}
+
+/* A ring of len marks has the first capacity exactly when len fits it (rings only grow when full). */
+static void ring_free(Tracker *t, marks_t *m, uint32_t len)
+{
+    if (!m)
+        return;
+    if (len <= MARKS_FIRST_CAPACITY) {
+        *(void **)m = t->small_free;
+        t->small_free = m;
+    } else {
+        free(m);
+    }
+}
+
+/* Appends a mark to the connection's marks; returns how many marks were shed (an overwritten oldest
+ * mark, or this one when no memory could be had). */
+static unsigned push_mark(Tracker *t, flow_t *f, double ts, uint8_t from_b)
+{
+    if (!f->has_ring) {
+        if (f->n_inline < 2) {
+            f->held.inline_ts[f->n_inline] = ts;
+            f->inline_sides |= (uint8_t)((from_b != 0) << f->n_inline);
+            f->n_inline++;
+            t->held_marks++;
+            return 0;
+        }
+        marks_t *m = small_ring_alloc(t);
+        if (!m)
+            return 1;
+        m->cap = MARKS_FIRST_CAPACITY;
+        m->len = 2;
+        m->head = 0;
+        memcpy(m->ts, f->held.inline_ts, sizeof f->held.inline_ts);
+        mark_sides(m)[0] = f->inline_sides & 1;
+        mark_sides(m)[1] = (f->inline_sides >> 1) & 1;
+        uint32_t on_b = (f->inline_sides & 1) + ((f->inline_sides >> 1) & 1);
+        f->held.r.ring = m;
+        f->held.r.per_side[0] = 2 - on_b;
+        f->held.r.per_side[1] = on_b;
+        f->has_ring = 1;
+        f->n_inline = f->inline_sides = 0;
+    }
+    marks_t *m = f->held.r.ring;
+    if (m->len == m->cap && m->cap < MAX_MARKS_PER_CONN) { /* not wrapped yet: head is 0 */
+        uint32_t cap = 2 * m->cap < MAX_MARKS_PER_CONN ? 2 * m->cap : MAX_MARKS_PER_CONN;
+        marks_t *grown = malloc(sizeof(marks_t) + (size_t)cap * (sizeof(double) + 1));
+        if (!grown)
+            return 1;
+        grown->cap = cap;
+        grown->len = m->len;
+        grown->head = 0;
+        memcpy(grown->ts, m->ts, m->len * sizeof(double));
+        memcpy(mark_sides(grown), mark_sides(m), m->len);
+        ring_free(t, m, m->len);
+        f->held.r.ring = m = grown;
+    }
+    f->held.r.per_side[from_b != 0]++;
+    if (m->len < m->cap) {
+        m->ts[m->len] = ts;
+        mark_sides(m)[m->len++] = from_b;
+        t->held_marks++;
+        return 0;
+    }
+    f->held.r.per_side[mark_sides(m)[m->head] != 0]--;
+    m->ts[m->head] = ts;
+    mark_sides(m)[m->head] = from_b;
+    m->head = (m->head + 1) % m->cap;
+    return 1;
+}
+
+static inline uint32_t marks_len(const flow_t *f)
+{
+    return f->has_ring ? f->held.r.per_side[0] + f->held.r.per_side[1] : f->n_inline;
+}
+
+/* The connection's i-th mark, oldest first. */
+static inline void mark_at(const flow_t *f, uint32_t i, double *ts, uint8_t *from_b)
+{
+    if (!f->has_ring) {
+        *ts = f->held.inline_ts[i];
+        *from_b = (f->inline_sides >> i) & 1;
+        return;
+    }
+    const marks_t *m = f->held.r.ring;
+    uint32_t j = (m->head + i) % m->cap;
+    *ts = m->ts[j];
+    *from_b = ((const uint8_t *)(m->ts + m->cap))[j];
+}
+
+static void free_marks(Tracker *t, flow_t *f)
+{
+    uint32_t len = marks_len(f);
+    t->held_marks -= len;
+    if (f->has_ring)
+        ring_free(t, f->held.r.ring, len);
+    f->has_ring = f->n_inline = f->inline_sides = 0;
+}
+
+/* The connection's marks as MARK_DTYPE rows, oldest first, of the sides with enough of them; the
+ * ring is freed. */
+static void emit_marks(Tracker *t, flow_t *f, uint64_t uid)
+{
+    uint32_t len = marks_len(f);
+    if (len < MIN_SIDE_MARKS) { /* the common case: no side can have enough */
+        free_marks(t, f);
+        return;
+    }
+    const uint32_t *per_side = f->held.r.per_side; /* len > 2: the marks are in a ring */
+    int keep[2] = {per_side[0] >= MIN_SIDE_MARKS, per_side[1] >= MIN_SIDE_MARKS};
+    size_t n = (keep[0] ? per_side[0] : 0) + (keep[1] ? per_side[1] : 0);
+    if (n && marks_reserve(t, n) < 0) {
+        PyErr_Clear();
+        t->marks_shed += n; /* no memory for them: counted, never silent */
+        n = 0;
+    }
+    for (uint32_t i = 0; n && i < len; i++) {
+        double ts;
+        uint8_t from_b;
+        mark_at(f, i, &ts, &from_b);
+        if (!keep[from_b != 0])
+            continue;
+        uint8_t *r = t->mark_rows + t->marks_used++ * MARK_SIZE;
+        put_u64(r + MARK_UID, uid);
+        put_f64(r + MARK_TS, ts);
+        r[MARK_FROM_SERVER] = (from_b != 0) == (f->client_is_a != 0);
+    }
+    free_marks(t, f);
+}
+
+/* The connection id of CONN_DTYPE's uid: hash_columns(key, start time bits), as flows.py. */
+static inline uint64_t connection_uid(const flow_t *f)
+{
+    uint64_t bits;
+    memcpy(&bits, &f->ts, 8);
+    return mix64(mix64(f->key) ^ bits);
+}
+
+/* One CONN_DTYPE row, oriented by who opened the connection, and its marks (the ring is freed).
+ * Room for the row was reserved by the caller. */
+static void emit(Tracker *t, flow_t *f)
 {
     uint8_t *r = t->rows + t->rows_used * CONN_SIZE;
     int ca = f->client_is_a;
+    uint64_t uid = connection_uid(f);
+    put_u64(r + CONN_UID, uid);
+    emit_marks(t, f, uid);
     put_f64(r + CONN_TS, f->ts);
     put_f64(r + CONN_END_TS, f->end_ts);
     put_be64(r + CONN_CLIENT, ca ? f->a_hi : f->b_hi);
@@ -290,12 +529,61 @@ static void emit(Tracker *t, const flow_t *f)
     t->rows_used++;
 }
 
+/* Memory stays bounded however many connections ping: when the open connections hold more than
+ * max_held_marks marks, every connection keeps at most its latest L, the largest L that fits the
+ * budget (the longest rings give way first); the rest are shed and counted. Run after a batch, as
+ * the reference does, so both engines trim the same rings. */
+static int trim_marks(Tracker *t)
+{
+    if (t->held_marks <= t->max_held_marks)
+        return 0;
+    uint32_t lo = 0, hi = MAX_MARKS_PER_CONN; /* the largest L with sum(min(len, L)) <= budget */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo + 1) / 2;
+        size_t sum = 0;
+        for (size_t i = 0; i < t->capacity && sum <= t->max_held_marks; i++)
+            if (t->table[i].used) {
+                uint32_t len = marks_len(&t->table[i]);
+                sum += len < mid ? len : mid;
+            }
+        if (sum <= t->max_held_marks)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    double *ts = malloc((size_t)MAX_MARKS_PER_CONN * sizeof(double));
+    uint8_t *sides = malloc(MAX_MARKS_PER_CONN);
+    if (!ts || !sides) {
+        free(ts);
+        free(sides);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < t->capacity; i++) {
+        flow_t *f = &t->table[i];
+        uint32_t len = f->used ? marks_len(f) : 0;
+        if (len <= lo)
+            continue;
+        for (uint32_t k = 0; k < lo; k++)
+            mark_at(f, len - lo + k, &ts[k], &sides[k]);
+        free_marks(t, f);
+        t->marks_shed += len - lo;
+        for (uint32_t k = 0; k < lo; k++)
+            if (push_mark(t, f, ts[k], sides[k]))
+                t->marks_shed++; /* no memory for it */
+    }
+    free(ts);
+    free(sides);
+    return 0;
+}
+
 /* --- per packet ----------------------------------------------------------------------------- */
 
 typedef struct {
     double ts;
     uint64_t a_hi, a_lo, b_hi, b_lo;
     uint64_t size;
+    int64_t payload;
     uint16_t a_port, b_port;
     uint8_t proto, from_b, client_is_a, pure_syn, finrst;
 } packet_t;
@@ -318,6 +606,8 @@ static inline void start_connection(flow_t *f, const packet_t *p)
     f->client_is_a = p->client_is_a;
     f->finrst = 0;
     f->bytes_ab = f->bytes_ba = f->pk_ab = f->pk_ba = 0;
+    f->last_payload[0] = f->last_payload[1] = -INFINITY;
+    f->has_ring = f->n_inline = f->inline_sides = 0; /* a closed connection's ring was freed at emit */
 }
 
 static inline void count_packet(flow_t *f, const packet_t *p)
@@ -333,14 +623,24 @@ static inline void count_packet(flow_t *f, const packet_t *p)
     }
 }
 
+/* A payload after its side was idle longer than MARK_GAP_S is a mark (the side's first one too). */
+static inline void mark_activity(Tracker *t, flow_t *f, const packet_t *p)
+{
+    if (p->payload < MARK_MIN_PAYLOAD)
+        return;
+    if (p->ts - f->last_payload[p->from_b] > MARK_GAP_S)
+        t->marks_shed += push_mark(t, f, p->ts, p->from_b);
+    f->last_payload[p->from_b] = p->ts;
+}
+
 typedef struct {
-    Py_buffer ts, src_hi, src_lo, dst_hi, dst_lo, proto, sport, dport, flags, ip_len;
+    Py_buffer ts, src_hi, src_lo, dst_hi, dst_lo, proto, sport, dport, flags, ip_len, payload_len;
 } columns_t;
 
 static void columns_release(columns_t *c)
 {
     Py_buffer *all[] = {&c->ts, &c->src_hi, &c->src_lo, &c->dst_hi, &c->dst_lo,
-                        &c->proto, &c->sport, &c->dport, &c->flags, &c->ip_len};
+                        &c->proto, &c->sport, &c->dport, &c->flags, &c->ip_len, &c->payload_len};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         PyBuffer_Release(all[i]);
 }
@@ -386,16 +686,16 @@ static inline __attribute__((always_inline)) uint64_t canonical(const columns_t 
 #define PREFETCH_AHEAD 16
 
 /* add(ts f8, src_hi u8, src_lo u8, dst_hi u8, dst_lo u8, proto u1, sport i8, dport i8,
- *     tcp_flags i8, ip_len i8) -> rows closed. Every column has one value per packet. */
+ *     tcp_flags i8, ip_len i8, payload_len i8) -> rows closed. Every column has one value per packet. */
 static PyObject *Tracker_add(Tracker *t, PyObject *args)
 {
     columns_t c;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*", &c.ts, &c.src_hi, &c.src_lo, &c.dst_hi,
-                          &c.dst_lo, &c.proto, &c.sport, &c.dport, &c.flags, &c.ip_len))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*", &c.ts, &c.src_hi, &c.src_lo, &c.dst_hi,
+                          &c.dst_lo, &c.proto, &c.sport, &c.dport, &c.flags, &c.ip_len, &c.payload_len))
         return NULL;
     Py_ssize_t n = c.ts.len / 8;
     const Py_buffer *wide[] = {&c.ts, &c.src_hi, &c.src_lo, &c.dst_hi, &c.dst_lo,
-                               &c.sport, &c.dport, &c.flags, &c.ip_len};
+                               &c.sport, &c.dport, &c.flags, &c.ip_len, &c.payload_len};
     int ok = c.ts.len % 8 == 0 && c.proto.len == n;
     for (size_t i = 0; ok && i < sizeof wide / sizeof wide[0]; i++)
         ok = wide[i]->len == n * 8 && (uintptr_t)wide[i]->buf % 8 == 0;
@@ -405,7 +705,7 @@ static PyObject *Tracker_add(Tracker *t, PyObject *args)
         return NULL;
     }
     const double *ts = c.ts.buf;
-    const int64_t *ip_len = c.ip_len.buf;
+    const int64_t *ip_len = c.ip_len.buf, *payload_len = c.payload_len.buf;
 
     /* Keys first, in a pass of independent hashes, so the walk below can fetch entries ahead. */
     if (scratch_reserve(t, (size_t)n) < 0) {
@@ -436,13 +736,15 @@ static PyObject *Tracker_add(Tracker *t, PyObject *args)
         if (i + PREFETCH_AHEAD < n) {
             const flow_t *ahead = &t->table[slot_hash[i + PREFETCH_AHEAD] & mask];
             __builtin_prefetch(ahead, 1);
-            __builtin_prefetch((const char *)ahead + 64, 1); /* an entry spans two lines */
+            __builtin_prefetch((const char *)ahead + 64, 1); /* an entry spans two or three lines */
+            __builtin_prefetch((const char *)ahead + sizeof(flow_t) - 1, 1);
         }
         packet_t p;
         uint64_t key = keys[i];
         canonical(&c, i, &p, 0);
         p.ts = ts[i];
         p.size = (uint64_t)ip_len[i];
+        p.payload = payload_len[i];
 
         size_t s = slot_hash[i] & mask;
         while (t->table[s].used && t->table[s].key != key)
@@ -479,8 +781,11 @@ static PyObject *Tracker_add(Tracker *t, PyObject *args)
             }
         }
         count_packet(f, &p);
+        mark_activity(t, f, &p);
     }
     columns_release(&c);
+    if (trim_marks(t) < 0)
+        return NULL;
     return PyLong_FromSize_t(t->rows_used - before);
 }
 
@@ -607,9 +912,13 @@ static PyObject *Tracker_shed(Tracker *t, PyObject *arg)
 
 static void table_clear(Tracker *t)
 {
+    for (size_t i = 0; i < t->capacity; i++)
+        if (t->table[i].used)
+            free_marks(t, &t->table[i]);
     table_free(t->table, t->capacity);
     t->table = NULL;
     t->capacity = t->count = 0;
+    t->held_marks = 0;
 }
 
 /* flush() -> rows closed: every open connection. */
@@ -673,6 +982,8 @@ static PyObject *Tracker_export_state(Tracker *t, PyObject *args)
         put_u64(r + ST_BYTES_BA, f->bytes_ba);
         put_u64(r + ST_PK_AB, f->pk_ab);
         put_u64(r + ST_PK_BA, f->pk_ba);
+        put_f64(r + ST_LAST_PAYLOAD_AB, f->last_payload[0]);
+        put_f64(r + ST_LAST_PAYLOAD_BA, f->last_payload[1]);
         r += ST_SIZE;
     }
     PyBuffer_Release(&view);
@@ -721,23 +1032,102 @@ static PyObject *Tracker_import_state(Tracker *t, PyObject *args)
         f->bytes_ba = get_u64(r + ST_BYTES_BA);
         f->pk_ab = get_u64(r + ST_PK_AB);
         f->pk_ba = get_u64(r + ST_PK_BA);
+        f->last_payload[0] = get_f64(r + ST_LAST_PAYLOAD_AB);
+        f->last_payload[1] = get_f64(r + ST_LAST_PAYLOAD_BA);
     }
     PyBuffer_Release(&view);
     Py_RETURN_NONE;
+}
+
+/* export_marks() -> bytearray of OPEN_MARK_DTYPE rows: every open connection's marks, oldest first
+ * per connection, connections in table order. */
+static PyObject *Tracker_export_marks(Tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->capacity; i++)
+        if (t->table[i].used)
+            n += marks_len(&t->table[i]);
+    if (n > (size_t)PY_SSIZE_T_MAX / OM_SIZE)
+        return PyErr_NoMemory();
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(n * OM_SIZE));
+    if (!out)
+        return NULL;
+    uint8_t *r = (uint8_t *)PyByteArray_AS_STRING(out);
+    for (size_t i = 0; i < t->capacity; i++) {
+        const flow_t *f = &t->table[i];
+        if (!f->used)
+            continue;
+        for (uint32_t k = 0, len = marks_len(f); k < len; k++, r += OM_SIZE) {
+            double ts;
+            uint8_t from_b;
+            mark_at(f, k, &ts, &from_b);
+            put_u64(r + OM_KEY, f->key);
+            put_f64(r + OM_TS, ts);
+            r[OM_FROM_B] = from_b != 0;
+        }
+    }
+    return out;
+}
+
+/* import_marks(buffer): append OPEN_MARK_DTYPE rows, in order, to the rings of the open connections
+ * they name (after import_state; rows of keys not open are ignored, a ring keeps its latest). */
+static PyObject *Tracker_import_marks(Tracker *t, PyObject *args)
+{
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view))
+        return NULL;
+    if (view.len % OM_SIZE) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "buffer must hold whole mark rows");
+        return NULL;
+    }
+    const uint8_t *r = view.buf;
+    for (Py_ssize_t i = 0; i < view.len / OM_SIZE; i++, r += OM_SIZE) {
+        flow_t *f = &t->table[table_find(t, get_u64(r + OM_KEY))];
+        if (f->used)
+            (void)push_mark(t, f, get_f64(r + OM_TS), r[OM_FROM_B] != 0); /* a saved ring fits a ring */
+    }
+    PyBuffer_Release(&view);
+    if (trim_marks(t) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* take_marks() -> bytearray of the closed connections' MARK_DTYPE rows; the list starts over. */
+static PyObject *Tracker_take_marks(Tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    if (!t->marks_array)
+        return PyByteArray_FromStringAndSize(NULL, 0);
+    if (PyByteArray_Resize(t->marks_array, (Py_ssize_t)(t->marks_used * MARK_SIZE)) < 0)
+        return NULL;
+    PyObject *out = t->marks_array;
+    t->marks_array = NULL;
+    t->mark_rows = NULL;
+    t->marks_used = t->marks_cap = 0;
+    return out;
+}
+
+/* take_marks_shed() -> marks shed since the last call. */
+static PyObject *Tracker_take_marks_shed(Tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    uint64_t n = t->marks_shed;
+    t->marks_shed = 0;
+    return PyLong_FromUnsignedLongLong(n);
 }
 
 /* --- type ----------------------------------------------------------------------------------- */
 
 static PyObject *Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    unsigned long long seed = 0;
-    static char *kwlist[] = {"seed", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|K", kwlist, &seed))
+    unsigned long long seed = 0, max_held_marks = DEFAULT_MAX_HELD_MARKS;
+    static char *kwlist[] = {"seed", "max_held_marks", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|KK", kwlist, &seed, &max_held_marks))
         return NULL;
     Tracker *t = (Tracker *)type->tp_alloc(type, 0);
     if (!t)
         return NULL;
     t->seed = seed;
+    t->max_held_marks = (size_t)max_held_marks;
     if (table_reserve(t, 0) < 0) {
         Py_DECREF(t);
         return NULL;
@@ -747,8 +1137,12 @@ static PyObject *Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 
 static void Tracker_dealloc(Tracker *t)
 {
-    table_free(t->table, t->capacity);
+    table_clear(t);
+    for (size_t i = 0; i < t->n_blocks; i++)
+        free(t->blocks[i]);
+    free(t->blocks);
     Py_XDECREF(t->rows_array);
+    Py_XDECREF(t->marks_array);
     free(t->scratch);
     PyTypeObject *type = Py_TYPE(t);
     type->tp_free((PyObject *)t);
@@ -772,6 +1166,10 @@ static PyMethodDef Tracker_methods[] = {
     {"take", (PyCFunction)Tracker_take, METH_NOARGS, "Closed connections as CONN_DTYPE rows in a bytearray."},
     {"export_state", (PyCFunction)Tracker_export_state, METH_VARARGS, "Write open connections as state rows."},
     {"import_state", (PyCFunction)Tracker_import_state, METH_VARARGS, "Replace open connections from state rows."},
+    {"export_marks", (PyCFunction)Tracker_export_marks, METH_NOARGS, "Open connections' marks as rows."},
+    {"import_marks", (PyCFunction)Tracker_import_marks, METH_VARARGS, "Add marks to open connections."},
+    {"take_marks", (PyCFunction)Tracker_take_marks, METH_NOARGS, "Closed connections' marks as MARK_DTYPE rows."},
+    {"take_marks_shed", (PyCFunction)Tracker_take_marks_shed, METH_NOARGS, "Marks shed since the last call."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -780,7 +1178,8 @@ static PyType_Slot Tracker_slots[] = {
     {Py_tp_dealloc, Tracker_dealloc},
     {Py_tp_methods, Tracker_methods},
     {Py_tp_getset, Tracker_getset},
-    {Py_tp_doc, "Tracker(seed=0): open connections in a hash table, closed ones as CONN_DTYPE rows."},
+    {Py_tp_doc, "Tracker(seed=0, max_held_marks=4000000): open connections in a hash table, closed ones as "
+                "CONN_DTYPE rows."},
     {0, NULL},
 };
 
@@ -819,16 +1218,23 @@ static PyObject *layout(const char *const *names, const int *offsets, int size)
 PyMODINIT_FUNC PyInit__flows(void)
 {
     static const char *const conn_names[] = {"ts", "end_ts", "client", "server", "client_port", "server_port",
-                                             "proto", "bytes_out", "bytes_in", "packets_out", "packets_in", NULL};
+                                             "proto", "bytes_out", "bytes_in", "packets_out", "packets_in", "uid",
+                                             NULL};
     static const int conn_offsets[] = {CONN_TS, CONN_END_TS, CONN_CLIENT, CONN_SERVER,
                                        CONN_CLIENT_PORT, CONN_SERVER_PORT, CONN_PROTO, CONN_BYTES_OUT,
-                                       CONN_BYTES_IN, CONN_PACKETS_OUT, CONN_PACKETS_IN};
+                                       CONN_BYTES_IN, CONN_PACKETS_OUT, CONN_PACKETS_IN, CONN_UID};
     static const char *const state_names[] = {"key", "ts", "end_ts", "a_hi", "a_lo", "a_port", "b_hi", "b_lo",
                                               "b_port", "proto", "client_is_a", "finrst", "bytes_ab",
-                                              "bytes_ba", "pk_ab", "pk_ba", NULL};
+                                              "bytes_ba", "pk_ab", "pk_ba", "last_payload_ab", "last_payload_ba",
+                                              NULL};
     static const int state_offsets[] = {ST_KEY, ST_TS, ST_END_TS, ST_A_HI, ST_A_LO, ST_A_PORT,
                                         ST_B_HI, ST_B_LO, ST_B_PORT, ST_PROTO, ST_CLIENT_IS_A, ST_FINRST,
-                                        ST_BYTES_AB, ST_BYTES_BA, ST_PK_AB, ST_PK_BA};
+                                        ST_BYTES_AB, ST_BYTES_BA, ST_PK_AB, ST_PK_BA, ST_LAST_PAYLOAD_AB,
+                                        ST_LAST_PAYLOAD_BA};
+    static const char *const mark_names[] = {"uid", "ts", "from_server", NULL};
+    static const int mark_offsets[] = {MARK_UID, MARK_TS, MARK_FROM_SERVER};
+    static const char *const open_mark_names[] = {"key", "ts", "from_b", NULL};
+    static const int open_mark_offsets[] = {OM_KEY, OM_TS, OM_FROM_B};
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
@@ -847,6 +1253,18 @@ PyMODINIT_FUNC PyInit__flows(void)
     PyObject *state = layout(state_names, state_offsets, ST_SIZE);
     if (PyModule_AddObject(m, "STATE_LAYOUT", state) < 0) {
         Py_XDECREF(state);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyObject *marks = layout(mark_names, mark_offsets, MARK_SIZE);
+    if (PyModule_AddObject(m, "MARK_LAYOUT", marks) < 0) {
+        Py_XDECREF(marks);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyObject *open_marks = layout(open_mark_names, open_mark_offsets, OM_SIZE);
+    if (PyModule_AddObject(m, "OPEN_MARK_LAYOUT", open_marks) < 0) {
+        Py_XDECREF(open_marks);
         Py_DECREF(m);
         return NULL;
     }

@@ -29,6 +29,8 @@ CONN_DTYPE = np.dtype(
         ("bytes_in", "i8"),  # IP bytes server -> client
         ("packets_out", "i8"),
         ("packets_in", "i8"),
+        # Connection id: hash of the flow's 5-tuple key and start time (the activity marks' link).
+        ("uid", "u8"),
     ]
 )
 

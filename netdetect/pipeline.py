@@ -21,6 +21,7 @@ from netdetect.decode.headers import decode_headers
 from netdetect.flows import FlowTracker
 from netdetect.tables.connections import sort_connections
 from netdetect.tables.extraction import Extraction
+from netdetect.tables.marks import sort_marks
 
 
 class Extractor:
@@ -33,6 +34,7 @@ class Extractor:
         self.last_ts: float | None = None
         self.errors: dict[str, int] = {}
         self._conns: list[np.ndarray] = []
+        self._marks: list[np.ndarray] = []
 
     def feed(self, batch: PacketBatch) -> None:
         if not len(batch):
@@ -53,12 +55,15 @@ class Extractor:
             self.flows.expire(hi)
         if self.flows.completed_chunks > 64:  # concatenate now and then, not per batch
             self._conns.append(self.flows.take())
+            self._marks.append(self.flows.take_marks())
 
     def finish(self, captures: Sequence[str] = ()) -> Extraction:
         self.flows.flush()
         self._conns.append(self.flows.take())
+        self._marks.append(self.flows.take_marks())
         # Each chunk is sorted already; a single one needs no second pass.
         conns = self._conns[0] if len(self._conns) == 1 else sort_connections(np.concatenate(self._conns))
+        marks = self._marks[0] if len(self._marks) == 1 else sort_marks(np.concatenate(self._marks))
         errors = dict(self.errors)
         for k, v in self.events.out.errors.items():
             errors[k] = errors.get(k, 0) + v
@@ -70,6 +75,8 @@ class Extractor:
         refused = native.problems()
         if refused:
             errors["native.layout_mismatch"] = len(refused)
+        if self.flows.stats.marks_shed:
+            errors["flows.marks_shed"] = self.flows.stats.marks_shed
         self.events.out.finish()
         return Extraction(
             conns,
@@ -84,6 +91,7 @@ class Extractor:
             spans=[(self.first_ts, self.last_ts)]
             if self.first_ts is not None and self.last_ts is not None
             else [],
+            marks=marks,
         )
 
 

@@ -1,5 +1,6 @@
-"""The compiled flow engine (netdetect/_flows.c) against the numpy reference: identical rows, stats and
-saved state on captures, on generated packet sequences and across save/restore between engines."""
+"""The compiled flow engine (netdetect/_flows.c) against the numpy reference: identical rows, activity
+marks, stats and saved state on captures, on generated packet sequences and across save/restore
+between engines."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from netdetect.capture import open_capture
 from netdetect.decode.headers import Headers, decode_headers
 from netdetect.errors import CaptureError
 from netdetect.flows import (
+    MAX_HELD_MARKS,
+    MAX_MARKS_PER_CONN,
+    OPEN_MARK_DTYPE,
     STATE_DTYPE,
     FlowTracker,
     NativeFlowTracker,
@@ -27,6 +31,7 @@ from netdetect.flows import (
 from netdetect.model import CONN_DTYPE
 from netdetect.native import built, reference_path
 from netdetect.pipeline import extract_files
+from netdetect.tables.marks import MARK_DTYPE
 from netdetect.testing import synth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +43,7 @@ needs_native = pytest.mark.skipif(
     _FLOWS is None, reason="netdetect._flows is not built (or NETDETECT_NATIVE=0)"
 )
 ENGINES = ["reference", pytest.param("native", marks=needs_native)]
+TRACKERS = {"reference": ReferenceFlowTracker, "native": NativeFlowTracker}
 TRACKERS: dict[str, type[FlowTracker]] = {"reference": ReferenceFlowTracker, "native": NativeFlowTracker}
 
 _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -49,10 +55,11 @@ _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 class Twin:
     """One tracker per engine fed the same calls; every observable result is compared as it comes."""
 
-    def __init__(self, max_open: int = 2_000_000) -> None:
-        self.ref: FlowTracker = ReferenceFlowTracker(max_open)
-        self.nat: FlowTracker = NativeFlowTracker(max_open)
+    def __init__(self, max_open: int = 2_000_000, max_held_marks: int = MAX_HELD_MARKS) -> None:
+        self.ref: FlowTracker = ReferenceFlowTracker(max_open, max_held_marks=max_held_marks)
+        self.nat: FlowTracker = NativeFlowTracker(max_open, max_held_marks=max_held_marks)
         self.conns: list[np.ndarray] = []
+        self.marks: list[np.ndarray] = []
 
     def add(self, h: Headers) -> None:
         self.ref.add(h)
@@ -69,6 +76,10 @@ class Twin:
         assert a.dtype == b.dtype == CONN_DTYPE
         assert a.tobytes() == b.tobytes()
         self.conns.append(a)
+        ma, mb = self.ref.take_marks(), self.nat.take_marks()
+        assert ma.dtype == mb.dtype == MARK_DTYPE
+        assert ma.tobytes() == mb.tobytes()
+        self.marks.append(ma)
         return a
 
     def swap_through_saved_state(self) -> None:
@@ -76,7 +87,10 @@ class Twin:
         self.take()
         sa, sb = self.ref.save_state(), self.nat.save_state()
         assert sa["state"].tobytes() == sb["state"].tobytes() and (sa["stats"] == sb["stats"]).all()
-        ref, nat = ReferenceFlowTracker(self.ref.max_open), NativeFlowTracker(self.nat.max_open)
+        assert sa["marks"].tobytes() == sb["marks"].tobytes()
+        budget = self.ref.max_held_marks
+        ref = ReferenceFlowTracker(self.ref.max_open, max_held_marks=budget)
+        nat = NativeFlowTracker(self.nat.max_open, max_held_marks=budget)
         ref.load_state(sb)
         nat.load_state(sa)
         self.ref, self.nat = ref, nat
@@ -95,6 +109,9 @@ class Twin:
         a, b = self.ref.state, self.nat.state
         assert a.dtype == b.dtype == STATE_DTYPE
         assert a.tobytes() == b.tobytes()
+        ma, mb = self.ref.open_marks, self.nat.open_marks
+        assert ma.dtype == mb.dtype == OPEN_MARK_DTYPE
+        assert ma.tobytes() == mb.tobytes()
 
 
 # The columns flow tracking reads, in the dtypes decode_headers gives them.
@@ -109,6 +126,7 @@ COLUMNS = {
     "dport": np.int64,
     "tcp_flags": np.int64,
     "ip_len": np.int64,
+    "payload_len": np.int64,
 }
 FLAG_COLUMNS = ("fragment", "more_frags", "tunnelled")
 
@@ -118,7 +136,7 @@ def headers(columns: dict[str, np.ndarray]) -> Headers:
     n = len(columns["ts"])
     zeros, no = np.zeros(n, np.int64), np.zeros(n, bool)
     cols = {f.name: no if f.name in FLAG_COLUMNS else zeros for f in fields(Headers) if f.name != "counts"}
-    cols.update({name: np.asarray(columns[name], dtype) for name, dtype in COLUMNS.items()})
+    cols.update({name: np.asarray(columns.get(name, zeros), dtype) for name, dtype in COLUMNS.items()})
     return Headers(**cols)
 
 
@@ -153,6 +171,8 @@ def twin_over(heads: list[Headers], max_open: int = 2_000_000, expire_every: int
 def test_native_layouts_match_the_dtypes():
     assert flows._layout(CONN_DTYPE) == _FLOWS.CONN_LAYOUT
     assert flows._layout(STATE_DTYPE) == _FLOWS.STATE_LAYOUT
+    assert flows._layout(MARK_DTYPE) == _FLOWS.MARK_LAYOUT
+    assert flows._layout(OPEN_MARK_DTYPE) == _FLOWS.OPEN_MARK_LAYOUT
     assert flows.layout_problem(_FLOWS) is None
 
 
@@ -368,7 +388,8 @@ def scenarios(draw):
     cuts = sorted(draw(st.lists(st.integers(0, len(packets)), max_size=8)))
     ops = draw(st.lists(between, min_size=len(cuts) + 1, max_size=len(cuts) + 1))
     max_open = draw(st.sampled_from([0, 1, 2, 3, 1000]))
-    return tuples, packets, cuts, ops, max_open
+    budget = draw(st.sampled_from([0, 1, 3, 7, MAX_HELD_MARKS]))  # marks all open connections may hold
+    return tuples, packets, cuts, ops, max_open, budget
 
 
 def _columns(tuples, packets, t0=1_700_000_000.0):
@@ -389,13 +410,15 @@ def _columns(tuples, packets, t0=1_700_000_000.0):
         cols["dport"].append(pb if proto != 1 else 0)
         cols["tcp_flags"].append(fl if proto == 6 else 0)
         cols["ip_len"].append(size)
+        # Payloads of 0, 1 and 2 bytes (ACKs, keep-alive probes, the smallest mark) and larger ones.
+        cols["payload_len"].append(size - 40 if size % 2 else size % 3)
     return {k: np.array(v) for k, v in cols.items()}
 
 
-def _play(columns, cuts, ops, max_open):
+def _play(columns, cuts, ops, max_open, budget=MAX_HELD_MARKS):
     n = len(columns["ts"])
     bounds = [0, *cuts, n]
-    twin = Twin(max_open)
+    twin = Twin(max_open, budget)
     for (lo, hi), op in zip(zip(bounds, bounds[1:], strict=False), ops, strict=True):
         twin.add(headers({k: v[lo:hi] for k, v in columns.items()}))
         if op[0] == "take":
@@ -407,14 +430,15 @@ def _play(columns, cuts, ops, max_open):
             twin.expire(last + op[1])
     conns = twin.finish()
     assert int(conns["packets_out"].sum() + conns["packets_in"].sum()) == n
+    assert np.isin(np.concatenate(twin.marks)["uid"], conns["uid"]).all()
 
 
 @needs_native
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_engines_identical_on_generated_sequences(scenario):
-    tuples, packets, cuts, ops, max_open = scenario
-    _play(_columns(tuples, packets), cuts, ops, max_open)
+    tuples, packets, cuts, ops, max_open, budget = scenario
+    _play(_columns(tuples, packets), cuts, ops, max_open, budget)
 
 
 @needs_native
@@ -430,6 +454,7 @@ def test_engines_identical_on_generated_sequences(scenario):
             st.integers(-(2**63), 2**63 - 1),
             st.integers(-(2**40), 2**40),
             st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(-(2**63), 2**63 - 1),
         ),
         max_size=40,
     ),
@@ -438,25 +463,32 @@ def test_engines_identical_on_generated_sequences(scenario):
 def test_engines_identical_on_hostile_columns(rows, cuts):
     """Any values a decoder bug or a crafted packet could produce: no crash, and still the same rows."""
     names = ("src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "sport", "dport", "tcp_flags", "ip_len", "ts")
+    names += ("payload_len",)
     columns = {name: np.array([r[i] for r in rows], COLUMNS[name]) for i, name in enumerate(names)}
     cuts = sorted(min(c, len(rows)) for c in cuts)
-    _play(columns, cuts, [("none",), ("swap",), ("expire", 0.0), ("take",), ("none",)][: len(cuts) + 1], 3)
+    _play(columns, cuts, [("none",), ("swap",), ("expire", 0.0), ("take",), ("none",)][: len(cuts) + 1], 3, 5)
 
 
 @needs_native
 @settings(max_examples=100, deadline=None)
-@given(st.binary(max_size=STATE_DTYPE.itemsize * 6))
-def test_native_restores_any_state_rows(raw):
-    """Saved state from a file is data too: any rows load, trace and flush without harm."""
+@given(st.binary(max_size=STATE_DTYPE.itemsize * 6), st.binary(max_size=OPEN_MARK_DTYPE.itemsize * 20))
+def test_native_restores_any_state_rows(raw, raw_marks):
+    """Saved state from a file is data too: any rows and marks load, trace and flush without harm."""
     whole = len(raw) // STATE_DTYPE.itemsize * STATE_DTYPE.itemsize
     state = np.frombuffer(raw[:whole], STATE_DTYPE)
+    whole = len(raw_marks) // OPEN_MARK_DTYPE.itemsize * OPEN_MARK_DTYPE.itemsize
+    marks = np.frombuffer(raw_marks[:whole], OPEN_MARK_DTYPE).copy()
+    marks["key"][: len(state)] = state["key"][: len(marks)]  # some of them name open connections
     ft = NativeFlowTracker()
-    ft.load_state({"state": state, "stats": np.zeros(3, np.int64)})
+    ft.load_state({"state": state, "stats": np.zeros(3, np.int64), "marks": marks})
     assert ft.open_flows == len(np.unique(state["key"]))
+    assert len(ft.open_marks) == np.isin(marks["key"], state["key"]).sum()
+    ft.add(pings([1.0, 3.0]))
     ft.add(tcp_packets((1.0, _SYN, True)))
     ft.expire(math.inf)
     ft.flush()
     assert ft.open_flows == 0 and len(ft.take()) == ft.stats.connections
+    ft.take_marks()
 
 
 # --- the C module's own checks -----------------------------------------------------------------
@@ -466,7 +498,7 @@ def test_native_restores_any_state_rows(raw):
 def test_native_rejects_malformed_columns():
     tracker = _FLOWS.Tracker(seed=1)
     f8, u8, i8 = np.zeros(4), np.zeros(4, np.uint64), np.zeros(4, np.int64)
-    good = [f8, u8, u8, u8, u8, np.zeros(4, np.uint8), i8, i8, i8, i8]
+    good = [f8, u8, u8, u8, u8, np.zeros(4, np.uint8), i8, i8, i8, i8, i8]
     assert tracker.add(*good) == 0 and tracker.open == 1
     short = list(good)
     short[6] = np.zeros(3, np.int64)
@@ -512,3 +544,90 @@ def test_native_table_grows_sheds_and_shrinks():
         assert ft.open_flows == 0
         ft.add(h)
     assert ref.take().tobytes() == nat.take().tobytes() and ref.stats == nat.stats
+
+
+# --- activity marks ----------------------------------------------------------------------------
+
+
+def pings(times: list[float], from_client: bool = True, payload: int = 40) -> Headers:
+    """Packets with payload of the test 5-tuple at these times, from one side."""
+    h = tcp_packets(*[(t, _PSH | _ACK, from_client) for t in times])
+    return replace(h, payload_len=np.full(len(times), payload, np.int64))
+
+
+def joined(*parts: Headers) -> Headers:
+    order = np.argsort(np.concatenate([p.ts for p in parts]), kind="stable")
+    return Headers(
+        **{
+            f.name: np.concatenate([getattr(p, f.name) for p in parts])[order]
+            for f in fields(Headers)
+            if f.name != "counts"
+        }
+    )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_marks_start_after_an_idle_gap_and_ignore_acks_and_keepalive_probes(engine):
+    client = pings([0.0, 0.5, 2.0, 4.0, 4.9, 6.0, 7.0])  # gaps 0.5 and 0.9 and exactly 1.0 are no marks
+    acks = replace(pings([2.5, 10.0]), payload_len=np.zeros(2, np.int64))
+    probes = replace(pings([3.2, 11.0]), payload_len=np.ones(2, np.int64))  # keep-alive probes: 1 byte
+    late = pings([11.5])  # 4.5 s after the last payload (the probe at 11.0 is not one): a mark
+    server = pings([0.1, 3.0, 9.0], from_client=False)  # three marks: too few to hand over
+    ft = TRACKERS[engine]()
+    ft.add(joined(client, acks, probes, late, server))
+    ft.flush()
+    (conn,) = ft.take()
+    marks = ft.take_marks()
+    assert (marks["uid"] == conn["uid"]).all() and not marks["from_server"].any()
+    assert marks["ts"].tolist() == [0.0, 2.0, 4.0, 6.0, 11.5]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_marks_of_the_server_side_are_told_apart(engine):
+    ft = TRACKERS[engine]()
+    ft.add(joined(pings([0.0]), pings([5.0, 10.0, 15.0, 20.0], from_client=False)))
+    ft.flush()
+    ft.take()
+    marks = ft.take_marks()
+    assert marks["ts"].tolist() == [5.0, 10.0, 15.0, 20.0] and marks["from_server"].all()
+
+
+@needs_native
+def test_marks_continue_across_batches_and_saved_state_of_either_engine():
+    times = [float(t) for t in range(0, 600, 5)]
+    twin = Twin()
+    for i, chunk in enumerate(np.array_split(np.array(times), 7)):
+        twin.add(pings(chunk.tolist()))
+        if i == 3:
+            twin.swap_through_saved_state()
+    twin.finish()
+    marks = np.concatenate(twin.marks)
+    assert marks["ts"].tolist() == times and len(np.unique(marks["uid"])) == 1
+
+
+@needs_native
+def test_marks_past_the_bound_are_shed_oldest_first_and_counted():
+    n = MAX_MARKS_PER_CONN + 500
+    times = np.arange(n) * 2.0
+    twin = Twin()
+    for i, chunk in enumerate(np.array_split(times, 5)):
+        twin.add(pings(chunk.tolist()))
+        if i == 2:
+            twin.swap_through_saved_state()
+    twin.finish()
+    marks = np.concatenate(twin.marks)
+    assert len(marks) == MAX_MARKS_PER_CONN and marks["ts"][0] == times[500]
+    assert twin.ref.stats.marks_shed == twin.nat.stats.marks_shed == 500
+
+
+@needs_native
+def test_marks_past_the_budget_of_all_open_connections_are_trimmed_longest_first():
+    twin = Twin(max_held_marks=10)
+    other = replace(pings([0.0, 2.0, 4.0]), sport=np.full(3, 6000), dport=np.full(3, 443))
+    other = replace(other, src_lo=np.full(3, A_LO + 1))  # another client: another connection
+    twin.add(joined(pings([float(t) for t in range(0, 40, 2)]), other))
+    # 20 + 3 marks over a budget of 10: the largest L with min(20, L) + min(3, L) <= 10 is 7
+    assert twin.ref.stats.marks_shed == twin.nat.stats.marks_shed == 20 - 7
+    assert len(twin.ref.open_marks) == 10
+    twin.swap_through_saved_state()
+    twin.finish()

@@ -103,6 +103,8 @@ DETECTORS: Registry[Detector] = Registry(
     "detector",
     {
         "beacon": "netdetect.detectors.beacon",
+        "heartbeat": "netdetect.detectors.heartbeat",
+        "long_connection": "netdetect.detectors.long_connection",
         "strobe": "netdetect.detectors.strobe",
         "rotating": "netdetect.detectors.rotating",
         "dns_beacon": "netdetect.detectors.dns_beacon",

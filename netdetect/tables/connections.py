@@ -8,6 +8,17 @@ from netdetect.model import CONN_DTYPE
 
 _CONN_COLUMNS: tuple[str, ...] = CONN_DTYPE.names or ()
 
+# Idle time after which the flow tracker closes a connection (Zeek's inactivity timeouts): a
+# connection whose last packet is closer than this to the end of its capture was still open.
+TCP_IDLE_S = 300.0  # Zeek tcp_inactivity_timeout
+UDP_IDLE_S = 60.0  # Zeek udp_inactivity_timeout
+OTHER_IDLE_S = 60.0
+
+
+def idle_timeout(proto: np.ndarray) -> np.ndarray:
+    """Per row, the idle timeout of its protocol."""
+    return np.where(proto == 6, TCP_IDLE_S, np.where(proto == 17, UDP_IDLE_S, OTHER_IDLE_S))
+
 
 def sort_connections(conns: np.ndarray) -> np.ndarray:
     """CONN_DTYPE rows by start time, equal times ordered by the other columns in turn.

@@ -14,6 +14,7 @@ import numpy as np
 from netdetect.model import CONN_DTYPE, DnsEvent, HttpEvent, TlsEvent
 from netdetect.tables.connections import sort_connections
 from netdetect.tables.events import DnsTable, EventSet, HttpTable, TlsTable
+from netdetect.tables.marks import MARK_DTYPE, sort_marks
 
 
 @dataclass
@@ -30,6 +31,9 @@ class Extraction:
     # (first, last) packet time of each capture stream read: what the inputs cover, gaps between
     # captures left out (a beacon's evidence is measured on covered time only).
     spans: list[tuple[float, float]] = field(default_factory=list)
+    # Activity marks (MARK_DTYPE, sorted by `sort_marks`): when each side of a connection started
+    # sending after an idle gap, for the connections with enough of them (netdetect/flows.py).
+    marks: np.ndarray = field(default_factory=lambda: np.zeros(0, MARK_DTYPE))
 
     @property
     def dns(self) -> DnsTable:
@@ -54,10 +58,11 @@ class Extraction:
     def merge(parts: Sequence[Extraction]) -> Extraction:
         conns = np.concatenate([p.conns for p in parts]) if parts else np.zeros(0, CONN_DTYPE)
         conns = sort_connections(conns)
+        marks = sort_marks(np.concatenate([p.marks for p in parts])) if parts else np.zeros(0, MARK_DTYPE)
         if len(parts) == 1:
-            out = Extraction(conns, parts[0].events)
+            out = Extraction(conns, parts[0].events, marks=marks)
         else:
-            out = Extraction(conns, EventSet())
+            out = Extraction(conns, EventSet(), marks=marks)
             for p in parts:
                 out.events.extend(p.events)
         for p in parts:

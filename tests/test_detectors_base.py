@@ -208,3 +208,14 @@ def test_a_detector_that_supersedes_the_beacon_carries_its_groups() -> None:
     assert [v.detections[k].detector for k in v.main.tolist()] == ["strobe", "beacon"]
     assert v.score.tolist() == [0.6, 0.9]
     assert set(v.evidence(np.array([0]))[0]) == {"beacon", "strobe"}  # the beacon's stays as evidence
+
+
+def test_every_detector_declares_the_settings_it_reads() -> None:
+    import inspect
+    import re
+
+    for name, cls in DETECTORS.all().items():
+        source = inspect.getsource(inspect.getmodule(cls))
+        read = set(re.findall(r'setting\(\s*(?:self\.name|\w+\.name|"%s"),\s*"(\w+)"' % name, source))
+        assert read <= set(cls.settings), (name, read - set(cls.settings))
+        assert cls.kind and cls.description

@@ -12,7 +12,7 @@ which a periodically asked fixed name counts as widely used (its score is lowere
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -40,6 +40,7 @@ class DnsBeacon(Detector):
     name = "dns_beacon"
     kind = "dns_beacon"
     description = "periodic DNS lookups under one registered domain (with or without a connection)"
+    settings: ClassVar[dict[str, float]] = {"prevalent_clients": PREVALENT_CLIENTS}
 
     def run(self, ctx: AnalysisContext) -> Detections:
         table = domain_lookups(ctx)

@@ -22,7 +22,7 @@ domain with short or low-entropy names counts as widely used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -107,6 +107,10 @@ class DnsTunnel(Detector):
     name = "dns_tunnel"
     kind = "dns_tunnel"
     description = "data carried in DNS names and answers under one registered domain (tunnels, C2 over DNS)"
+    settings: ClassVar[dict[str, float]] = {
+        "prevalent_clients": PREVALENT_CLIENTS,
+        "min_subdomains": MIN_SUBDOMAINS,
+    }
 
     def run(self, ctx: AnalysisContext) -> Detections:
         table = domain_lookups(ctx)

@@ -66,6 +66,7 @@ class HeartbeatDetector(Detector):
     description: ClassVar[str] = (
         "periodic pings inside one long-lived connection (RAT, WebSocket, HTTP/2, QUIC)"
     )
+    settings: ClassVar[dict[str, float]] = {"min_beats": MIN_BEATS, "max_beat_bytes": MAX_BEAT_BYTES}
 
     def run(self, ctx: AnalysisContext) -> Detections:
         min_beats = max(int(ctx.options.setting(self.name, "min_beats", MIN_BEATS)), 3)

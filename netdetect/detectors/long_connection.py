@@ -29,6 +29,7 @@ class LongConnectionDetector(Detector):
     name: ClassVar[str] = "long_connection"
     kind: ClassVar[str] = "long_connection"
     description: ClassVar[str] = "connections held open for hours, with the heartbeat result beside them"
+    settings: ClassVar[dict[str, float]] = {"min_duration_s": MIN_DURATION_S, "context_score": CONTEXT_SCORE}
 
     def run(self, ctx: AnalysisContext) -> Detections:
         min_duration = float(ctx.options.setting(self.name, "min_duration_s", MIN_DURATION_S))

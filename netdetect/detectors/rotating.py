@@ -68,6 +68,7 @@ class RotatingDetector(Detector):
         "one client checking in on several addresses in turn: same server port and TLS fingerprint "
         "(JA4/JA3) or HTTP request shape, periodic only when combined"
     )
+    settings: ClassVar[dict[str, float]] = {"max_members": MAX_MEMBERS}
 
     def run(self, ctx: AnalysisContext) -> Detections:
         max_members = ctx.options.setting(self.name, "max_members", MAX_MEMBERS)

@@ -57,6 +57,7 @@ class StrobeDetector(Detector):
         "connection floods: a client-server pair with more connections than `per_day` (86,400, RITA's "
         "strobe rule) scaled to the covered time it spans, at least `min_connections` (1,000)"
     )
+    settings: ClassVar[dict[str, float]] = {"per_day": PER_DAY, "min_connections": MIN_CONNECTIONS}
 
     def run(self, ctx: AnalysisContext) -> Detections:
         per_day = _positive(self.name, "per_day", ctx.options.setting(self.name, "per_day", PER_DAY))

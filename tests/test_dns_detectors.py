@@ -22,12 +22,14 @@ from netdetect.testing import dns as gen
 RNG_SEED = 7
 
 
-def context(events: list[DnsEvent]):
+def context(events: list[DnsEvent], min_score: float | None = 0.0):
+    """The context of these events; by default every scored row is kept (`--min-score 0`), so tests
+    see the scores under the threshold too."""
     events = sorted(events, key=lambda e: e.ts)
     ex = Extraction(
         np.zeros(0, CONN_DTYPE), EventSet.of(events), first_ts=events[0].ts, last_ts=events[-1].ts
     )
-    return build_context(ex, AnalysisOptions())
+    return build_context(ex, AnalysisOptions(min_score=min_score))
 
 
 def found(detections, threshold: float = 0.5) -> dict[tuple[str, str], float]:
@@ -453,3 +455,18 @@ def test_only_local_and_reverse_names():
     assert len(domain_lookups(ctx)) == 0
     assert len(DnsBeacon().run(ctx)) == 0
     assert len(DnsTunnel().run(ctx)) == 0
+
+
+def test_rows_under_the_minimum_score_are_not_presented():
+    """At the default minimum score only rows that can become findings get names and a why."""
+    r = rng()
+    events = []
+    for k in range(10):
+        for i, t in enumerate(np.sort(r.uniform(0, 1200, 400))):
+            txt = [DnsAnswer("x", "TXT", gen.hex_data(r, 40), 0)]
+            name = f"{gen.token(r, 14)}.{gen.token(r, 14)}.x.shortnames.com"
+            events += gen.exchange(float(t), f"10.4.0.{k + 1}", name, "TXT", txt, txid=i)
+    every = DnsTunnel().run(context(events))
+    assert len(every) and (every.score < 0.5).any()
+    shown = DnsTunnel().run(context(events, min_score=None))
+    assert sorted(shown.score.tolist()) == sorted(s for s in every.score.tolist() if s >= 0.5)

@@ -167,6 +167,14 @@ class AnalysisContext:
         o = self.options
         return o.threshold if o.min_score is None else o.min_score
 
+    def reportable(self, score: np.ndarray) -> np.ndarray:
+        """Positions of the scores a row not about a connection group needs to be shown at: such rows
+        become findings only from the minimum score on (rows about groups are evidence beside other
+        detectors' rows, so a group detector keeps its low rows). Presentation work (names, why
+        clauses) is then spent on these rows only."""
+        floor = self.min_score
+        return np.flatnonzero(score >= floor) if floor > 0 else np.flatnonzero(score > 0)
+
     def coverage_s(self) -> float:
         """Seconds the inputs cover in all."""
         return float((self.coverage[:, 1] - self.coverage[:, 0]).sum()) if len(self.coverage) else 0.0

@@ -70,7 +70,7 @@ class DnsBeacon(Detector):
         )
         prevalent_clients = ctx.options.setting(self.name, "prevalent_clients", PREVALENT_CLIENTS)
         score = scores.score * _weights(table, candidates, scores.period_s, prevalent_clients)
-        reported = np.flatnonzero(score > 0)
+        reported = ctx.reportable(score)
         chosen = candidates[reported]
         period = scores.period_s[reported]
         jitter = scores.jitter[reported]

@@ -115,7 +115,7 @@ class DnsTunnel(Detector):
     def run(self, ctx: AnalysisContext) -> Detections:
         table = domain_lookups(ctx)
         score = tunnel_scores(table, ctx)
-        chosen = np.flatnonzero(score > 0)
+        chosen = ctx.reportable(score)
         names, answers = carried_bytes(table)
         evidence = {
             "queries": table.lookups[chosen],

@@ -24,11 +24,26 @@ SPECIAL_USE_SUFFIXES = ("arpa", "local", "localhost", "onion", "test", "invalid"
 
 @lru_cache(maxsize=1)
 def _suffix_list():  # noqa: ANN202 - the third-party type, loaded once on first use
-    from publicsuffixlist import PublicSuffixList
+    import publicsuffixlist
 
     # accept_unknown=False: a name under a suffix the list does not know (.corp, .lan, .internal,
     # single labels) is not an internet name.
-    return PublicSuffixList(accept_unknown=False)
+    path = getattr(publicsuffixlist, "PSLFILE", None)
+    if path is None:
+        return publicsuffixlist.PublicSuffixList(accept_unknown=False)
+    # The same rules the package makes, at half the cost of a scan's start: it punycodes every rule
+    # (10,000 IDNA encodes); only the few hundred non-ASCII rules need a punycoded twin.
+    rules: list[str] = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            rule = line.split(" ", 1)[0].strip().lower()
+            if not rule or rule.startswith("//"):
+                continue
+            rules.append(rule)
+            if not rule.isascii():
+                bare = rule.lstrip("!")
+                rules.append(rule[: len(rule) - len(bare)] + publicsuffixlist.encode_idn(bare))
+    return publicsuffixlist.PublicSuffixList(source=rules, accept_unknown=False, accept_encoded_idn=False)
 
 
 @lru_cache(maxsize=1)

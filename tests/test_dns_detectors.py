@@ -470,3 +470,21 @@ def test_rows_under_the_minimum_score_are_not_presented():
     assert len(every) and (every.score < 0.5).any()
     shown = DnsTunnel().run(context(events, min_score=None))
     assert sorted(shown.score.tolist()) == sorted(s for s in every.score.tolist() if s >= 0.5)
+
+
+def test_the_suffix_list_is_the_packages_own():
+    """The faster construction gives the package's rules, punycoded twins included."""
+    from publicsuffixlist import PublicSuffixList
+
+    from netdetect.domains import _suffix_list
+
+    ours, theirs = _suffix_list(), PublicSuffixList(accept_unknown=False)
+    for name in [
+        "a.b.example.co.uk",
+        "x.kawasaki.jp",
+        "city.kawasaki.jp",
+        "foo.xn--p1ai",
+        "b.s3.amazonaws.com",
+    ]:
+        assert ours.privatesuffix(name) == theirs.privatesuffix(name), name
+    assert getattr(ours, "_publicsuffix", None) == getattr(theirs, "_publicsuffix", None)

@@ -338,29 +338,27 @@ def subject_findings(
     its score is higher and either no connection was made or it lifts the finding over the threshold.
     Returns the new findings and how many the allowlist suppressed."""
     threshold = ctx.options.threshold
-    merged: dict[tuple[str, str | None], list[tuple[object, int]]] = {}
+    merged: dict[tuple[str, str | None], list[tuple[object, int, dict]]] = {}
     for det in ctx.results.values():
         if det.subjects is None:
             continue
         rows = np.flatnonzero(~(det.score < min_score)) if min_score > 0 else np.arange(len(det))
-        for i in rows.tolist():
-            key = (to_text(det.subjects.client[i]), det.subjects.name[i])
-            merged.setdefault(key, []).append((det, i))
+        records = evidence_records(det, rows)  # a column at a time, for all rows at once
+        clients = [to_text(raw) for raw in det.subjects.client[rows].tolist()]
+        for i, client, record in zip(rows.tolist(), clients, records, strict=True):
+            merged.setdefault((client, det.subjects.name[i]), []).append((det, i, record))
     if not merged:
         return [], 0
-    by_client: dict[str, list[Finding]] = {}
-    for f in findings:
-        by_client.setdefault(f.src_ip, []).append(f)
+    under = _findings_under(findings)
     out: list[Finding] = []
     suppressed = 0
     for (client, name), parts in merged.items():
-        parts.sort(key=lambda p: -float(p[0].score[p[1]]))  # type: ignore[attr-defined]
-        evidence = {}
-        for det, i in parts:
-            evidence[det.detector] = evidence_records(det, np.array([i]))[0]  # type: ignore[arg-type]
-        main, row = parts[0]
+        if len(parts) > 1:
+            parts.sort(key=lambda p: -float(p[0].score[p[1]]))  # type: ignore[attr-defined]
+        evidence = {det.detector: record for det, _, record in parts}  # type: ignore[attr-defined]
+        main, row, _ = parts[0]
         score = float(main.score[row])  # type: ignore[attr-defined]
-        home = _finding_under(by_client.get(client, ()), name)
+        home = under.get((client, name)) if name else None
         if home is not None:
             home.evidence.update(evidence)
             # The lookups before a connection group's check-ins are the same check-ins: the DNS row
@@ -383,18 +381,26 @@ def subject_findings(
     return out, suppressed
 
 
-def _finding_under(candidates, domain: str | None) -> Finding | None:
-    """The finding (of one client) whose server name or looked-up names lie under `domain`: the most
-    scored one, a connection group before a sighting."""
-    if not domain:
-        return None
-    suffix = "." + domain
-
-    def under(name: str | None) -> bool:
-        return bool(name) and (name == domain or name.endswith(suffix))  # type: ignore[union-attr]
-
-    hits = [f for f in candidates if under(f.server_name) or any(under(n) for n in f.dns_names)]
-    return max(hits, key=lambda f: (f.connections > 0, f.score), default=None)
+def _findings_under(findings: list[Finding]) -> dict[tuple[str, str], Finding]:
+    """(client, domain) -> the finding of that client whose server name or looked-up names lie under
+    the domain (the name itself or any parent of it): the most scored one, a connection group before
+    a sighting. Every parent of every name is a key, so a DNS row finds its home in one lookup."""
+    best: dict[tuple[str, str], Finding] = {}
+    for f in findings:
+        rank = (f.connections > 0, f.score)
+        names = {f.server_name, *f.dns_names} if f.dns_names else {f.server_name}
+        for name in names:
+            if not name:
+                continue
+            name = name.lower().rstrip(".")
+            while name:
+                key = (f.src_ip, name)
+                held = best.get(key)
+                if held is None or (held.connections > 0, held.score) < rank:
+                    best[key] = f
+                dot = name.find(".")
+                name = name[dot + 1 :] if dot >= 0 else ""
+    return best
 
 
 def _subject_finding(det, row: int, client: str, score: float, threshold: float) -> Finding:

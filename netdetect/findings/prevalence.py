@@ -35,31 +35,49 @@ def destination_prevalence(ctx: AnalysisContext, findings: list[Finding]) -> Non
         np.minimum.at(group_first, groups.index, ctx.conns["ts"])
         dest_first = np.full(len(clients), np.inf)
         np.minimum.at(dest_first, dest_of_group, group_first)
+        # The first group of each name id, and of each address among groups made by address: what a
+        # finding's server name or address is looked up in (a few searches, not a loop over groups).
+        name_ids, first_named = np.unique(groups._name_id, return_index=True)
+        unnamed = np.flatnonzero(~named)
+        servers, first_unnamed = np.unique(groups._server_raw[unnamed], return_index=True)
+        first_unnamed = unnamed[first_unnamed]
         name_row = {name: i for i, name in enumerate(ctx.names)}
-        by_name: dict[int, int] = {}
-        by_addr: dict[bytes, int] = {}
-        for g, (nid, server) in enumerate(
-            zip(groups._name_id.tolist(), groups._server_raw.tolist(), strict=True)
-        ):
-            if nid >= 0:
-                by_name.setdefault(nid, g)
-            else:
-                by_addr.setdefault(server, g)
-    for f in findings:
-        g = None
-        if n:
-            if f.server_name is not None and f.server_name in name_row:
-                g = by_name.get(name_row[f.server_name])
-            elif f.dst_ip is not None:
-                g = by_addr.get(addr16(f.dst_ip).rstrip(b"\0"))  # tolist() drops trailing NULs too
-        if g is not None:
-            d = dest_of_group[g]
-            f.prevalence = int(clients[d])
-            first = float(dest_first[d])
-            f.dst_first_seen = first if np.isfinite(first) else None
+    group_of = np.full(len(findings), -1, np.int64)  # each finding's first group of its destination
+    if n:
+        by_name = [name_row.get(f.server_name, -1) if f.server_name is not None else -1 for f in findings]
+        wanted = np.array(by_name, np.int64)
+        group_of = _first_of(name_ids, first_named, wanted, wanted >= 0)
+        by_addr = np.array(
+            [
+                addr16(f.dst_ip) if f.dst_ip is not None and w < 0 else b""
+                for f, w in zip(findings, by_name, strict=True)
+            ],
+            "S16",
+        )
+        rest = (wanted < 0) & (by_addr != b"")
+        group_of = np.where(rest, _first_of(servers, first_unnamed, by_addr, rest), group_of)
+        dest = np.where(group_of >= 0, dest_of_group[np.maximum(group_of, 0)], -1)
+        counts = np.where(dest >= 0, clients[np.maximum(dest, 0)], 0).tolist()
+        firsts = np.where(dest >= 0, dest_first[np.maximum(dest, 0)], np.nan).tolist()
+    for i, f in enumerate(findings):
+        if group_of[i] >= 0:
+            f.prevalence = int(counts[i])
+            first = firsts[i]
+            f.dst_first_seen = first if first == first and abs(first) != float("inf") else None
             continue
         for ev in f.evidence.values():  # DNS subjects say how many clients looked the domain up
             count = ev.get("clients_of_domain")
             if count is not None:
                 f.prevalence = int(count)
                 break
+
+
+def _first_of(keys: np.ndarray, first: np.ndarray, wanted: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per wanted key (where valid): first[i] for keys[i] == key (keys sorted), else -1."""
+    out = np.full(len(wanted), -1, np.int64)
+    if not len(keys) or not valid.any():
+        return out
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    hit = valid & (keys[at] == wanted)
+    out[hit] = first[at[hit]]
+    return out

@@ -252,8 +252,11 @@ def finding_record(finding: Finding, rank: int) -> dict[str, Any]:
 
 
 def _evidence(evidence: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Every detector's evidence, non-finite numbers as null (the detectors round them already)."""
-    return {
-        name: {k: rounded(v, 4) if type(v) is float else v for k, v in values.items()}
-        for name, values in evidence.items()
-    }
+    """Every detector's evidence with non-finite numbers as null. The finding stage gives them rounded
+    and finite already (findings.verdicts.evidence_records), so this only copies unless one is not."""
+    out = {}
+    for name, values in evidence.items():
+        if any(type(v) is float and not math.isfinite(v) for v in values.values()):
+            values = {k: rounded(v, 4) if type(v) is float else v for k, v in values.items()}
+        out[name] = values
+    return out

@@ -84,10 +84,7 @@ class DnsBeacon(Detector):
             "answer_ttl": table.answer_ttl[chosen],
             "clients_of_domain": table.clients_of_domain[chosen],
         }
-        why = [
-            _why(table, int(g), float(p), float(j), prevalent_clients)
-            for g, p, j in zip(chosen, period, jitter, strict=True)
-        ]
+        why = _whys(table, chosen, period, jitter, prevalent_clients)
         return Detections(
             self.name,
             self.kind,
@@ -122,22 +119,36 @@ def _weights(
     )
 
 
-def _why(table: DomainLookups, g: int, period: float, jitter: float, prevalent_clients: int) -> str:
+def _whys(
+    table: DomainLookups, groups: np.ndarray, period: np.ndarray, jitter: np.ndarray, prevalent_clients: int
+) -> list[str]:
+    """The why clause of each group; the modifiers' tests run once over all of them."""
+    fixed = _fixed_names(table, groups).tolist()
+    cache = _cache_rhythm(table, groups, period).tolist()
+    shared = _prevalent(table, groups, prevalent_clients).tolist()
+    out = []
+    for i, g in enumerate(groups.tolist()):
+        out.append(_why(table, g, float(period[i]), float(jitter[i]), fixed[i], cache[i], shared[i]))
+    return out
+
+
+def _why(
+    table: DomainLookups, g: int, period: float, jitter: float, fixed: bool, cache: bool, shared: bool
+) -> str:
     domain = table.domains[int(table.domain[g])]
     subs = int(table.distinct_subdomains[g])
     every = f"every {period:,.0f}s" if np.isfinite(period) else "at regular times"
     spread = f" jitter {jitter:.2f}" if np.isfinite(jitter) else ""
     nx = table.nxdomain_share[g]
     tail = f", {nx:.0%} NXDOMAIN" if nx >= 0.5 else ""
-    one = np.array([g])
-    if not _fixed_names(table, one)[0]:
+    if not fixed:
         what = f"lookups of {subs:,} new names under {domain}"
     elif subs > 1:
         what = f"lookups of {subs:,} names under {domain}"
     else:
         what = f"lookups of {table.example_names(g, 1)[0]}"
-    if _cache_rhythm(table, one, np.array([period]))[0]:
+    if cache:
         tail += f", period near the answer TTL {table.answer_ttl[g]:,.0f}s (cache refresh?)"
-    if _prevalent(table, one, prevalent_clients)[0]:
+    if shared:
         tail += f", asked by {int(table.clients_of_domain[g]):,} clients"
     return f"{what} {every}{spread}{tail}"

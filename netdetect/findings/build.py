@@ -349,7 +349,7 @@ def subject_findings(
             merged.setdefault((client, det.subjects.name[i]), []).append((det, i, record))
     if not merged:
         return [], 0
-    under = _findings_under(findings)
+    under = _findings_under(findings, set(merged))
     out: list[Finding] = []
     suppressed = 0
     for (client, name), parts in merged.items():
@@ -381,23 +381,29 @@ def subject_findings(
     return out, suppressed
 
 
-def _findings_under(findings: list[Finding]) -> dict[tuple[str, str], Finding]:
-    """(client, domain) -> the finding of that client whose server name or looked-up names lie under
-    the domain (the name itself or any parent of it): the most scored one, a connection group before
-    a sighting. Every parent of every name is a key, so a DNS row finds its home in one lookup."""
+def _findings_under(findings: list[Finding], wanted: set) -> dict[tuple[str, str], Finding]:
+    """(client, domain) -> the finding of that client whose server name (else looked-up names) lies
+    under the domain (the name itself or any parent of it): the most scored one, a connection group
+    before a sighting. Only the `wanted` (client, domain) keys are kept, so a DNS row finds its home in one
+    lookup and findings of clients without DNS rows cost one set test."""
     best: dict[tuple[str, str], Finding] = {}
+    clients = {client for client, _ in wanted}
     for f in findings:
+        if f.src_ip not in clients:
+            continue
         rank = (f.connections > 0, f.score)
-        names = {f.server_name, *f.dns_names} if f.dns_names else {f.server_name}
+        # The server name says where a group goes; the looked-up names only when it has none.
+        names = (f.server_name,) if f.server_name else f.dns_names
         for name in names:
             if not name:
                 continue
             name = name.lower().rstrip(".")
             while name:
                 key = (f.src_ip, name)
-                held = best.get(key)
-                if held is None or (held.connections > 0, held.score) < rank:
-                    best[key] = f
+                if key in wanted:
+                    held = best.get(key)
+                    if held is None or (held.connections > 0, held.score) < rank:
+                        best[key] = f
                 dot = name.find(".")
                 name = name[dot + 1 :] if dot >= 0 else ""
     return best

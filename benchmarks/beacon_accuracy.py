@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from netdetect.scoring.evaluate import CorpusResult, Verdicts, evaluate
-from netdetect.scoring.synthetic import SyntheticSet, labeled_corpus, robustness_corpus
+from netdetect.testing.evaluate import CorpusResult, Verdicts, evaluate
+from netdetect.testing.series import SyntheticSet, labeled_corpus, robustness_corpus
 
 
 def _table(result: CorpusResult) -> str:

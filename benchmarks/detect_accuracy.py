@@ -26,11 +26,11 @@ from netdetect.detectors.rotating import RotatingDetector
 from netdetect.detectors.strobe import StrobeDetector
 from netdetect.model import CONN_DTYPE
 from netdetect.scoring import score_groups
-from netdetect.scoring.synthetic import browsing
 from netdetect.tables import addr16
 from netdetect.tables.connections import sort_connections
 from netdetect.tables.events import EventSet
 from netdetect.tables.extraction import Extraction
+from netdetect.testing.series import browsing
 
 T0 = 1_700_000_000.0
 RITA_STROBE_PER_DAY = 86_400

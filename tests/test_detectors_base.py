@@ -216,6 +216,6 @@ def test_every_detector_declares_the_settings_it_reads() -> None:
 
     for name, cls in DETECTORS.all().items():
         source = inspect.getsource(inspect.getmodule(cls))
-        read = set(re.findall(r'setting\(\s*(?:self\.name|\w+\.name|"%s"),\s*"(\w+)"' % name, source))
+        read = set(re.findall(rf'setting\(\s*(?:self\.name|\w+\.name|"{name}"),\s*"(\w+)"', source))
         assert read <= set(cls.settings), (name, read - set(cls.settings))
         assert cls.kind and cls.description

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from netdetect.scoring import DEFAULT_THRESHOLD, MIN_EVENTS, ScoreTable, interval_histogram, score_groups
 from netdetect.scoring import segments as seg
-from netdetect.scoring.synthetic import MONDAY_0000_UTC, beacon, browsing, poisson
+from netdetect.testing.series import MONDAY_0000_UTC, beacon, browsing, poisson
 
 DAY = 86_400.0
 T0 = MONDAY_0000_UTC

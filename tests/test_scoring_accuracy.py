@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netdetect.scoring.evaluate import CorpusResult, evaluate, roc_auc
-from netdetect.scoring.synthetic import (
+from netdetect.testing.evaluate import CorpusResult, evaluate, roc_auc
+from netdetect.testing.series import (
     BEACON_KINDS,
     ORDINARY_KINDS,
     ROBUST_BEACON_KINDS,

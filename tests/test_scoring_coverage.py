@@ -11,10 +11,10 @@ from netdetect.model import CONN_DTYPE
 from netdetect.scoring import ScoreTable, score_groups
 from netdetect.scoring.coverage import as_coverage, group_coverage
 from netdetect.scoring.rita import rita_scores
-from netdetect.scoring.synthetic import MONDAY_0000_UTC, beacon, browsing, poisson
 from netdetect.tables.connections import sort_connections
 from netdetect.tables.events import EventSet
 from netdetect.tables.extraction import Extraction
+from netdetect.testing.series import MONDAY_0000_UTC, beacon, browsing, poisson
 
 T0 = MONDAY_0000_UTC
 RAT = (T0 + 70 * 86_400.0, T0 + 70 * 86_400.0 + 300.0)  # a 5-minute incident capture

@@ -7,6 +7,9 @@
 - `shapes`: seeded, labeled captures of each detector's shape and its look-alikes;
 - `accuracy`: `run_benchmark(seed, scale)`, per-shape recall and false positives beside RITA's rules
   (benchmarks/detector_accuracy.py prints it);
+- `series`: seeded, labeled connection-time series (check-ins and ordinary traffic) for the beacon
+  scorer's accuracy benchmark; `evaluate`: recall, false positives and ROC AUC of netdetect and of
+  RITA's formula on them (benchmarks/beacon_accuracy.py, tests/test_scoring_accuracy.py);
 - `dns`: labelled DNS traffic (tunnels, DNS beacons and their look-alikes) for the DNS detectors'
   tests and benchmarks/dns_accuracy.py.
 """

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netdetect.scoring.score import ScoreTable, score_groups
-from netdetect.scoring.synthetic import SyntheticSet
+from netdetect.testing.series import SyntheticSet
 
 
 @dataclass(slots=True)

@@ -37,9 +37,9 @@ def destination_prevalence(ctx: AnalysisContext, findings: list[Finding]) -> Non
         np.minimum.at(dest_first, dest_of_group, group_first)
         # The first group of each name id, and of each address among groups made by address: what a
         # finding's server name or address is looked up in (a few searches, not a loop over groups).
-        name_ids, first_named = np.unique(groups._name_id, return_index=True)
+        name_ids, first_named, _, _ = distinct_keys(groups._name_id)
         unnamed = np.flatnonzero(~named)
-        servers, first_unnamed = np.unique(groups._server_raw[unnamed], return_index=True)
+        servers, first_unnamed, _, _ = distinct_keys(groups._server_raw[unnamed])
         first_unnamed = unnamed[first_unnamed]
         name_row = {name: i for i, name in enumerate(ctx.names)}
     group_of = np.full(len(findings), -1, np.int64)  # each finding's first group of its destination

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from netdetect.arrays import distinct_values
 from netdetect.detectors.base import TIMING_FIELDS, Detections
 
 
@@ -44,7 +45,7 @@ class GroupVerdicts:
 
 def merge_group_detections(detections: list[Detections], threshold: float) -> GroupVerdicts:
     grouped = [d for d in detections if d.groups is not None and len(d)]
-    gids = np.unique(np.concatenate([d.groups for d in grouped])) if grouped else np.zeros(0, np.int64)
+    gids = distinct_values(np.concatenate([d.groups for d in grouped])) if grouped else np.zeros(0, np.int64)
     n = len(gids)
     score = np.full(n, -np.inf)
     main = np.full(n, -1, np.int64)

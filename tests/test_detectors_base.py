@@ -219,3 +219,19 @@ def test_every_detector_declares_the_settings_it_reads() -> None:
         read = set(re.findall(rf'setting\(\s*(?:self\.name|\w+\.name|"{name}"),\s*"(\w+)"', source))
         assert read <= set(cls.settings), (name, read - set(cls.settings))
         assert cls.kind and cls.description
+
+
+def test_analysis_and_every_detector_load_no_packet_code() -> None:
+    """A sensor window or a Dask worker runs the detectors on tables: no decoding module comes along."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, netdetect.analysis\n"
+        "from netdetect.detectors.base import DETECTORS\n"
+        "DETECTORS.all()\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('netdetect.decode', 'netdetect.capture',"
+        " 'netdetect.flows', 'netdetect.pipeline'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

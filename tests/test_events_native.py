@@ -719,16 +719,6 @@ def test_first_sights_are_pythons(pairs: list[tuple[int, int]], limit: int) -> N
 
 # ---------------------------------------------------------------------------------------------------
 # Whole extractions: byte for byte the Python fast path's tables
-def _tables(ex: EventExtractor) -> tuple:
-    out = ex.out
-    return (
-        out.dns.rows.tobytes(),
-        out.dns.answers.tobytes(),
-        out.tls.rows.tobytes(),
-        out.http.rows.tobytes(),
-        list(out.pool.ids.items()),
-        list(out.errors.items()),
-    )
 
 
 def _assert_same_extraction(batches: list[PacketBatch]) -> EventExtractor:
@@ -738,7 +728,7 @@ def _assert_same_extraction(batches: list[PacketBatch]) -> EventExtractor:
         h = decode_headers(b)
         python.process(b, h)
         native.process(b, h)
-    assert _tables(native) == _tables(python)
+    assert native.out.snapshot() == python.out.snapshot()
     return native
 
 
@@ -882,11 +872,11 @@ def test_native_extraction_with_tiny_memos_and_a_new_pool(monkeypatch: pytest.Mo
     python, native = _python_extractor(), EventExtractor()
     for ex in (python, native):
         ex.process(batch, decode_headers(batch))
-        first = _tables(ex)
+        first = ex.out.snapshot()
         ex.out = EventTables()  # a new pool: memoised ids must not follow the old one
         ex.starts_seen.clear()
         ex.process(batch, decode_headers(batch))
-    assert _tables(native) == _tables(python) and first
+    assert native.out.snapshot() == python.out.snapshot() and first
     monkeypatch.setattr(fastpath, "SHAPE_MAX_BYTES", 10)  # nothing memoised
     _assert_same_extraction([batch])
 

@@ -87,6 +87,18 @@ class EventTables(EventSet):
 
     errors: dict[str, int] = field(default_factory=dict)
 
+    def snapshot(self) -> tuple:
+        """Every table's bytes, the pool in id order and the error counts: two extractions agree when
+        their snapshots are equal (the compiled core and the reference path are compared this way)."""
+        return (
+            self.dns.rows.tobytes(),
+            self.dns.answers.tobytes(),
+            self.tls.rows.tobytes(),
+            self.http.rows.tobytes(),
+            list(self.pool.ids.items()),
+            list(self.errors.items()),
+        )
+
 
 class EventExtractor:
     """Events from batches of packets with their decoded headers, in bounded state.
